@@ -1,0 +1,157 @@
+/**
+ * Every error this library throws or aborts with. Each class has a stable `code` (like Node's `ERR_*`); tests and
+ * users should match on `code` or `instanceof`, never on message text. Messages are short, lowercase, object
+ * first: `worker "pong#3": entry not found: /x/y.mjs`.
+ */
+
+/** A worker as named in errors: enough to find it in logs and in `supervisor.workers()`. */
+export interface WorkerRef {
+  readonly id: string;
+  readonly name: string;
+}
+
+/** What a worker's exit looks like inside errors (same shape as the public `WorkerExit`). */
+export interface ExitInfo {
+  reason: 'completed' | 'failed' | 'crashed' | 'terminated' | 'never-started';
+  code: number | null;
+  signal: string | null;
+  error?: Error;
+  result?: unknown;
+}
+
+/** Base class of every bgworkers error. */
+export class BgWorkersError extends Error {
+  /** Stable machine-readable code, e.g. `ERR_WORKER_CAPACITY`. */
+  readonly code: string;
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** Abort reason of a scope whose precious worker failed or crashed (SEMANTICS.md G4). */
+export class PreciousWorkerDiedError extends BgWorkersError {
+  /** The worker that died. */
+  readonly worker: WorkerRef;
+  /** How it died: `reason` is `failed` or `crashed`; `error` is the worker's own error, revived. */
+  readonly exit: ExitInfo;
+  constructor(worker: WorkerRef, exit: ExitInfo) {
+    const what = exit.error ? `: ${exit.error.message}` : exit.code !== null ? ` with code ${exit.code}` : '';
+    super('ERR_PRECIOUS_WORKER_DIED', `worker "${worker.name}": precious worker ${exit.reason}${what}`, { cause: exit.error });
+    this.worker = { id: worker.id, name: worker.name };
+    this.exit = exit;
+  }
+}
+
+/** A scope committed while a precious, non-ephemeral worker was still running; the worker was terminated (G5). */
+export class PreciousWorkerOutlivedScopeError extends BgWorkersError {
+  /** The workers that were still running at commit. */
+  readonly workers: readonly WorkerRef[];
+  constructor(workers: readonly WorkerRef[]) {
+    super('ERR_PRECIOUS_OUTLIVED_SCOPE', `scope committed while precious worker${workers.length > 1 ? 's' : ''} ${workers.map((w) => `"${w.name}"`).join(', ')} still running`);
+    this.workers = workers;
+  }
+}
+
+/** Thrown by checkForInterrupts() inside a worker once its termination was requested. */
+export class TerminationRequestedError extends BgWorkersError {
+  constructor(workerName?: string) {
+    super('ERR_TERMINATION_REQUESTED', workerName ? `worker "${workerName}": termination requested` : 'termination requested');
+  }
+}
+
+/** register() found no free worker slot. */
+export class WorkerCapacityError extends BgWorkersError {
+  /** The supervisor's slot count (`maxWorkers`). */
+  readonly capacity: number;
+  constructor(capacity: number) {
+    super('ERR_WORKER_CAPACITY', `no free worker slot: all ${capacity} in use`);
+    this.capacity = capacity;
+  }
+}
+
+/** waitForStartup() on a worker that stopped before it was running; `exit` says how. */
+export class WorkerStartupError extends BgWorkersError {
+  readonly worker: WorkerRef;
+  readonly exit: ExitInfo;
+  constructor(worker: WorkerRef, exit: ExitInfo) {
+    super('ERR_WORKER_STARTUP', `worker "${worker.name}": stopped before running (${exit.reason})${exit.error ? `: ${exit.error.message}` : ''}`, { cause: exit.error });
+    this.worker = { id: worker.id, name: worker.name };
+    this.exit = exit;
+  }
+}
+
+/** A bad worker spec or option; `field` names what was wrong. Also data that cannot be cloned. */
+export class InvalidWorkerSpecError extends BgWorkersError {
+  /** The offending field, e.g. `entry`, `data`, `maxWorkers`. */
+  readonly field: string;
+  constructor(field: string, message: string, options?: { cause?: unknown }) {
+    super('ERR_INVALID_WORKER_SPEC', message, options);
+    this.field = field;
+  }
+}
+
+/** register() on a scope that is no longer active; abort reason of a child scope left running when its parent ended. */
+export class ScopeClosedError extends BgWorkersError {
+  constructor(message: string) {
+    super('ERR_SCOPE_CLOSED', message);
+  }
+}
+
+/** Abort reason of `scope.abort(reason)` when `reason` is not an Error; the reason is its `cause`. */
+export class ScopeAbortedError extends BgWorkersError {
+  constructor(reason: unknown) {
+    super('ERR_SCOPE_ABORTED', reason === undefined ? 'scope aborted' : `scope aborted: ${describe(reason)}`, { cause: reason });
+  }
+}
+
+/** Abort reason of scopes still active when `shutdown()` was called. */
+export class SupervisorShutdownError extends BgWorkersError {
+  constructor() {
+    super('ERR_SUPERVISOR_SHUTDOWN', 'supervisor shut down');
+  }
+}
+
+/** A call that needs a running supervisor, made after shutdown. */
+export class SupervisorClosedError extends BgWorkersError {
+  constructor(what: string) {
+    super('ERR_SUPERVISOR_CLOSED', `${what}: supervisor is closed`);
+  }
+}
+
+/** Abort reason of every scope when the supervisor thread itself dies. */
+export class SupervisorDiedError extends BgWorkersError {
+  constructor(cause?: unknown) {
+    super('ERR_SUPERVISOR_DIED', `supervisor thread died${cause instanceof Error ? `: ${cause.message}` : ''}`, { cause });
+  }
+}
+
+/**
+ * The one validation message template: ``Expected `maxWorkers` to be an integer >= 1, got `0` (number)``.
+ * `field` is the option's path as the user wrote it.
+ */
+export function invalidOption(field: string, expected: string, got: unknown, cause?: unknown): InvalidWorkerSpecError {
+  return new InvalidWorkerSpecError(field, `Expected \`${field}\` to be ${expected}, got ${show(got)}`, cause === undefined ? undefined : { cause });
+}
+
+/** An option key that is not part of the option bag `where`. */
+export function unknownOption(field: string, where: string, known: readonly string[]): InvalidWorkerSpecError {
+  return new InvalidWorkerSpecError(field, `Expected \`${field}\` to be a known ${where} option (${known.join(', ')}), got an unknown key`);
+}
+
+function show(value: unknown): string {
+  if (typeof value === 'function') return `a function (function)`;
+  if (typeof value === 'object' && value !== null) return `\`${Array.isArray(value) ? 'array' : Object.prototype.toString.call(value)}\` (object)`;
+  return `\`${describe(value)}\` (${value === null ? 'null' : typeof value})`;
+}
+
+function describe(value: unknown): string {
+  if (typeof value === 'string') return value;
+  // String() throws for objects with a hostile toString; this only words a message, so fall back to the tag.
+  try {
+    return String(value);
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
+}

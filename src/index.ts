@@ -1,0 +1,30 @@
+/**
+ * bgworkers — the registrant side: supervise parallel workers the way PostgreSQL's postmaster supervises
+ * background workers. See README.md and docs/guide.md.
+ * @packageDocumentation
+ */
+export { Supervisor } from './supervisor/client.js';
+export { Scope, currentScope } from './scope/scope.js';
+export { WorkerHandle } from './handle.js';
+export { checkForInterrupts, interruptPending, myLatch } from './scope/interrupts.js';
+export {
+  BgWorkersError,
+  InvalidWorkerSpecError,
+  PreciousWorkerDiedError,
+  PreciousWorkerOutlivedScopeError,
+  ScopeAbortedError,
+  ScopeClosedError,
+  SupervisorClosedError,
+  SupervisorDiedError,
+  SupervisorShutdownError,
+  TerminationRequestedError,
+  WorkerCapacityError,
+  WorkerStartupError,
+} from './errors.js';
+export type { ExitInfo, WorkerRef } from './errors.js';
+export type { ScopedWorkerSpec, ScopeOptions, SupervisorOptions, WorkerSpec } from './options.js';
+export type { WorkerExit, WorkerState } from './record.js';
+export type { WorkerChannel } from './channel.js';
+export type { Latch, WaitOptions, WaitResult } from './shared/latch.js';
+export type { ScopeState } from './scope/node.js';
+export type { SupervisorMetrics, WorkerFilter, WorkerInfo } from './supervisor/registry.js';

@@ -1,0 +1,260 @@
+/**
+ * Public option types and their validation at the boundary, with one message template (errors.ts
+ * `invalidOption`): ``Expected `maxWorkers` to be an integer >= 1, got `0` (number)``. Validation runs before
+ * anything is registered or started, so a bad spec leaves nothing behind (G1).
+ */
+import { statSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { basename, extname, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { ResourceLimits } from 'node:worker_threads';
+import type { Logger } from 'pino';
+import { invalidOption, unknownOption } from './errors.js';
+import { MAX_SLOTS } from './shared/layout.js';
+
+/** Options of `Supervisor.start()`. */
+export interface SupervisorOptions {
+  /**
+   * Worker slots, like PostgreSQL's max_worker_processes: at most this many workers hold a slot at once
+   * (registered and not yet stopped). An integer from 1 to 4096.
+   * @default max(16, 4 × os.availableParallelism())
+   */
+  maxWorkers?: number;
+  /** Grace between a termination request and a forced stop, in ms (finite, >= 0). @default 5000 */
+  gracefulTimeoutMs?: number;
+  /**
+   * Thread workers kept started in advance (bootstrap loaded, no entry imported), so register() → running skips
+   * the thread start. Each costs ~8 MB of RSS. An integer from 0 to 64. Specs with `resourceLimits` never use a
+   * spare (limits are fixed when a thread starts). @default 0
+   */
+  spareWorkers?: number;
+  /**
+   * Where lifecycle events are logged (registered, started, stopped, precious death, forced stop), with the
+   * worker's id, name, kind and scope id as bindings. `false` silences the library.
+   * @default a pino logger at level 'warn' on stderr
+   */
+  logger?: Logger | false;
+}
+
+/** Options of `supervisor.scope()`. */
+export interface ScopeOptions {
+  /** Shown in errors and logs. */
+  name?: string;
+  /** Aborting it aborts the scope, with the signal's reason. An already aborted signal rejects at once. */
+  signal?: AbortSignal;
+}
+
+/** What to run in a worker and how (API.md). */
+export interface WorkerSpec<D = unknown> {
+  /**
+   * Path or file: URL of a module whose default export is `defineWorker(...)`. A relative path resolves against
+   * `process.cwd()`. Workers inherit the registrant's execArgv, so a TypeScript loader applies to .ts entries.
+   */
+  entry: string | URL;
+  /** @default the entry's base name + '#' + id */
+  name?: string;
+  /** Free-form class of work, for the registry and filters. */
+  kind?: string;
+  /** Free-form string labels, for the registry and filters. */
+  labels?: Readonly<Record<string, string>>;
+  /** Handed to the worker as `ctx.data`. Must be structured-cloneable (no functions, symbols, class identity). */
+  data?: D;
+  /** Where the worker runs. Only 'thread' is available in this version. @default 'thread' */
+  runtime?: 'thread' | 'process';
+  /** Unscoped, unflagged workers only: start again `delayMs` after a failed or crashed run. @default 'never' */
+  restart?: 'never' | { delayMs: number };
+  /** Overrides the supervisor's grace between a termination request and a forced stop. */
+  gracefulTimeoutMs?: number;
+  /** V8 heap limits of the worker thread; exceeding them kills the worker (reason `crashed`). */
+  resourceLimits?: ResourceLimits;
+}
+
+/** A spec registered in a scope: flags tie the worker's life to the scope. */
+export interface ScopedWorkerSpec<D = unknown> extends WorkerSpec<D> {
+  /** Terminated when the registering scope ends, by commit or abort (G3). @default false */
+  ephemeral?: boolean;
+  /** Its unexpected death (failed or crashed) aborts the registering scope (G4). @default false */
+  precious?: boolean;
+}
+
+/** Defaults, each with why. */
+export const DEFAULT_GRACEFUL_TIMEOUT_MS = 5000; // long enough for a worker to finish a unit of work and clean up
+export const DEFAULT_SPARE_WORKERS = 0; // spares cost ~8 MB each: opt in
+export const MAX_SPARE_WORKERS = 64; // more spares than this is a configuration mistake, not a speed-up
+export const defaultMaxWorkers = (): number => Math.max(16, 4 * availableParallelism());
+
+export interface ResolvedSupervisorOptions {
+  maxWorkers: number;
+  gracefulTimeoutMs: number;
+  spareWorkers: number;
+  logger: Logger | false | undefined;
+}
+
+/** A validated spec: everything the registrant and the supervisor need, in plain values. */
+export interface ResolvedSpec {
+  entry: string; // file: URL href
+  entryPath: string;
+  name: string | undefined;
+  kind: string | undefined;
+  labels: Readonly<Record<string, string>>;
+  data: unknown;
+  restartDelayMs: number; // -1: never
+  gracefulTimeoutMs: number | undefined;
+  resourceLimits: ResourceLimits | undefined;
+  ephemeral: boolean;
+  precious: boolean;
+}
+
+const SUPERVISOR_KEYS = ['maxWorkers', 'gracefulTimeoutMs', 'spareWorkers', 'logger'] as const;
+const SCOPE_KEYS = ['name', 'signal'] as const;
+const SPEC_KEYS = ['entry', 'name', 'kind', 'labels', 'data', 'runtime', 'restart', 'gracefulTimeoutMs', 'resourceLimits'] as const;
+const SCOPED_SPEC_KEYS = [...SPEC_KEYS, 'ephemeral', 'precious'] as const;
+const LIMIT_KEYS = ['maxOldGenerationSizeMb', 'maxYoungGenerationSizeMb', 'codeRangeSizeMb', 'stackSizeMb'] as const;
+
+export function validateSupervisorOptions(options: unknown): ResolvedSupervisorOptions {
+  const o = bag(options, 'options', 'supervisor', SUPERVISOR_KEYS);
+  const logger = o['logger'];
+  if (logger !== undefined && logger !== false && !isLogger(logger)) throw invalidOption('logger', 'a pino Logger or false', logger);
+  return {
+    maxWorkers: int(o['maxWorkers'], 'maxWorkers', 1, MAX_SLOTS) ?? defaultMaxWorkers(),
+    gracefulTimeoutMs: ms(o['gracefulTimeoutMs'], 'gracefulTimeoutMs') ?? DEFAULT_GRACEFUL_TIMEOUT_MS,
+    spareWorkers: int(o['spareWorkers'], 'spareWorkers', 0, MAX_SPARE_WORKERS) ?? DEFAULT_SPARE_WORKERS,
+    logger: logger as Logger | false | undefined,
+  };
+}
+
+export function validateScopeOptions(options: unknown): { name: string | undefined; signal: AbortSignal | undefined } {
+  const o = bag(options, 'options', 'scope', SCOPE_KEYS);
+  const signal = o['signal'];
+  if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalidOption('signal', 'an AbortSignal', signal);
+  return { name: str(o['name'], 'name'), signal };
+}
+
+export function validateShutdownOptions(options: unknown, fallbackMs: number): number {
+  const o = bag(options, 'options', 'shutdown', ['timeoutMs']);
+  return ms(o['timeoutMs'], 'timeoutMs') ?? fallbackMs;
+}
+
+/** Validates a spec. `scoped`: registered in a scope (flags allowed, restart not). */
+export function validateSpec(spec: unknown, scoped: boolean): ResolvedSpec {
+  const o = bag(spec, 'spec', scoped ? 'scoped worker spec' : 'worker spec', scoped ? SCOPED_SPEC_KEYS : SPEC_KEYS, scoped ? [] : ['ephemeral', 'precious']);
+  const { href, path } = entryOf(o['entry']);
+  const runtime = o['runtime'];
+  if (runtime !== undefined && runtime !== 'thread') {
+    if (runtime === 'process') throw invalidOption('runtime', "'thread' (the process runtime is not available in this version)", runtime);
+    throw invalidOption('runtime', "'thread' or 'process'", runtime);
+  }
+  const ephemeral = bool(o['ephemeral'], 'ephemeral') ?? false;
+  const precious = bool(o['precious'], 'precious') ?? false;
+  const restartDelayMs = restartOf(o['restart'], scoped);
+  return {
+    entry: href,
+    entryPath: path,
+    name: str(o['name'], 'name'),
+    kind: str(o['kind'], 'kind'),
+    labels: labelsOf(o['labels']),
+    data: o['data'],
+    restartDelayMs,
+    gracefulTimeoutMs: ms(o['gracefulTimeoutMs'], 'gracefulTimeoutMs'),
+    resourceLimits: limitsOf(o['resourceLimits']),
+    ephemeral,
+    precious,
+  };
+}
+
+/** The default worker name: the entry's base name without extension, '#', the id. */
+export function defaultName(entryPath: string, id: string): string {
+  return `${basename(entryPath, extname(entryPath))}#${id}`;
+}
+
+function bag(value: unknown, field: string, where: string, known: readonly string[], flagsOnUnscoped: readonly string[] = []): Record<string, unknown> {
+  if (value === undefined && field === 'options') return {};
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalidOption(field, 'an object', value);
+  const o = value as Record<string, unknown>;
+  for (const key of Object.keys(o)) {
+    if (flagsOnUnscoped.includes(key)) {
+      throw invalidOption(key, 'absent on an unscoped worker (register it in a scope: scope.register())', o[key]);
+    }
+    if (!known.includes(key)) throw unknownOption(key, where, known);
+  }
+  return o;
+}
+
+function entryOf(entry: unknown): { href: string; path: string } {
+  let url: URL;
+  if (typeof entry === 'string' && entry.length > 0) {
+    url = entry.startsWith('file:') ? new URL(entry) : pathToFileURL(resolve(process.cwd(), entry));
+  } else if (entry instanceof URL) {
+    url = entry;
+  } else if (entry === undefined) {
+    throw invalidOption('entry', 'a path or file: URL of a worker module (it is required)', entry);
+  } else {
+    throw invalidOption('entry', 'a non-empty path or a file: URL', entry);
+  }
+  if (url.protocol !== 'file:') throw invalidOption('entry', 'a file: URL', url.href);
+  const path = fileURLToPath(url);
+  const stat = statSync(path, { throwIfNoEntry: false });
+  if (stat === undefined || !stat.isFile()) throw invalidOption('entry', 'an existing module file', path);
+  return { href: url.href, path };
+}
+
+function restartOf(restart: unknown, scoped: boolean): number {
+  if (restart === undefined || restart === 'never') return -1;
+  if (scoped) throw invalidOption('restart', "'never' in a scope (restart is for unscoped, unflagged workers)", restart);
+  if (typeof restart !== 'object' || restart === null) throw invalidOption('restart', "'never' or { delayMs }", restart);
+  for (const key of Object.keys(restart)) if (key !== 'delayMs') throw unknownOption(`restart.${key}`, 'restart', ['delayMs']);
+  return ms((restart as { delayMs?: unknown }).delayMs, 'restart.delayMs', true) ?? 0;
+}
+
+function labelsOf(labels: unknown): Readonly<Record<string, string>> {
+  if (labels === undefined) return Object.freeze({});
+  if (typeof labels !== 'object' || labels === null || Array.isArray(labels)) throw invalidOption('labels', 'an object of strings', labels);
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(labels)) {
+    if (typeof v !== 'string') throw invalidOption(`labels.${k}`, 'a string', v);
+    out[k] = v;
+  }
+  return Object.freeze(out);
+}
+
+function limitsOf(limits: unknown): ResourceLimits | undefined {
+  if (limits === undefined) return undefined;
+  const o = bag(limits, 'resourceLimits', 'resourceLimits', LIMIT_KEYS);
+  const out: ResourceLimits = {};
+  for (const key of LIMIT_KEYS) {
+    const v = o[key];
+    if (v === undefined) continue;
+    if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw invalidOption(`resourceLimits.${key}`, 'a finite number > 0', v);
+    out[key] = v;
+  }
+  return out;
+}
+
+function int(v: unknown, field: string, min: number, max: number): number | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw invalidOption(field, `an integer from ${min} to ${max}`, v);
+  return v;
+}
+
+function ms(v: unknown, field: string, required = false): number | undefined {
+  if (v === undefined && !required) return undefined;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw invalidOption(field, 'a finite number of milliseconds >= 0', v);
+  return v;
+}
+
+function str(v: unknown, field: string): string | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string' || v.length === 0) throw invalidOption(field, 'a non-empty string', v);
+  return v;
+}
+
+function bool(v: unknown, field: string): boolean | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== 'boolean') throw invalidOption(field, 'a boolean', v);
+  return v;
+}
+
+function isLogger(v: unknown): v is Logger {
+  const l = v as Partial<Logger> | null;
+  return typeof l === 'object' && l !== null && typeof l.child === 'function' && typeof l.info === 'function' && typeof l.level === 'string';
+}

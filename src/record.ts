@@ -1,0 +1,196 @@
+/**
+ * WorkerRecord: the registrant's record of one registered worker — the engine behind a WorkerHandle and a
+ * scope member. A record is (slot, generation): every shared-memory read checks the generation first, so a
+ * stale record never reports, terminates or wakes another worker that reuses its slot (slots.ts invariant 4).
+ *
+ * Who moves it: the registrant thread only. Shared memory tells it the worker's live state; the supervisor's
+ * mailbox messages (started, stopped) and the worker's own death report deliver what does not fit in a word.
+ */
+import type { MessagePort } from 'node:worker_threads';
+import type { Logger } from 'pino';
+import { WorkerStartupError } from './errors.js';
+import type { WorkerChannel } from './channel.js';
+import { CTRL, INTERRUPT, LATCH, PID, THREAD_ID, type SlotTable } from './shared/layout.js';
+import { SharedLatch } from './shared/latch.js';
+import { FREE, O_NONE, PENDING, RUNNING, STARTING, genOf, outcomeOf, requestTermination, stateOf, termRequested } from './shared/slots.js';
+import { deliverInterrupt, interruptPending } from './scope/interrupts.js';
+import type { ScopeMember, ScopeNode } from './scope/node.js';
+
+/** A worker's lifecycle state as users see it. */
+export type WorkerState = 'pending' | 'starting' | 'running' | 'stopping' | 'stopped';
+
+/** How a worker stopped (G8): exactly one reason per stop. */
+export interface WorkerExit<R = unknown> {
+  /**
+   * `completed`: main returned (also after a termination request). `failed`: main threw or rejected, or the entry
+   * could not be loaded. `crashed`: stopped any other way without a request. `terminated`: stopped after a
+   * termination request without main returning. `never-started`: terminated before it ever started.
+   */
+  reason: 'completed' | 'failed' | 'crashed' | 'terminated' | 'never-started';
+  /** The thread's exit code where there is one. */
+  code: number | null;
+  /** Process runtime: the signal that ended it. Always null for threads. */
+  signal: string | null;
+  /** failed/crashed: what went wrong (the worker's own error, revived with name, message, stack, code). */
+  error?: Error;
+  /** completed: what main returned. */
+  result?: R;
+}
+
+export interface RecordInit {
+  table: SlotTable;
+  slot: number;
+  gen: number;
+  id: string;
+  name: string;
+  kind: string | undefined;
+  labels: Readonly<Record<string, string>>;
+  ephemeral: boolean;
+  precious: boolean;
+  scope: ScopeNode | undefined;
+  port: WorkerChannel;
+  controlPort: MessagePort | undefined;
+  logger: Logger | undefined;
+  /** Tells the supervisor to act on a termination request (the request itself is the TERM bit). */
+  wakeSupervisor: (slot: number, gen: number) => void;
+}
+
+type Waiter<T> = { resolve: (v: T) => void; reject: (e: unknown) => void };
+
+export class WorkerRecord implements ScopeMember {
+  readonly table: SlotTable;
+  readonly slot: number;
+  readonly gen: number;
+  readonly id: string;
+  readonly name: string;
+  readonly kind: string | undefined;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly ephemeral: boolean;
+  readonly precious: boolean;
+  readonly scope: ScopeNode | undefined;
+  readonly port: WorkerChannel;
+  readonly controlPort: MessagePort | undefined;
+  readonly logger: Logger | undefined;
+  readonly latch: SharedLatch;
+  readonly registeredAt = Date.now();
+  readonly ref: { id: string; name: string };
+  startedAt: number | undefined;
+  /** Some run reached RUNNING (waitForStartup resolves, never rejects, from then on). */
+  everRunning = false;
+  /** A precious death has been acted on (by either path: the worker's report or the supervisor's). */
+  deathHandled = false;
+  exit: WorkerExit | undefined;
+  readonly #ctrlAt: number;
+  readonly #wakeSupervisor: (slot: number, gen: number) => void;
+  readonly #startupWaiters: Waiter<void>[] = [];
+  readonly #shutdownWaiters: Waiter<WorkerExit>[] = [];
+
+  constructor(init: RecordInit) {
+    this.table = init.table;
+    this.slot = init.slot;
+    this.gen = init.gen;
+    this.id = init.id;
+    this.name = init.name;
+    this.kind = init.kind;
+    this.labels = init.labels;
+    this.ephemeral = init.ephemeral;
+    this.precious = init.precious;
+    this.scope = init.scope;
+    this.port = init.port;
+    this.controlPort = init.controlPort;
+    this.logger = init.logger;
+    this.ref = { id: init.id, name: init.name };
+    this.#ctrlAt = init.table.at(init.slot, CTRL);
+    this.#wakeSupervisor = init.wakeSupervisor;
+    this.latch = new SharedLatch(init.table.i32, init.table.at(init.slot, LATCH), { alive: () => this.#current(), interrupted: interruptPending });
+  }
+
+  /** The control word, or undefined once this record's run is over (stopped, or the slot was reused). */
+  ctrl(): number | undefined {
+    if (this.exit !== undefined) return undefined;
+    const w = Atomics.load(this.table.i32, this.#ctrlAt);
+    return genOf(w) === this.gen && stateOf(w) !== FREE ? w : undefined;
+  }
+
+  get state(): WorkerState {
+    const w = this.ctrl();
+    if (w === undefined) return 'stopped';
+    if (termRequested(w) || outcomeOf(w) !== O_NONE) return 'stopping';
+    switch (stateOf(w)) {
+      case PENDING:
+        return 'pending';
+      case STARTING:
+        return 'starting';
+      case RUNNING:
+        return 'running';
+      default:
+        return 'stopped';
+    }
+  }
+
+  get threadId(): number | undefined {
+    const w = this.ctrl();
+    if (w === undefined || stateOf(w) === PENDING) return this.exit === undefined ? undefined : this.#lastThreadId;
+    return (this.#lastThreadId = Atomics.load(this.table.i32, this.table.at(this.slot, THREAD_ID)) || undefined);
+  }
+  #lastThreadId: number | undefined;
+
+  get pid(): number | undefined {
+    const w = this.ctrl();
+    return w === undefined ? undefined : Atomics.load(this.table.i32, this.table.at(this.slot, PID)) || undefined;
+  }
+
+  isLive(): boolean {
+    const w = this.ctrl();
+    return w !== undefined && outcomeOf(w) === O_NONE;
+  }
+
+  /** G2: sets TERM, interrupts the worker (signal, latch, checkForInterrupts), wakes the supervisor. Never throws. */
+  requestTermination(): void {
+    if (requestTermination(this.table.i32, this.#ctrlAt, this.gen) === undefined) return;
+    deliverInterrupt(this.table.i32, this.table.at(this.slot, INTERRUPT), this.table.at(this.slot, LATCH));
+    this.#wakeSupervisor(this.slot, this.gen);
+  }
+
+  whenStarted(): Promise<void> {
+    if (this.everRunning || this.#reachedRunning()) return Promise.resolve();
+    if (this.exit !== undefined) return Promise.reject(new WorkerStartupError(this.ref, this.exit));
+    return new Promise((resolve, reject) => this.#startupWaiters.push({ resolve, reject }));
+  }
+
+  whenStopped(): Promise<WorkerExit> {
+    if (this.exit !== undefined) return Promise.resolve(this.exit);
+    return new Promise((resolve, reject) => this.#shutdownWaiters.push({ resolve, reject }));
+  }
+
+  /** Mailbox 'started': a run reached RUNNING. */
+  markStarted(threadId: number, startedAt: number): void {
+    this.everRunning = true;
+    this.startedAt = startedAt;
+    this.#lastThreadId = threadId;
+    for (const w of this.#startupWaiters.splice(0)) w.resolve();
+  }
+
+  /** Mailbox 'stopped': the run is over and the slot already free. */
+  markStopped(exit: WorkerExit): void {
+    if (this.exit !== undefined) return;
+    this.#lastThreadId = this.threadId;
+    this.exit = exit;
+    this.controlPort?.close();
+    for (const w of this.#startupWaiters.splice(0)) {
+      if (this.everRunning) w.resolve();
+      else w.reject(new WorkerStartupError(this.ref, exit));
+    }
+    for (const w of this.#shutdownWaiters.splice(0)) w.resolve(exit);
+  }
+
+  #current(): boolean {
+    return this.ctrl() !== undefined;
+  }
+
+  #reachedRunning(): boolean {
+    const w = this.ctrl();
+    if (w !== undefined && stateOf(w) === RUNNING) this.everRunning = true;
+    return this.everRunning;
+  }
+}

@@ -1,0 +1,173 @@
+/**
+ * Interrupts, as PostgreSQL's CHECK_FOR_INTERRUPTS(): per-thread state that any thread can make pending and
+ * that the owning thread notices synchronously, even in a loop that never yields.
+ *
+ * Every thread has one set of words (layout.ts): a latch and an interrupt counter. A registrant thread makes its
+ * own words; a worker thread uses its slot's words (installed by the bootstrap before any user code runs), so
+ * inside a worker `myLatch()` is `ctx.latch`.
+ *
+ * Delivering an interrupt (`deliverInterrupt`): first publish the details (post the message, write the slot),
+ * then bump the counter, then set the latch. The owner's `checkForInterrupts()` fast path is one Atomics.load of
+ * the counter compared with the last value it processed, one local counter (termination requested), and the
+ * current scope frame's `aborted` flag. On a change it takes the slow path: drain every interrupt source of this
+ * thread (each supervisor client's mailbox and its precious workers' death reports), which aborts the scopes
+ * named there, then checks its own worker slot for a termination request.
+ *
+ * An async watcher (Atomics.waitAsync on the counter, no timeout, so nothing pends and nothing keeps the loop
+ * alive) runs the same slow path when the thread is idle, so `scope.signal` aborts within microseconds of a
+ * precious death rather than when the supervisor's message gets through.
+ *
+ * Invariants:
+ * 1. The slow path records the counter *before* draining, so a bump that lands during the drain is seen next time.
+ * 2. The slow path never throws out of a drain; each source reports its own failures to its logger.
+ * 3. Reentrancy (an abort listener calling checkForInterrupts()) skips the drain instead of recursing.
+ */
+import { TerminationRequestedError } from '../errors.js';
+import { createThreadWords, type ThreadWords } from '../shared/layout.js';
+import { SharedLatch, setLatchWord, type Latch } from '../shared/latch.js';
+import { TERM, genOf } from '../shared/slots.js';
+import { currentFrame } from './context.js';
+
+/** Something that can make interrupts pending for this thread: a supervisor client. */
+export interface InterruptSource {
+  /** Processes everything pending (synchronously). Must not throw. */
+  drainInterrupts(): void;
+}
+
+/** This thread's identity as a worker, installed by the bootstrap. */
+export interface WorkerSelf {
+  readonly ctrl: Int32Array;
+  readonly ctrlAt: number;
+  readonly gen: number;
+  readonly name: string;
+  /** Aborted (with a TerminationRequestedError) when termination is requested. */
+  readonly controller: AbortController;
+}
+
+let words: ThreadWords = createThreadWords();
+let seen = 0;
+/** Non-zero once something sticky is pending that no scope frame records: a worker's termination request. */
+let sticky = 0;
+let draining = false;
+/** Identifies the current watcher loop; a loop whose token is stale stops (the words it watched were replaced). */
+let watchToken = 0;
+let watching = false;
+let latch: SharedLatch | undefined;
+let self: WorkerSelf | undefined;
+let terminationError: TerminationRequestedError | undefined;
+const sources = new Set<InterruptSource>();
+
+/** This thread's words (a registrant hands them to its supervisor, which hands them to workers). */
+export function threadWords(): ThreadWords {
+  return words;
+}
+
+/**
+ * Bootstrap only: makes this thread the worker described by `me`, using `workerWords` as its latch and
+ * interrupt counter. Called once, before the entry module is imported.
+ */
+export function installWorker(workerWords: ThreadWords, me: WorkerSelf): void {
+  words = workerWords;
+  seen = Atomics.load(words.i32, words.interrupt);
+  latch = undefined;
+  self = me;
+  watching = false;
+  watch();
+}
+
+export function addInterruptSource(source: InterruptSource): void {
+  sources.add(source);
+  watch();
+}
+
+export function removeInterruptSource(source: InterruptSource): void {
+  sources.delete(source);
+}
+
+/** Bumps a thread's interrupt counter and sets its latch, in that order. Never throws. */
+export function deliverInterrupt(i32: Int32Array, interruptAt: number, latchAt: number): void {
+  Atomics.add(i32, interruptAt, 1);
+  setLatchWord(i32, latchAt);
+}
+
+/** Makes this thread's own latch set, as every interrupt does (G7), for interrupts raised on this thread. */
+export function wakeSelf(): void {
+  setLatchWord(words.i32, words.latch);
+}
+
+/**
+ * Like PostgreSQL's CHECK_FOR_INTERRUPTS(): throws the pending interrupt of the calling context, if any.
+ * Inside a worker asked to stop: TerminationRequestedError. In a scope that (or whose ancestor) was aborted:
+ * its abort reason. Otherwise a no-op. Synchronous and cheap (a few ns when nothing is pending): call it often.
+ */
+export function checkForInterrupts(): void {
+  if (Atomics.load(words.i32, words.interrupt) !== seen || sticky !== 0) {
+    processInterrupts();
+    if (terminationError !== undefined) throw terminationError;
+  }
+  const frame = currentFrame();
+  if (frame !== undefined && frame.aborted) throw frame.reason;
+}
+
+/** True when checkForInterrupts() would throw (it processes pending interrupts to know). */
+export function interruptPending(): boolean {
+  if (Atomics.load(words.i32, words.interrupt) !== seen || sticky !== 0) {
+    processInterrupts();
+    if (terminationError !== undefined) return true;
+  }
+  const frame = currentFrame();
+  return frame !== undefined && frame.aborted;
+}
+
+/** This thread's latch: the one workers set through `ctx.registrantLatch` (inside a worker: `ctx.latch`). */
+export function myLatch(): Latch {
+  latch ??= new SharedLatch(words.i32, words.latch, { interrupted: interruptPending });
+  return latch;
+}
+
+/** The fast path's check: processes pending interrupts only if the counter moved (or something sticky is pending). */
+export function pollInterrupts(): void {
+  if (Atomics.load(words.i32, words.interrupt) !== seen || sticky !== 0) processInterrupts();
+}
+
+/** The termination request of this worker thread, if any (processing pending interrupts first). */
+export function terminationRequested(): TerminationRequestedError | undefined {
+  processInterrupts();
+  return terminationError;
+}
+
+/** The slow path: drains every source, then looks at this worker's own slot. */
+export function processInterrupts(): void {
+  if (draining) return; // invariant 3
+  draining = true;
+  try {
+    seen = Atomics.load(words.i32, words.interrupt); // invariant 1
+    for (const source of sources) source.drainInterrupts();
+    if (self !== undefined && terminationError === undefined) {
+      const w = Atomics.load(self.ctrl, self.ctrlAt);
+      if ((w & TERM) !== 0 && genOf(w) === self.gen) {
+        terminationError = new TerminationRequestedError(self.name);
+        sticky = 1;
+        self.controller.abort(terminationError);
+      }
+    }
+  } finally {
+    draining = false;
+  }
+}
+
+/** Keeps one Atomics.waitAsync on the counter so interrupts are processed while the thread is idle. */
+function watch(): void {
+  if (watching) return;
+  watching = true;
+  const token = ++watchToken;
+  const loop = (): void => {
+    if (token !== watchToken) return;
+    const current = Atomics.load(words.i32, words.interrupt);
+    if (current !== seen) processInterrupts();
+    const r = Atomics.waitAsync(words.i32, words.interrupt, seen);
+    if (r.async) void r.value.then(loop);
+    else queueMicrotask(loop);
+  };
+  loop();
+}

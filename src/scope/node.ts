@@ -1,0 +1,183 @@
+/**
+ * The scope state machine: a transaction-like unit of work, nestable like subtransactions. Lives only on the
+ * registrant thread (scopes never cross threads); every transition below runs on that thread.
+ *
+ * ## States
+ *
+ * | state      | meaning                                                                                  |
+ * |------------|------------------------------------------------------------------------------------------|
+ * | active     | the function runs; workers and child scopes may be registered                            |
+ * | committing | the function returned; teardown runs (children closed, ephemeral/precious workers stopped) |
+ * | aborting   | aborted (reason set); teardown runs; the scope settles once the function has settled too   |
+ * | committed  | settled: the promise resolved with the function's value                                  |
+ * | aborted    | settled: the promise rejected with the abort reason (or PreciousWorkerOutlivedScopeError) |
+ *
+ * ## Transitions
+ *
+ * | from               | to         | event                                                                        |
+ * |--------------------|------------|------------------------------------------------------------------------------|
+ * | active             | committing | the function resolved                                                         |
+ * | active, committing | aborting   | abort: scope.abort(), the function threw, options.signal, parent abort, precious death, shutdown |
+ * | committing         | committed  | teardown done, no failure                                                    |
+ * | committing         | aborted    | teardown done and a precious non-ephemeral worker outlived the commit (G5)     |
+ * | aborting           | aborted    | teardown done and the function settled                                        |
+ *
+ * ## Invariants
+ *
+ * 1. The first abort reason wins; descendants are aborted with the same reason (G6).
+ * 2. Teardown starts at the first of commit or abort, at once, without waiting for the function (G6b).
+ * 3. A scope settles only after its function settled, its children settled and its ephemeral and precious
+ *    workers stopped (G3, G6b). Children stop before their parent settles.
+ * 4. Once a scope has left `active`, nothing new is registered in it and no child scope starts in it.
+ * 5. Termination requests go out in reverse registration order, and every one is made even if one throws.
+ */
+import type { WorkerRef } from '../errors.js';
+import { PreciousWorkerOutlivedScopeError, ScopeClosedError } from '../errors.js';
+import type { ScopeFrame } from './context.js';
+import type { Scope } from './scope.js';
+import { wakeSelf } from './interrupts.js';
+
+export type ScopeState = 'active' | 'committing' | 'aborting' | 'committed' | 'aborted';
+
+/** A worker as a scope sees it. */
+export interface ScopeMember {
+  readonly ref: WorkerRef;
+  readonly ephemeral: boolean;
+  readonly precious: boolean;
+  /** Not stopped, and its main has neither returned nor thrown. */
+  isLive(): boolean;
+  /** Asks the supervisor to stop it (G2). Synchronous, idempotent. */
+  requestTermination(): void;
+  /** Resolves once it has stopped. Never rejects. */
+  whenStopped(): Promise<unknown>;
+}
+
+/** Callbacks a scope makes into its owner (the supervisor client), which keeps metrics and the root list. */
+export interface ScopeOwner {
+  scopeSettled(node: ScopeNode, committed: boolean): void;
+}
+
+const TRANSITIONS: Readonly<Record<ScopeState, readonly ScopeState[]>> = {
+  active: ['committing', 'aborting'],
+  committing: ['aborting', 'committed', 'aborted'],
+  aborting: ['aborted'],
+  committed: [],
+  aborted: [],
+};
+
+let nextScopeId = 1;
+
+export class ScopeNode implements ScopeFrame {
+  readonly id = nextScopeId++;
+  readonly name: string | undefined;
+  readonly parent: ScopeNode | undefined;
+  readonly owner: ScopeOwner;
+  readonly controller = new AbortController();
+  state: ScopeState = 'active';
+  aborted = false;
+  reason: unknown = undefined;
+  readonly children = new Set<ScopeNode>();
+  /** The public Scope of this node (set right after construction by whoever creates both). */
+  facade: Scope | undefined;
+  readonly members: ScopeMember[] = [];
+  #fnSettled = false;
+  #fnValue: unknown;
+  #teardown: Promise<void> | undefined;
+  #teardownDone = false;
+  #outlived: PreciousWorkerOutlivedScopeError | undefined;
+  readonly #settle: { resolve: (v: unknown) => void; reject: (e: unknown) => void };
+  readonly settled: Promise<unknown>;
+
+  constructor(owner: ScopeOwner, parent: ScopeNode | undefined, name: string | undefined) {
+    this.owner = owner;
+    this.parent = parent;
+    this.name = name;
+    let settle!: { resolve: (v: unknown) => void; reject: (e: unknown) => void };
+    this.settled = new Promise((resolve, reject) => (settle = { resolve, reject }));
+    this.#settle = settle;
+    parent?.children.add(this);
+  }
+
+  /** The function settled (fulfilled with value, or rejected with error). */
+  functionSettled(ok: boolean, value: unknown): void {
+    this.#fnSettled = true;
+    if (ok) {
+      this.#fnValue = value;
+      if (this.state === 'active') {
+        this.#move('committing', 'function resolved');
+        this.#startTeardown(new ScopeClosedError(`scope ${this.#label()}: parent scope committed while this scope was active`));
+      }
+    } else {
+      this.abort(value);
+    }
+    this.#maybeSettle();
+  }
+
+  /** Aborts this scope and its active descendants with `reason` (invariant 1). No-op once aborting or settled. */
+  abort(reason: unknown): void {
+    if (this.state !== 'active' && this.state !== 'committing') return;
+    this.#move('aborting', 'abort');
+    this.aborted = true;
+    this.reason = reason;
+    this.controller.abort(reason);
+    for (const child of this.children) child.abort(reason);
+    wakeSelf(); // G7: an interrupt pending for this thread sets its latch
+    this.#startTeardown(reason);
+    this.#maybeSettle();
+  }
+
+  /** Throws ScopeClosedError (or the abort reason) unless the scope is active. */
+  assertActive(what: string): void {
+    if (this.state === 'active') return;
+    if (this.aborted) throw this.reason;
+    throw new ScopeClosedError(`${what}: scope ${this.#label()} is ${this.state}`);
+  }
+
+  #startTeardown(childReason: unknown): void {
+    if (this.#teardown !== undefined) return; // invariant 2: once, at the first of commit or abort
+    const committing = this.state === 'committing';
+    const waits: Promise<unknown>[] = [];
+    const outlived: WorkerRef[] = [];
+    for (const child of this.children) {
+      child.abort(childReason);
+      waits.push(child.settled.then(ignore, ignore));
+    }
+    for (let i = this.members.length - 1; i >= 0; i--) {
+      const m = this.members[i]!;
+      if (!m.ephemeral && !m.precious) continue;
+      if (committing && m.precious && !m.ephemeral && m.isLive()) outlived.push(m.ref);
+      m.requestTermination(); // never throws (ScopeMember contract), so every request is made
+      waits.push(m.whenStopped());
+    }
+    if (outlived.length > 0) this.#outlived = new PreciousWorkerOutlivedScopeError(outlived);
+    this.#teardown = Promise.all(waits).then(() => {
+      this.#teardownDone = true;
+      this.#maybeSettle();
+    });
+  }
+
+  #maybeSettle(): void {
+    if (!this.#fnSettled || !this.#teardownDone) return;
+    if (this.state === 'committed' || this.state === 'aborted') return;
+    this.parent?.children.delete(this);
+    const failure = this.aborted ? this.reason : this.#outlived;
+    const committed = !this.aborted && this.#outlived === undefined;
+    this.#move(committed ? 'committed' : 'aborted', 'teardown done');
+    this.owner.scopeSettled(this, committed);
+    if (committed) this.#settle.resolve(this.#fnValue);
+    else this.#settle.reject(failure);
+  }
+
+  #move(to: ScopeState, event: string): void {
+    if (!TRANSITIONS[this.state].includes(to)) {
+      throw new Error(`internal: illegal scope transition on ${event}: ${this.state} -> ${to} (allowed: ${TRANSITIONS[this.state].join(', ') || 'none'})`);
+    }
+    this.state = to;
+  }
+
+  #label(): string {
+    return this.name === undefined ? `#${this.id}` : `"${this.name}"`;
+  }
+}
+
+function ignore(): void {}

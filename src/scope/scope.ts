@@ -1,0 +1,91 @@
+/**
+ * Scope: the public face of a ScopeNode (node.ts holds the state machine). Created by `supervisor.scope()`,
+ * never directly.
+ */
+import { ScopeAbortedError } from '../errors.js';
+import type { WorkerHandle } from '../handle.js';
+import type { ScopedWorkerSpec } from '../options.js';
+import type { Supervisor } from '../supervisor/client.js';
+import { pollInterrupts } from './interrupts.js';
+import { currentFrame } from './context.js';
+import { ScopeNode, type ScopeState } from './node.js';
+
+/** What a scope needs from its supervisor to register workers. */
+export interface ScopeRegistrar {
+  readonly supervisor: Supervisor;
+  registerIn<D, R>(node: ScopeNode, spec: ScopedWorkerSpec<D>, throwOnFull: boolean): WorkerHandle<R> | undefined;
+}
+
+/** A transaction-like unit of work; workers registered in it are tied to it by their flags. */
+export class Scope {
+  readonly #node: ScopeNode;
+  readonly #registrar: ScopeRegistrar;
+  readonly #parent: Scope | undefined;
+
+  /** @internal */
+  constructor(node: ScopeNode, registrar: ScopeRegistrar, parent: Scope | undefined) {
+    this.#node = node;
+    this.#registrar = registrar;
+    this.#parent = parent;
+  }
+
+  /** Unique within the process. */
+  get id(): number {
+    return this.#node.id;
+  }
+  get name(): string | undefined {
+    return this.#node.name;
+  }
+  /** The enclosing scope of the same supervisor, if any. */
+  get parent(): Scope | undefined {
+    return this.#parent;
+  }
+  get supervisor(): Supervisor {
+    return this.#registrar.supervisor;
+  }
+  /** Aborts when this scope or an ancestor aborts; `reason` is the abort reason. Pass it to timers and I/O. */
+  get signal(): AbortSignal {
+    return this.#node.controller.signal;
+  }
+  get state(): ScopeState {
+    return this.#node.state;
+  }
+
+  /**
+   * Registers a worker in this scope. Returns at once with the handle in state `pending`.
+   * @throws WorkerCapacityError when no slot is free; ScopeClosedError when the scope is no longer active;
+   *   InvalidWorkerSpecError for a bad spec. Nothing is registered when it throws.
+   */
+  register<D = unknown, R = unknown>(spec: ScopedWorkerSpec<D>): WorkerHandle<R> {
+    return this.#registrar.registerIn<D, R>(this.#node, spec, true)!;
+  }
+
+  /** Like register(), but returns undefined instead of throwing when no slot is free. */
+  tryRegister<D = unknown, R = unknown>(spec: ScopedWorkerSpec<D>): WorkerHandle<R> | undefined {
+    return this.#registrar.registerIn<D, R>(this.#node, spec, false);
+  }
+
+  /**
+   * Aborts this scope and its active descendants. The reason is `reason` when it is an Error, else a
+   * ScopeAbortedError carrying it as `cause`. No-op once the scope is aborting or settled.
+   */
+  abort(reason?: unknown): void {
+    this.#node.abort(reason instanceof Error ? reason : new ScopeAbortedError(reason));
+  }
+
+  /** Throws this scope's abort reason if this scope or an ancestor is aborted (processing pending interrupts). */
+  checkForInterrupts(): void {
+    pollInterrupts();
+    if (this.#node.aborted) throw this.#node.reason;
+  }
+}
+
+/**
+ * The innermost scope of the calling async context that has not settled, or undefined outside any scope.
+ * (Async code can outlive its scope; it then sees the nearest enclosing scope still open.)
+ */
+export function currentScope(): Scope | undefined {
+  let n: ScopeNode | undefined = currentFrame() instanceof ScopeNode ? (currentFrame() as ScopeNode) : undefined;
+  while (n !== undefined && (n.state === 'committed' || n.state === 'aborted')) n = n.parent;
+  return n?.facade;
+}

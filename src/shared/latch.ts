@@ -1,0 +1,191 @@
+/**
+ * Latches, as in PostgreSQL's latch.c: a flag in shared memory that one thread sets and its owner waits on.
+ *
+ * ## The contract
+ *
+ * - A latch stays set until reset; setting a set latch is a no-op; a waiter sees a set latch at once.
+ * - `set()` never throws: it runs in exit and abort paths.
+ * - Any interrupt made pending for a thread sets that thread's latch (interrupts.ts), so a wait never sleeps
+ *   through an interrupt: `wait()`/`waitSync()` return with `interrupted: true` as soon as one is pending.
+ * - The one correct loop (reset first, then look for work, then wait — a set that lands between the check and
+ *   the wait is not lost, because the latch stays set):
+ *
+ *   ```ts
+ *   for (;;) {
+ *     latch.reset();
+ *     checkForInterrupts();
+ *     if (haveWork()) doWork();
+ *     await latch.wait();
+ *   }
+ *   ```
+ *
+ * ## Words
+ *
+ * `i32[index]` is the latch (0 unset, 1 set); `i32[index + 1]` counts threads asleep on it, so `set()` pays for
+ * `Atomics.notify` only when someone sleeps. Dekker-style ordering with sequentially consistent atomics: the
+ * setter stores 1 then loads the sleeper count; a sleeper adds itself then loads the latch; one of the two always
+ * sees the other.
+ *
+ * ## Costs (ARCHITECTURE.md, measured on the 2-core machines)
+ *
+ * Waking a sleeping thread costs ~55 µs, so a latch that only sleeps is no faster than postMessage. Both waits
+ * spin on `Atomics.load` for `SPIN_LOADS` reads first (~0.2 µs round trips when the partner answers quickly).
+ * `Atomics.waitAsync` is never given a timeout (its timer stays pending after a notify and tens of thousands of
+ * them stall the event loop); the timeout is a cleared timer that notifies the word instead, and that timer is
+ * also the ref'd handle that keeps the event loop alive while `wait()` is pending (a pending waitAsync does not).
+ */
+import { invalidOption, unknownOption } from '../errors.js';
+
+/** Loads before sleeping: ~2,000 reads cover a partner that answers within a few microseconds. */
+export const SPIN_LOADS = 2000;
+/** Async waits spin less: spinning blocks the event loop, and a waitAsync wake-up is cheap relative to it. */
+export const SPIN_LOADS_ASYNC = 200;
+/** Keep-alive period for an untimed `wait()`: the timer only holds the event loop open; it never fires usefully. */
+const KEEPALIVE_MS = 0x3fffffff;
+
+/** Result of a latch wait; more than one flag can be true. */
+export interface WaitResult {
+  /** The latch was set when the wait returned. */
+  latchSet: boolean;
+  /** The timeout passed before the latch was set. */
+  timedOut: boolean;
+  /** An interrupt is pending for the waiting thread (checkForInterrupts() would throw). */
+  interrupted: boolean;
+}
+
+/** Options of a latch wait. */
+export interface WaitOptions {
+  /** Give up after this many milliseconds (a finite number >= 0). @default no timeout */
+  timeoutMs?: number;
+}
+
+/** A flag in shared memory that one thread sets and another waits on (SEMANTICS.md G7). */
+export interface Latch {
+  /** Sets the latch and wakes a waiter; setting a set latch is a no-op. Never throws. */
+  set(): void;
+  /** Clears the latch. Reset before checking for work, never after (see the loop in the guide). */
+  reset(): void;
+  /** Whether the latch is set now. */
+  readonly isSet: boolean;
+  /** Waits until the latch is set, the timeout passes or an interrupt is pending. Does not block the event loop. */
+  wait(options?: WaitOptions): Promise<WaitResult>;
+  /** Like wait(), but blocks the calling thread (Atomics.wait). Use it in workers or tight loops, not in servers. */
+  waitSync(options?: WaitOptions): WaitResult;
+}
+
+/** Hooks that tie a latch to its owner: whether it still refers to a live worker, and the waiter's interrupts. */
+export interface LatchHooks {
+  /** False once the latch's worker has stopped: the latch is then inert (a no-op). */
+  alive?: () => boolean;
+  /** Whether an interrupt is pending for the calling thread. */
+  interrupted?: () => boolean;
+}
+
+const never = (): boolean => false;
+const always = (): boolean => true;
+const noop = (): void => {};
+
+/** A latch over `i32[index]` (and its sleeper count at `index + 1`). */
+export class SharedLatch implements Latch {
+  readonly #i32: Int32Array;
+  readonly #index: number;
+  readonly #alive: () => boolean;
+  readonly #interrupted: () => boolean;
+
+  constructor(i32: Int32Array, index: number, hooks: LatchHooks = {}) {
+    this.#i32 = i32;
+    this.#index = index;
+    this.#alive = hooks.alive ?? always;
+    this.#interrupted = hooks.interrupted ?? never;
+  }
+
+  set(): void {
+    if (!this.#alive()) return;
+    setLatchWord(this.#i32, this.#index);
+  }
+
+  reset(): void {
+    if (!this.#alive()) return;
+    Atomics.store(this.#i32, this.#index, 0);
+  }
+
+  get isSet(): boolean {
+    return this.#alive() && Atomics.load(this.#i32, this.#index) === 1;
+  }
+
+  waitSync(options?: WaitOptions): WaitResult {
+    const deadline = deadlineOf(options);
+    const i32 = this.#i32;
+    const index = this.#index;
+    for (;;) {
+      const early = this.#check(deadline);
+      if (early) return early;
+      for (let i = 0; i < SPIN_LOADS; i++) if (Atomics.load(i32, index) === 1) break;
+      if (Atomics.load(i32, index) === 1) continue;
+      const remaining = deadline === Infinity ? undefined : Math.max(0, deadline - performance.now());
+      Atomics.add(i32, index + 1, 1);
+      try {
+        Atomics.wait(i32, index, 0, remaining);
+      } finally {
+        Atomics.sub(i32, index + 1, 1);
+      }
+    }
+  }
+
+  async wait(options?: WaitOptions): Promise<WaitResult> {
+    const deadline = deadlineOf(options);
+    const i32 = this.#i32;
+    const index = this.#index;
+    const first = this.#check(deadline);
+    if (first) return first;
+    for (let i = 0; i < SPIN_LOADS_ASYNC; i++) if (Atomics.load(i32, index) === 1) return this.#setResult();
+    // The timer is both the timeout and the ref'd handle that keeps the event loop alive while we wait.
+    const ms = deadline === Infinity ? KEEPALIVE_MS : Math.max(0, deadline - performance.now());
+    const timer = deadline === Infinity ? setInterval(noop, ms) : setTimeout(() => Atomics.notify(i32, index), ms);
+    try {
+      for (;;) {
+        const early = this.#check(deadline);
+        if (early) return early;
+        Atomics.add(i32, index + 1, 1);
+        try {
+          const r = Atomics.waitAsync(i32, index, 0);
+          if (r.async) await r.value;
+        } finally {
+          Atomics.sub(i32, index + 1, 1);
+        }
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** The result to return now, or undefined to keep waiting. */
+  #check(deadline: number): WaitResult | undefined {
+    if (!this.#alive()) return { latchSet: false, timedOut: false, interrupted: this.#interrupted() };
+    if (Atomics.load(this.#i32, this.#index) === 1) return this.#setResult();
+    if (this.#interrupted()) return { latchSet: false, timedOut: false, interrupted: true };
+    if (performance.now() >= deadline) return { latchSet: false, timedOut: true, interrupted: false };
+    return undefined;
+  }
+
+  #setResult(): WaitResult {
+    return { latchSet: true, timedOut: false, interrupted: this.#interrupted() };
+  }
+}
+
+/** Sets a latch word and wakes its sleepers, if any. Never throws. */
+export function setLatchWord(i32: Int32Array, index: number): void {
+  if (Atomics.load(i32, index) === 1) return;
+  Atomics.store(i32, index, 1);
+  if (Atomics.load(i32, index + 1) > 0) Atomics.notify(i32, index);
+}
+
+function deadlineOf(options: WaitOptions | undefined): number {
+  if (options === undefined) return Infinity;
+  if (typeof options !== 'object' || options === null) throw invalidOption('options', 'an object', options);
+  for (const key of Object.keys(options)) if (key !== 'timeoutMs') throw unknownOption(key, 'wait', ['timeoutMs']);
+  const t = options.timeoutMs;
+  if (t === undefined) return Infinity;
+  if (typeof t !== 'number' || Number.isNaN(t) || t < 0) throw invalidOption('timeoutMs', 'a number >= 0', t);
+  return t === Infinity ? Infinity : performance.now() + t;
+}

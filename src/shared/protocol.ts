@@ -1,0 +1,164 @@
+/**
+ * The messages between registrant, supervisor and worker: what does not fit in the slot table's Int32 words
+ * (specs, data, results, errors, ports). Shared memory says *that* something happened; these say *what*.
+ *
+ * ```
+ * registrant ──(supervisor Worker.postMessage)──► supervisor     RegisterRequest, TerminateRequest, ShutdownRequest
+ * supervisor ──(mailbox port, drained sync or async)──► registrant   MailboxMessage
+ * supervisor ──(workerData / parentPort)──► worker                Assignment
+ * worker ──(parentPort)──► supervisor                              WorkerReport
+ * worker ──(control port, precious workers only)──► registrant     DeathReport (before the worker exits)
+ * ```
+ *
+ * Ordering: each port is FIFO, and a message posted before `process.exit()` in a worker arrives before its
+ * 'exit' event. Nothing else is ordered across ports, so every message carries (slot, gen) and receivers
+ * check it against the slot table.
+ */
+import type { MessagePort, ResourceLimits } from 'node:worker_threads';
+
+export type ExitReason = 'completed' | 'failed' | 'crashed' | 'terminated' | 'never-started';
+
+/** An error flattened for structured clone, keeping what clone drops (custom `code`, own properties). */
+export interface SerializedError {
+  name: string;
+  message: string;
+  stack: string | undefined;
+  code: unknown;
+  /** The thrown value was not an Error; `message` describes it. */
+  nonError: boolean;
+  cause?: SerializedError;
+}
+
+/** A worker's exit as it travels; revived into the public WorkerExit by the registrant. */
+export interface SerializedExit {
+  reason: ExitReason;
+  code: number | null;
+  signal: string | null;
+  error?: SerializedError;
+  result?: unknown;
+}
+
+export interface SupervisorInit {
+  table: SharedArrayBuffer;
+  /** The registrant thread's words (latch, interrupt counter). */
+  registrantWords: SharedArrayBuffer;
+  mailbox: MessagePort;
+  spareWorkers: number;
+  gracefulTimeoutMs: number;
+  logLevel: string;
+}
+
+export interface RegisterRequest {
+  t: 'register';
+  slot: number;
+  gen: number;
+  id: string;
+  name: string;
+  entry: string;
+  data: unknown;
+  precious: boolean;
+  ephemeral: boolean;
+  scopeId: number;
+  /** Milliseconds between a failed/crashed run and the next; -1: never restart. */
+  restartDelayMs: number;
+  gracefulTimeoutMs: number;
+  resourceLimits: ResourceLimits | undefined;
+  /** The worker's end of handle.port; absent for restartable workers (the supervisor makes one per run). */
+  userPort: MessagePort | undefined;
+  /** The worker's end of the death-report channel; precious workers only. */
+  controlPort: MessagePort | undefined;
+}
+
+export interface TerminateRequest {
+  t: 'terminate';
+  slot: number;
+  gen: number;
+}
+
+export interface ShutdownRequest {
+  t: 'shutdown';
+  timeoutMs: number;
+}
+
+export type SupervisorRequest = RegisterRequest | TerminateRequest | ShutdownRequest;
+
+export type MailboxMessage =
+  | { t: 'ready' }
+  | { t: 'started'; slot: number; gen: number; threadId: number; startedAt: number }
+  | { t: 'port'; slot: number; gen: number; port: MessagePort }
+  | { t: 'restarting'; slot: number; gen: number; exit: SerializedExit; delayMs: number }
+  | { t: 'stopped'; slot: number; gen: number; exit: SerializedExit; forced: boolean; requested: boolean }
+  | { t: 'shutdown-done' };
+
+/** What the supervisor hands a worker thread: at spawn (workerData) or to a spare (an 'assign' message). */
+export interface Assignment {
+  t: 'assign';
+  table: SharedArrayBuffer;
+  registrantWords: SharedArrayBuffer;
+  slot: number;
+  gen: number;
+  id: string;
+  name: string;
+  entry: string;
+  data: unknown;
+  precious: boolean;
+  logLevel: string;
+  userPort: MessagePort;
+  controlPort: MessagePort | undefined;
+}
+
+export type WorkerReport =
+  | { t: 'running' }
+  | { t: 'outcome'; reason: Exclude<ExitReason, 'never-started'>; code: number; result?: unknown; error?: SerializedError };
+
+export interface DeathReport {
+  t: 'death';
+  reason: 'failed' | 'crashed';
+  code: number;
+  error?: SerializedError;
+}
+
+/** What a spare thread's workerData holds before it gets an Assignment. */
+export interface SpareInit {
+  t: 'spare';
+}
+
+const MAX_CAUSE_DEPTH = 4;
+
+/** Flattens a thrown value for structured clone. Never throws. */
+export function serializeError(value: unknown, depth = 0): SerializedError {
+  if (value instanceof Error) {
+    const out: SerializedError = {
+      name: value.name,
+      message: value.message,
+      stack: value.stack,
+      code: cloneableScalar((value as { code?: unknown }).code),
+      nonError: false,
+    };
+    if (value.cause !== undefined && depth < MAX_CAUSE_DEPTH) out.cause = serializeError(value.cause, depth + 1);
+    return out;
+  }
+  return { name: 'Error', message: `non-error thrown: ${safeString(value)}`, stack: undefined, code: undefined, nonError: true };
+}
+
+/** Rebuilds an Error from its serialized form: same name, message, stack and code. */
+export function reviveError(s: SerializedError): Error {
+  const err = new Error(s.message, s.cause ? { cause: reviveError(s.cause) } : undefined);
+  Object.defineProperty(err, 'name', { value: s.name, writable: true, configurable: true, enumerable: false });
+  if (s.stack !== undefined) err.stack = s.stack;
+  if (s.code !== undefined) (err as { code?: unknown }).code = s.code;
+  return err;
+}
+
+function cloneableScalar(v: unknown): unknown {
+  return typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' ? v : undefined;
+}
+
+function safeString(v: unknown): string {
+  // A hostile toString must not turn error reporting into a second failure.
+  try {
+    return typeof v === 'string' ? JSON.stringify(v) : String(v);
+  } catch {
+    return Object.prototype.toString.call(v);
+  }
+}

@@ -1,0 +1,417 @@
+/**
+ * The registrant side of a supervisor: claims slots and posts requests (register), asks for stops (terminate
+ * sets TERM, then wakes the supervisor thread), runs scopes, and applies what the supervisor and the workers
+ * report — from its mailbox port, drained synchronously by checkForInterrupts() when the thread's interrupt
+ * counter moved, and asynchronously otherwise. It never starts or stops a worker itself (G2).
+ *
+ * Keep-alive: the supervisor thread is ref'd only while a worker holds a slot or a shutdown runs, so an idle
+ * supervisor does not keep the process alive (shutdown() is still the way to release it deterministically).
+ *
+ * Invariants:
+ * 1. A record leaves the registry exactly when its 'stopped' message is applied; the slot is already free then.
+ * 2. A precious death is applied once per record, by whichever path reports it first (the worker's own death
+ *    report or the supervisor's 'stopped').
+ * 3. Nothing is registered once `closed` is set, and `closed` is set before the shutdown request is posted.
+ */
+import { MessageChannel, Worker, receiveMessageOnPort, SHARE_ENV, type MessagePort, type Transferable } from 'node:worker_threads';
+import { pino, type Logger } from 'pino';
+import { RelayChannel, type WorkerChannel } from '../channel.js';
+import { PreciousWorkerDiedError, SupervisorClosedError, SupervisorDiedError, SupervisorShutdownError, WorkerCapacityError, invalidOption } from '../errors.js';
+import { WorkerHandle } from '../handle.js';
+import { defaultName, validateScopeOptions, validateSpec, type ResolvedSupervisorOptions, type ScopedWorkerSpec, type ScopeOptions } from '../options.js';
+import { WorkerRecord, type WorkerExit } from '../record.js';
+import { currentFrame, runInFrame } from '../scope/context.js';
+import { addInterruptSource, removeInterruptSource, threadWords, type InterruptSource } from '../scope/interrupts.js';
+import { ScopeNode, type ScopeOwner } from '../scope/node.js';
+import { Scope } from '../scope/scope.js';
+import { CTRL, FLAGS, FLAG_EPHEMERAL, FLAG_PRECIOUS, INTERRUPT, LATCH, PID, SCOPE_ID, STARTED_AT, SlotTable, THREAD_ID } from '../shared/layout.js';
+import { reviveError, type DeathReport, type MailboxMessage, type RegisterRequest, type SerializedExit, type SupervisorInit } from '../shared/protocol.js';
+import { FREE, O_CRASHED, O_FAILED, PENDING, claim, genOf, outcomeOf, pack, stateOf, transition } from '../shared/slots.js';
+import type { Supervisor } from './client.js';
+import { Registry } from './registry.js';
+
+const THREAD_URL = new URL('./thread.js', import.meta.url);
+
+export class SupervisorCore implements InterruptSource, ScopeOwner {
+  readonly supervisor: Supervisor;
+  readonly table: SlotTable;
+  readonly registry: Registry;
+  readonly options: ResolvedSupervisorOptions;
+  readonly logger: Logger | undefined;
+  closed = false;
+  readonly #thread: Worker;
+  readonly #mailbox: MessagePort;
+  readonly #roots = new Set<ScopeNode>();
+  readonly #precious = new Set<WorkerRecord>();
+  #nextId = 0;
+  #hint = 0;
+  #ready: { resolve: () => void; reject: (e: unknown) => void } | undefined;
+  #shutdown: Promise<void> | undefined;
+  #shutdownDone: (() => void) | undefined;
+  /** 'shutdown-done' arrived: the thread's exit that follows is the normal end, not a death. */
+  #finished = false;
+  #dead = false;
+  #threadExited: Promise<void>;
+  #threadGone = false;
+  #refd = false;
+
+  constructor(supervisor: Supervisor, options: ResolvedSupervisorOptions) {
+    this.supervisor = supervisor;
+    this.options = options;
+    this.logger = options.logger === false ? undefined : (options.logger ?? pino({ level: 'warn' }, pino.destination({ fd: 2, sync: true })));
+    this.table = SlotTable.create(options.maxWorkers);
+    this.registry = new Registry(this.table);
+    const { port1, port2 } = new MessageChannel();
+    this.#mailbox = port1;
+    const init: SupervisorInit = {
+      table: this.table.buffer,
+      registrantWords: threadWords().i32.buffer as SharedArrayBuffer,
+      mailbox: port2,
+      spareWorkers: options.spareWorkers,
+      gracefulTimeoutMs: options.gracefulTimeoutMs,
+      logLevel: this.logger?.level ?? 'silent',
+    };
+    this.#thread = new Worker(THREAD_URL, { workerData: init, transferList: [port2], env: SHARE_ENV, name: 'bgworkers-supervisor' });
+    this.#threadExited = new Promise((resolve) => this.#thread.once('exit', () => resolve()));
+    this.#thread.on('error', (err) => this.#died(err));
+    this.#thread.once('exit', (code) => {
+      this.#threadGone = true;
+      this.#died(new Error(`supervisor thread exited with code ${code}`));
+    });
+    this.#mailbox.on('message', (m: MailboxMessage) => this.#apply(m));
+    this.#mailbox.unref();
+    addInterruptSource(this);
+  }
+
+  /** Resolves once the supervisor thread is ready (it posts 'ready' after loading). */
+  ready(): Promise<void> {
+    this.#keepAlive(true);
+    return new Promise<void>((resolve, reject) => (this.#ready = { resolve, reject })).finally(() => this.#updateKeepAlive());
+  }
+
+  // ---- registration ----------------------------------------------------------------------------------------
+
+  registerIn<D, R>(node: ScopeNode | undefined, spec: ScopedWorkerSpec<D>, throwOnFull: boolean): WorkerHandle<R> | undefined {
+    if (this.closed) throw new SupervisorClosedError('register');
+    const s = validateSpec(spec, node !== undefined);
+    node?.assertActive('register');
+    const claimed = this.#claim();
+    if (claimed === undefined) {
+      if (throwOnFull) throw new WorkerCapacityError(this.table.size);
+      return undefined;
+    }
+    const { slot, gen } = claimed;
+    const id = String(++this.#nextId);
+    const name = s.name ?? defaultName(s.entryPath, id);
+    const i32 = this.table.i32;
+    Atomics.store(i32, this.table.at(slot, LATCH), 0);
+    Atomics.store(i32, this.table.at(slot, INTERRUPT), 0);
+    Atomics.store(i32, this.table.at(slot, THREAD_ID), 0);
+    Atomics.store(i32, this.table.at(slot, PID), 0);
+    Atomics.store(i32, this.table.at(slot, FLAGS), (s.ephemeral ? FLAG_EPHEMERAL : 0) | (s.precious ? FLAG_PRECIOUS : 0));
+    Atomics.store(i32, this.table.at(slot, SCOPE_ID), node?.id ?? 0);
+    this.table.f64[this.table.atF64(slot, STARTED_AT)] = 0;
+
+    const restartable = s.restartDelayMs >= 0;
+    let port: WorkerChannel;
+    let userPort: MessagePort | undefined;
+    if (restartable) {
+      port = new RelayChannel();
+    } else {
+      const ch = new MessageChannel();
+      port = ch.port1;
+      userPort = ch.port2;
+    }
+    const control = s.precious ? new MessageChannel() : undefined;
+    const request: RegisterRequest = {
+      t: 'register',
+      slot,
+      gen,
+      id,
+      name,
+      entry: s.entry,
+      data: s.data,
+      precious: s.precious,
+      ephemeral: s.ephemeral,
+      scopeId: node?.id ?? 0,
+      restartDelayMs: s.restartDelayMs,
+      gracefulTimeoutMs: s.gracefulTimeoutMs ?? this.options.gracefulTimeoutMs,
+      resourceLimits: s.resourceLimits,
+      userPort,
+      controlPort: control?.port2,
+    };
+    const transfer: Transferable[] = [];
+    if (userPort) transfer.push(userPort);
+    if (control) transfer.push(control.port2);
+    try {
+      this.#thread.postMessage(request, transfer);
+    } catch (err) {
+      // Nothing was sent: roll the claim back (invariant 1 of slots.ts allows it) and leave nothing behind (G1).
+      transition(i32, this.table.at(slot, CTRL), gen, [PENDING], FREE, 'rollback');
+      port.close();
+      userPort?.close();
+      control?.port1.close();
+      control?.port2.close();
+      throw invalidOption('data', 'structured-cloneable (no functions, symbols or non-transferable objects)', s.data, err);
+    }
+    const record = new WorkerRecord({
+      table: this.table,
+      slot,
+      gen,
+      id,
+      name,
+      kind: s.kind,
+      labels: s.labels,
+      ephemeral: s.ephemeral,
+      precious: s.precious,
+      scope: node,
+      port,
+      controlPort: control?.port1,
+      logger: this.logger?.child({ worker: id, name, kind: s.kind, scope: node?.id }),
+      wakeSupervisor: (slot, gen) => this.#wake(slot, gen),
+    });
+    this.registry.add(record);
+    if (record.precious) this.#precious.add(record);
+    node?.members.push(record);
+    this.#updateKeepAlive();
+    record.logger?.debug({ entry: s.entry, ephemeral: s.ephemeral, precious: s.precious }, 'worker registered');
+    return new WorkerHandle<R>(record);
+  }
+
+  #claim(): { slot: number; gen: number } | undefined {
+    const size = this.table.size;
+    for (let i = 0; i < size; i++) {
+      const slot = (this.#hint + i) % size;
+      const gen = claim(this.table.i32, this.table.at(slot, CTRL));
+      if (gen >= 0) {
+        this.#hint = (slot + 1) % size;
+        return { slot, gen };
+      }
+    }
+    return undefined;
+  }
+
+  #wake(slot: number, gen: number): void {
+    if (this.#threadGone) return;
+    this.#thread.postMessage({ t: 'terminate', slot, gen });
+  }
+
+  // ---- scopes ------------------------------------------------------------------------------------------------
+
+  runScope<T>(fn: (scope: Scope) => T | PromiseLike<T>, options: ScopeOptions | undefined): Promise<T> {
+    if (this.closed) return Promise.reject(new SupervisorClosedError('scope'));
+    let opts: ReturnType<typeof validateScopeOptions>;
+    try {
+      opts = validateScopeOptions(options);
+      if (typeof fn !== 'function') throw invalidOption('fn', 'a function', fn);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const frame = currentFrame();
+    const parent = frame instanceof ScopeNode && frame.owner === this ? nearestOpen(frame) : undefined;
+    if (parent !== undefined && parent.state !== 'active') {
+      try {
+        parent.assertActive('scope');
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    }
+    if (opts.signal?.aborted) return Promise.reject(opts.signal.reason);
+    const node = new ScopeNode(this, parent, opts.name);
+    const scope = new Scope(node, this, parent?.facade);
+    node.facade = scope;
+    if (parent === undefined) this.#roots.add(node);
+    this.registry.scopes.active++;
+    const signal = opts.signal;
+    if (signal !== undefined) {
+      const onAbort = (): void => node.abort(signal.reason);
+      signal.addEventListener('abort', onAbort, { once: true });
+      void node.settled.then(
+        () => signal.removeEventListener('abort', onAbort),
+        () => signal.removeEventListener('abort', onAbort),
+      );
+    }
+    runInFrame(node, () => {
+      let r: T | PromiseLike<T>;
+      try {
+        r = fn(scope);
+      } catch (err) {
+        node.functionSettled(false, err);
+        return;
+      }
+      Promise.resolve(r).then(
+        (v) => node.functionSettled(true, v),
+        (e: unknown) => node.functionSettled(false, e),
+      );
+    });
+    return node.settled as Promise<T>;
+  }
+
+  scopeSettled(node: ScopeNode, committed: boolean): void {
+    this.#roots.delete(node);
+    this.registry.scopes.active--;
+    if (committed) this.registry.scopes.committed++;
+    else this.registry.scopes.aborted++;
+  }
+
+  // ---- what the supervisor and workers report ----------------------------------------------------------------
+
+  /** The slow path of checkForInterrupts(): drain the mailbox, then the precious workers' own death reports. */
+  drainInterrupts(): void {
+    for (;;) {
+      const m = receiveMessageOnPort(this.#mailbox);
+      if (m === undefined) break;
+      this.#apply(m.message as MailboxMessage);
+    }
+    for (const r of this.#precious) {
+      if (r.deathHandled || r.controlPort === undefined) continue;
+      const w = r.ctrl();
+      if (w === undefined) continue;
+      const o = outcomeOf(w);
+      if (o !== O_FAILED && o !== O_CRASHED) continue;
+      const m = receiveMessageOnPort(r.controlPort);
+      if (m === undefined) continue; // the report is posted before the counter moves again: next time
+      const d = m.message as DeathReport;
+      this.#preciousDeath(r, { reason: d.reason, code: d.code, signal: null, ...(d.error ? { error: reviveError(d.error) } : {}) });
+    }
+  }
+
+  #apply(m: MailboxMessage): void {
+    switch (m.t) {
+      case 'ready':
+        this.#ready?.resolve();
+        return;
+      case 'started': {
+        const r = this.registry.get(m.slot, m.gen);
+        if (r === undefined) return;
+        r.markStarted(m.threadId, m.startedAt);
+        r.logger?.info({ threadId: m.threadId }, 'worker started');
+        return;
+      }
+      case 'port': {
+        const r = this.registry.get(m.slot, m.gen);
+        if (r !== undefined && r.port instanceof RelayChannel) r.port.attach(m.port);
+        else m.port.close();
+        return;
+      }
+      case 'restarting': {
+        const r = this.registry.get(m.slot, m.gen);
+        this.registry.exits[m.exit.reason]++;
+        if (r === undefined) return;
+        if (r.port instanceof RelayChannel) r.port.detach();
+        r.logger?.warn({ reason: m.exit.reason, code: m.exit.code, err: m.exit.error, delayMs: m.delayMs }, 'worker stopped; restarting');
+        return;
+      }
+      case 'stopped':
+        this.#stopped(m.slot, m.gen, reviveExit(m.exit), m.forced, m.requested);
+        return;
+      case 'shutdown-done':
+        this.#finished = true;
+        this.#shutdownDone?.();
+        return;
+    }
+  }
+
+  #stopped(slot: number, gen: number, exit: WorkerExit, forced: boolean, requested: boolean): void {
+    const r = this.registry.get(slot, gen);
+    this.registry.exits[exit.reason]++;
+    this.registry.stopped++;
+    if (forced) this.registry.terminations.forced++;
+    else if (requested && exit.reason !== 'never-started') this.registry.terminations.graceful++;
+    if (r === undefined) return;
+    this.registry.remove(r);
+    this.#precious.delete(r);
+    if (r.port instanceof RelayChannel) r.port.close();
+    const log = { reason: exit.reason, code: exit.code, ...(exit.error ? { err: exit.error } : {}) };
+    if (forced) r.logger?.warn(log, 'worker did not stop within its graceful timeout; stopped by force');
+    if (exit.reason === 'failed' || exit.reason === 'crashed') r.logger?.warn(log, 'worker stopped');
+    else r.logger?.info(log, 'worker stopped');
+    if (r.precious && (exit.reason === 'failed' || exit.reason === 'crashed')) this.#preciousDeath(r, exit);
+    r.markStopped(exit);
+    this.#updateKeepAlive();
+  }
+
+  /** G4: a precious worker failed or crashed — abort its registering scope (invariant 2: once). */
+  #preciousDeath(r: WorkerRecord, exit: WorkerExit): void {
+    if (r.deathHandled) return;
+    r.deathHandled = true;
+    this.registry.preciousDeaths++;
+    const err = new PreciousWorkerDiedError(r.ref, exit);
+    r.logger?.error({ reason: exit.reason, code: exit.code, err: exit.error, scope: r.scope?.id }, 'precious worker died; aborting its scope');
+    r.scope?.abort(err);
+  }
+
+  // ---- shutdown and death --------------------------------------------------------------------------------------
+
+  shutdown(timeoutMs: number): Promise<void> {
+    this.#shutdown ??= this.#doShutdown(timeoutMs);
+    return this.#shutdown;
+  }
+
+  async #doShutdown(timeoutMs: number): Promise<void> {
+    this.closed = true; // invariant 3
+    this.#keepAlive(true);
+    const reason = new SupervisorShutdownError();
+    for (const node of [...this.#roots].reverse()) node.abort(reason);
+    if (!this.#threadGone) {
+      const done = new Promise<void>((resolve) => (this.#shutdownDone = resolve));
+      this.#thread.postMessage({ t: 'shutdown', timeoutMs });
+      await Promise.race([done, this.#threadExited]);
+      this.drainInterrupts(); // every 'stopped' was posted before 'shutdown-done'
+    }
+    await this.#threadExited;
+    this.#release();
+  }
+
+  /** The supervisor thread died (not by our shutdown): abort everything; its workers died with it. */
+  #died(cause: unknown): void {
+    if (this.#dead || this.#finished) return;
+    this.#dead = true;
+    this.closed = true;
+    const reason = new SupervisorDiedError(cause);
+    this.logger?.error({ err: cause }, 'supervisor thread died');
+    this.#ready?.reject(reason);
+    this.drainInterrupts(); // stops it reported before dying are real stops
+    for (const node of [...this.#roots].reverse()) node.abort(reason);
+    for (const r of [...this.registry.all()]) {
+      // The registrant owns the table now: free the slot as the supervisor would have.
+      const at = this.table.at(r.slot, CTRL);
+      const w = Atomics.load(this.table.i32, at);
+      if (genOf(w) === r.gen && stateOf(w) !== FREE) Atomics.store(this.table.i32, at, pack(FREE, r.gen));
+      this.#stopped(r.slot, r.gen, { reason: 'crashed', code: null, signal: null, error: reason }, false, false);
+    }
+    this.#shutdownDone?.();
+    this.#release();
+  }
+
+  #release(): void {
+    removeInterruptSource(this);
+    this.#mailbox.close();
+    this.#keepAlive(false);
+  }
+
+  #updateKeepAlive(): void {
+    this.#keepAlive(this.registry.size > 0 || this.#shutdown !== undefined && !this.#threadGone);
+  }
+
+  #keepAlive(on: boolean): void {
+    if (on === this.#refd || this.#threadGone) return;
+    this.#refd = on;
+    if (on) this.#thread.ref();
+    else this.#thread.unref();
+  }
+}
+
+/** The innermost scope in the chain that has not settled (orphaned async code may outlive its scope). */
+function nearestOpen(node: ScopeNode): ScopeNode | undefined {
+  let n: ScopeNode | undefined = node;
+  while (n !== undefined && (n.state === 'committed' || n.state === 'aborted')) n = n.parent;
+  return n;
+}
+
+function reviveExit(e: SerializedExit): WorkerExit {
+  const exit: WorkerExit = { reason: e.reason, code: e.code, signal: e.signal };
+  if (e.error !== undefined) exit.error = reviveError(e.error);
+  if (e.reason === 'completed') exit.result = e.result;
+  return exit;
+}

@@ -1,0 +1,121 @@
+/**
+ * The supervisor thread's view of one registered worker (a Run), from its request to its final stop. This state
+ * machine lives only on the supervisor thread: it is the one place that starts and stops workers (G2). The
+ * slot's control word (shared/slots.ts) is what the other threads see; a Run adds what only the supervisor
+ * needs (the thread object, timers, the worker's reports).
+ *
+ * ## Phases
+ *
+ * | phase        | meaning                                                                      |
+ * |--------------|------------------------------------------------------------------------------|
+ * | spawning     | a thread was started (or a spare assigned) for this run; main not yet called |
+ * | running      | the bootstrap reported main about to run; 'started' was posted                 |
+ * | restart-wait | a failed/crashed run of a restartable worker ended; waiting `delayMs`           |
+ * | done         | final: classified, slot freed, 'stopped' posted                                |
+ *
+ * Orthogonal to the phase: `stopping` (a termination request was seen; the grace timer runs) and `forced`
+ * (the grace timer fired and the thread was terminated).
+ *
+ * ## Transitions (all on the supervisor thread)
+ *
+ * | from                 | to           | event                                                              |
+ * |----------------------|--------------|--------------------------------------------------------------------|
+ * | (new)                | spawning     | register request, TERM clear                                       |
+ * | (new)                | done         | register request, TERM already set: `never-started`, no thread     |
+ * | spawning             | running      | bootstrap reports 'running'                                        |
+ * | spawning, running    | restart-wait | thread exit, failed/crashed, restartable, TERM clear              |
+ * | spawning, running    | done         | thread exit otherwise                                             |
+ * | restart-wait         | spawning     | restart timer, TERM clear                                          |
+ * | restart-wait         | done         | TERM seen (terminate or shutdown): `terminated`, error = last failure |
+ *
+ * ## Invariants
+ *
+ * 1. A thread is started only from a request or the restart timer, and only after reading TERM clear; the
+ *    worker's own commit CAS closes the remaining window (slots.ts invariant 2).
+ * 2. Every run that got a thread reaches `done` or `restart-wait` only through that thread's 'exit' event: the
+ *    slot is never freed while its thread may still run user code.
+ * 3. A run is classified exactly once, from the control word (state, outcome, TERM) and, for details only, the
+ *    worker's reports and 'error' event.
+ */
+import type { Worker } from 'node:worker_threads';
+import type { RegisterRequest, SerializedError, SerializedExit } from '../shared/protocol.js';
+import { O_COMPLETED, O_CRASHED, O_FAILED, O_NONE, O_TERMINATED, PENDING, outcomeOf, stateOf, termRequested } from '../shared/slots.js';
+
+export type Phase = 'spawning' | 'running' | 'restart-wait' | 'done';
+
+const TRANSITIONS: Readonly<Record<Phase, readonly Phase[]>> = {
+  spawning: ['running', 'restart-wait', 'done'],
+  running: ['restart-wait', 'done'],
+  'restart-wait': ['spawning', 'done'],
+  done: [],
+};
+
+/** What a run's thread told us about itself, for the exit's details. */
+export interface RunReports {
+  result?: unknown;
+  error?: SerializedError;
+  /** The Worker's 'error' event (uncaught exception, out of memory). */
+  threadError?: SerializedError;
+}
+
+export class Run {
+  readonly request: RegisterRequest;
+  phase: Phase = 'spawning';
+  thread: Worker | undefined;
+  stopping = false;
+  forced = false;
+  graceTimer: NodeJS.Timeout | undefined;
+  restartTimer: NodeJS.Timeout | undefined;
+  reports: RunReports = {};
+  /** The last failed/crashed run's exit, for a restartable worker. */
+  lastFailure: SerializedExit | undefined;
+
+  constructor(request: RegisterRequest) {
+    this.request = request;
+  }
+
+  move(to: Phase, event: string): void {
+    if (!TRANSITIONS[this.phase].includes(to)) {
+      throw new Error(`internal: illegal run transition on ${event}: ${this.phase} -> ${to} (allowed: ${TRANSITIONS[this.phase].join(', ') || 'none'})`);
+    }
+    this.phase = to;
+  }
+
+  clearTimers(): void {
+    clearTimeout(this.graceTimer);
+    clearTimeout(this.restartTimer);
+    this.graceTimer = undefined;
+    this.restartTimer = undefined;
+  }
+}
+
+/**
+ * Classifies a run whose thread is gone (invariant 3), from the control word read after the 'exit' event.
+ * G8: the worker's own outcome decides completed/failed/terminated; no outcome means a hard stop, which is
+ * `terminated` if it was requested and `crashed` otherwise; a run that never committed is `never-started`.
+ */
+export function classify(ctrl: number, exitCode: number, reports: RunReports): SerializedExit {
+  const term = termRequested(ctrl);
+  const base = { code: exitCode, signal: null };
+  if (stateOf(ctrl) === PENDING) {
+    if (term) return { reason: 'never-started', ...base };
+    return { reason: 'crashed', ...base, error: reports.threadError ?? lostThread('exited before its entry started loading') };
+  }
+  switch (outcomeOf(ctrl)) {
+    case O_COMPLETED:
+      return { reason: 'completed', ...base, result: reports.result };
+    case O_FAILED:
+      return { reason: 'failed', ...base, error: reports.error ?? reports.threadError ?? lostThread('failed without a report') };
+    case O_TERMINATED:
+      return { reason: 'terminated', ...base };
+    case O_CRASHED:
+      return { reason: 'crashed', ...base, error: reports.threadError ?? reports.error ?? lostThread(`exited with code ${exitCode}`) };
+    case O_NONE:
+      if (term) return { reason: 'terminated', ...base };
+      return { reason: 'crashed', ...base, error: reports.threadError ?? lostThread(`stopped with code ${exitCode} without reporting`) };
+  }
+}
+
+function lostThread(what: string): SerializedError {
+  return { name: 'Error', message: `worker thread ${what}`, stack: undefined, code: 'ERR_WORKER_LOST', nonError: false };
+}

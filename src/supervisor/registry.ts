@@ -1,0 +1,156 @@
+/**
+ * The registrant's registry of live workers (registered, not yet stopped) and the supervisor's counters:
+ * what `supervisor.workers()` and `supervisor.metrics()` report.
+ */
+import { invalidOption, unknownOption } from '../errors.js';
+import type { WorkerExit, WorkerRecord, WorkerState } from '../record.js';
+import { FREE, stateOf } from '../shared/slots.js';
+import { CTRL, type SlotTable } from '../shared/layout.js';
+
+/** Selects workers in `supervisor.workers()`: every given criterion must match. */
+export interface WorkerFilter {
+  kind?: string;
+  /** Every listed label must be present with this value. */
+  labels?: Record<string, string>;
+  state?: WorkerState | WorkerState[];
+}
+
+/** A registry entry: a snapshot of one worker that holds a slot. */
+export interface WorkerInfo {
+  id: string;
+  name: string;
+  kind: string | undefined;
+  labels: Readonly<Record<string, string>>;
+  runtime: 'thread' | 'process';
+  state: WorkerState;
+  ephemeral: boolean;
+  precious: boolean;
+  /** The registering scope's id; undefined for unscoped workers. */
+  scopeId: number | undefined;
+  pid: number | undefined;
+  threadId: number | undefined;
+  /** ms since epoch. */
+  registeredAt: number;
+  /** ms since epoch when its entry started loading (the current run, for a restarted worker). */
+  startedAt: number | undefined;
+}
+
+/** Counters since the supervisor started, plus current gauges. */
+export interface SupervisorMetrics {
+  uptimeMs: number;
+  /** Worker slots (`maxWorkers`) and how many hold a worker now. */
+  slots: { total: number; used: number };
+  /** Workers in each state now; `stopped` counts every worker that has stopped since start. */
+  workers: Record<WorkerState, number>;
+  /** Runs ended, by reason (a restarted worker counts each run). */
+  exits: Record<WorkerExit['reason'], number>;
+  /** Scopes running now, and settled since start. */
+  scopes: { active: number; committed: number; aborted: number };
+  /** Precious deaths that aborted a scope (or would have: unscoped precious workers do not exist). */
+  preciousDeaths: number;
+  /** Stops after a termination request: within the grace period, or by force. */
+  terminations: { graceful: number; forced: number };
+}
+
+const STATES: readonly WorkerState[] = ['pending', 'starting', 'running', 'stopping', 'stopped'];
+const FILTER_KEYS = ['kind', 'labels', 'state'] as const;
+
+export class Registry {
+  readonly #table: SlotTable;
+  readonly #records = new Map<number, WorkerRecord>(); // by slot
+  readonly startedAt = Date.now();
+  stopped = 0;
+  exits: Record<WorkerExit['reason'], number> = { completed: 0, failed: 0, crashed: 0, terminated: 0, 'never-started': 0 };
+  scopes = { active: 0, committed: 0, aborted: 0 };
+  preciousDeaths = 0;
+  terminations = { graceful: 0, forced: 0 };
+
+  constructor(table: SlotTable) {
+    this.#table = table;
+  }
+
+  add(record: WorkerRecord): void {
+    this.#records.set(record.slot, record);
+  }
+
+  /** The live record for (slot, gen), if any. */
+  get(slot: number, gen: number): WorkerRecord | undefined {
+    const r = this.#records.get(slot);
+    return r !== undefined && r.gen === gen ? r : undefined;
+  }
+
+  remove(record: WorkerRecord): void {
+    if (this.#records.get(record.slot) === record) this.#records.delete(record.slot);
+  }
+
+  get size(): number {
+    return this.#records.size;
+  }
+
+  all(): IterableIterator<WorkerRecord> {
+    return this.#records.values();
+  }
+
+  list(filter?: WorkerFilter): WorkerInfo[] {
+    const match = matcher(filter);
+    const out: WorkerInfo[] = [];
+    for (const r of this.#records.values()) {
+      const info = infoOf(r);
+      if (info.state !== 'stopped' && match(info)) out.push(info);
+    }
+    return out;
+  }
+
+  metrics(): SupervisorMetrics {
+    const workers = Object.fromEntries(STATES.map((s) => [s, 0])) as Record<WorkerState, number>;
+    for (const r of this.#records.values()) {
+      const s = r.state;
+      if (s !== 'stopped') workers[s]++;
+    }
+    workers.stopped = this.stopped;
+    let used = 0;
+    for (let slot = 0; slot < this.#table.size; slot++) {
+      if (stateOf(Atomics.load(this.#table.i32, this.#table.at(slot, CTRL))) !== FREE) used++;
+    }
+    return {
+      uptimeMs: Date.now() - this.startedAt,
+      slots: { total: this.#table.size, used },
+      workers,
+      exits: { ...this.exits },
+      scopes: { ...this.scopes },
+      preciousDeaths: this.preciousDeaths,
+      terminations: { ...this.terminations },
+    };
+  }
+}
+
+function infoOf(r: WorkerRecord): WorkerInfo {
+  return {
+    id: r.id,
+    name: r.name,
+    kind: r.kind,
+    labels: r.labels,
+    runtime: 'thread',
+    state: r.state,
+    ephemeral: r.ephemeral,
+    precious: r.precious,
+    scopeId: r.scope?.id,
+    pid: r.pid,
+    threadId: r.threadId,
+    registeredAt: r.registeredAt,
+    startedAt: r.startedAt,
+  };
+}
+
+function matcher(filter: WorkerFilter | undefined): (info: WorkerInfo) => boolean {
+  if (filter === undefined) return () => true;
+  if (typeof filter !== 'object' || filter === null) throw invalidOption('filter', 'an object', filter);
+  for (const key of Object.keys(filter)) if (!(FILTER_KEYS as readonly string[]).includes(key)) throw unknownOption(key, 'worker filter', FILTER_KEYS);
+  const states = filter.state === undefined ? undefined : Array.isArray(filter.state) ? filter.state : [filter.state];
+  for (const s of states ?? []) if (!STATES.includes(s)) throw invalidOption('state', `one of ${STATES.join(', ')}`, s);
+  const labels = Object.entries(filter.labels ?? {});
+  return (info) =>
+    (filter.kind === undefined || info.kind === filter.kind) &&
+    (states === undefined || states.includes(info.state)) &&
+    labels.every(([k, v]) => info.labels[k] === v);
+}

@@ -1,0 +1,223 @@
+/**
+ * The supervisor thread ("postmaster"): the only code that starts or stops a worker. One single-threaded loop
+ * reads the registrant's requests, checks the slot's TERM bit before every start, watches every worker's
+ * 'exit', runs grace timers and forced stops, schedules restarts, and reports each stop to the registrant —
+ * writing shared memory first and setting the registrant's interrupt word and latch for precious deaths, so a
+ * registrant busy in synchronous code sees the death without yielding (G4).
+ *
+ * It runs in its own worker thread so that a registrant that never yields cannot delay a start, a stop or the
+ * detection of a death. Per-run state machine: lifecycle.ts.
+ */
+import { MessageChannel, parentPort, type MessagePort, workerData, type Transferable, type Worker } from 'node:worker_threads';
+import { CTRL, INTERRUPT, LATCH, SlotTable, T_INTERRUPT, T_LATCH } from '../shared/layout.js';
+import type { Assignment, MailboxMessage, RegisterRequest, SerializedExit, SupervisorInit, SupervisorRequest, WorkerReport } from '../shared/protocol.js';
+import { serializeError } from '../shared/protocol.js';
+import { FREE, PENDING, RUNNING, STARTING, genOf, requestTermination, stateOf, termRequested, transition } from '../shared/slots.js';
+import { deliverInterrupt } from '../scope/interrupts.js';
+import { Run, classify } from './lifecycle.js';
+import { ThreadRuntime } from './runtimes/thread.js';
+
+const init = workerData as SupervisorInit;
+const table = new SlotTable(init.table);
+const registrant = new Int32Array(init.registrantWords);
+const mailbox = init.mailbox;
+const runtime = new ThreadRuntime(init.spareWorkers);
+const runs = new Map<number, Run>(); // by slot
+let shuttingDown = false;
+let shutdownGraceMs = Infinity;
+
+function post(msg: MailboxMessage, transfer?: Transferable[]): void {
+  mailbox.postMessage(msg, transfer);
+}
+
+function ctrlAt(slot: number): number {
+  return table.at(slot, CTRL);
+}
+
+function onRequest(req: SupervisorRequest): void {
+  switch (req.t) {
+    case 'register':
+      return onRegister(req);
+    case 'terminate':
+      return onTerminate(req.slot, req.gen);
+    case 'shutdown':
+      return onShutdown(req.timeoutMs);
+  }
+}
+
+function onRegister(req: RegisterRequest): void {
+  const run = new Run(req);
+  runs.set(req.slot, run);
+  if (shuttingDown) requestTermination(table.i32, ctrlAt(req.slot), req.gen);
+  startRun(run, 'register');
+}
+
+/** Starts a thread for the run unless TERM is set (invariant 1); with TERM set the run ends `never-started` or `terminated`. */
+function startRun(run: Run, event: string): void {
+  const { slot, gen } = run.request;
+  const w = Atomics.load(table.i32, ctrlAt(slot));
+  if (termRequested(w)) {
+    const exit: SerializedExit = run.lastFailure
+      ? { reason: 'terminated', code: run.lastFailure.code, signal: null, ...(run.lastFailure.error ? { error: run.lastFailure.error } : {}) }
+      : { reason: 'never-started', code: null, signal: null };
+    finish(run, exit, event);
+    return;
+  }
+  const req = run.request;
+  let userPort = req.userPort;
+  const transfer: Transferable[] = [];
+  if (userPort === undefined) {
+    // A restartable worker: a fresh channel per run; the registrant's RelayChannel switches to the other end.
+    const channel = new MessageChannel();
+    userPort = channel.port1;
+    post({ t: 'port', slot, gen, port: channel.port2 }, [channel.port2]);
+  } else {
+    req.userPort = undefined; // transferred below: a run that restarts would need a new one (only restartable workers restart)
+  }
+  transfer.push(userPort);
+  if (req.controlPort) transfer.push(req.controlPort);
+  const assignment: Assignment = {
+    t: 'assign',
+    table: init.table,
+    registrantWords: init.registrantWords,
+    slot,
+    gen,
+    id: req.id,
+    name: req.name,
+    entry: req.entry,
+    data: req.data,
+    precious: req.precious,
+    logLevel: init.logLevel,
+    userPort,
+    controlPort: req.controlPort,
+  };
+  req.controlPort = undefined;
+  run.reports = {};
+  run.forced = false;
+  run.stopping = false;
+  let thread: Worker;
+  try {
+    thread = runtime.start(assignment, transfer, req.resourceLimits);
+  } catch (err) {
+    // new Worker() itself threw (e.g. resource limits it rejects): the run never got a thread. A failure to start.
+    for (const port of transfer) (port as MessagePort).close();
+    finish(run, { reason: 'failed', code: null, signal: null, error: serializeError(err) }, 'spawn failed');
+    return;
+  }
+  run.thread = thread;
+  thread.on('message', (m: WorkerReport) => onReport(run, thread, m));
+  thread.on('error', (err) => {
+    if (run.thread === thread) run.reports.threadError = serializeError(err);
+  });
+  thread.once('exit', (code) => onExit(run, thread, code));
+  if (run.phase === 'restart-wait') run.move('spawning', event);
+}
+
+function onReport(run: Run, thread: Worker, m: WorkerReport): void {
+  if (run.thread !== thread) return;
+  if (m.t === 'running') {
+    if (run.phase === 'spawning') run.move('running', 'bootstrap running');
+    const { slot, gen } = run.request;
+    post({ t: 'started', slot, gen, threadId: thread.threadId, startedAt: table.f64[table.atF64(slot, 0)]! });
+  } else if (m.t === 'outcome') {
+    if (m.result !== undefined) run.reports.result = m.result;
+    if (m.error !== undefined) run.reports.error = m.error;
+  }
+}
+
+function onTerminate(slot: number, gen: number): void {
+  const run = runs.get(slot);
+  if (run === undefined || run.request.gen !== gen) return;
+  const w = Atomics.load(table.i32, ctrlAt(slot));
+  if (!termRequested(w) || genOf(w) !== gen) return;
+  if (run.phase === 'restart-wait') {
+    clearTimeout(run.restartTimer);
+    startRun(run, 'terminate while waiting for restart');
+    return;
+  }
+  beginStopping(run);
+}
+
+/** A termination request was seen for a run with a thread: arm the grace timer (the worker already has its interrupt). */
+function beginStopping(run: Run): void {
+  if (run.stopping || run.thread === undefined) return;
+  run.stopping = true;
+  const grace = Math.min(run.request.gracefulTimeoutMs, shutdownGraceMs);
+  const thread = run.thread;
+  run.graceTimer = setTimeout(() => {
+    if (run.thread !== thread || run.phase === 'done') return;
+    run.forced = true;
+    void thread.terminate();
+  }, grace);
+}
+
+function onExit(run: Run, thread: Worker, code: number): void {
+  if (run.thread !== thread) return;
+  run.thread = undefined;
+  run.clearTimers();
+  const { slot, gen } = run.request;
+  const w = Atomics.load(table.i32, ctrlAt(slot));
+  const exit = classify(w, code, run.reports);
+  const restartable = run.request.restartDelayMs >= 0 && (exit.reason === 'failed' || exit.reason === 'crashed');
+  if (restartable && !shuttingDown && stateOf(w) !== FREE) {
+    const back = stateOf(w) === PENDING ? w : transition(table.i32, ctrlAt(slot), gen, [STARTING, RUNNING], PENDING, 'restart', true);
+    if (back !== undefined && !termRequested(Atomics.load(table.i32, ctrlAt(slot)))) {
+      run.lastFailure = exit;
+      run.move('restart-wait', 'exit (restartable)');
+      post({ t: 'restarting', slot, gen, exit, delayMs: run.request.restartDelayMs });
+      run.restartTimer = setTimeout(() => startRun(run, 'restart timer'), run.request.restartDelayMs);
+      return;
+    }
+  }
+  finish(run, exit, 'exit');
+}
+
+/** Final stop: free the slot, then tell the registrant (and, for a precious death, interrupt it). */
+function finish(run: Run, exit: SerializedExit, event: string): void {
+  const { slot, gen } = run.request;
+  const w = Atomics.load(table.i32, ctrlAt(slot));
+  const requested = termRequested(w);
+  run.clearTimers();
+  run.move('done', event);
+  run.request.userPort?.close();
+  run.request.controlPort?.close();
+  runs.delete(slot);
+  transition(table.i32, ctrlAt(slot), gen, [PENDING, STARTING, RUNNING], FREE, event);
+  post({ t: 'stopped', slot, gen, exit, forced: run.forced, requested });
+  if (run.request.precious && (exit.reason === 'failed' || exit.reason === 'crashed')) {
+    deliverInterrupt(registrant, T_INTERRUPT, T_LATCH);
+  }
+  if (shuttingDown) maybeFinishShutdown();
+}
+
+function onShutdown(timeoutMs: number): void {
+  shuttingDown = true;
+  shutdownGraceMs = timeoutMs;
+  for (const run of [...runs.values()]) {
+    const { slot, gen } = run.request;
+    if (requestTermination(table.i32, ctrlAt(slot), gen) !== undefined) {
+      deliverInterrupt(table.i32, table.at(slot, INTERRUPT), table.at(slot, LATCH));
+    }
+    if (run.phase === 'restart-wait') {
+      clearTimeout(run.restartTimer);
+      startRun(run, 'shutdown');
+    } else {
+      beginStopping(run);
+    }
+  }
+  maybeFinishShutdown();
+}
+
+let finishing = false;
+function maybeFinishShutdown(): void {
+  if (runs.size > 0 || finishing) return;
+  finishing = true;
+  void runtime.close().then(() => {
+    post({ t: 'shutdown-done' });
+    mailbox.close();
+    parentPort!.close();
+  });
+}
+
+parentPort!.on('message', onRequest);
+post({ t: 'ready' });

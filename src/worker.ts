@@ -1,0 +1,10 @@
+/**
+ * bgworkers/worker — the worker side: what an entry module imports.
+ * @packageDocumentation
+ */
+export { defineWorker } from './worker/context.js';
+export type { WorkerContext, WorkerDefinition } from './worker/context.js';
+export { checkForInterrupts, interruptPending, myLatch } from './scope/interrupts.js';
+export { TerminationRequestedError } from './errors.js';
+export type { Latch, WaitOptions, WaitResult } from './shared/latch.js';
+export type { WorkerChannel } from './channel.js';

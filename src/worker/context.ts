@@ -1,0 +1,61 @@
+/**
+ * The worker side's public shapes: `defineWorker()` (an entry module's default export) and the WorkerContext
+ * handed to main.
+ */
+import type { Logger } from 'pino';
+import { invalidOption } from '../errors.js';
+import type { WorkerChannel } from '../channel.js';
+import type { Latch } from '../shared/latch.js';
+
+/** Marks a module's default export as a worker definition; checked by the bootstrap before calling main. */
+export const DEFINITION = Symbol.for('bgworkers.definition');
+
+/** What a worker's main receives. */
+export interface WorkerContext<D = unknown> {
+  /** The worker's id, same as `handle.id`. */
+  readonly id: string;
+  readonly name: string;
+  /** The spec's `data`, structured-cloned. */
+  readonly data: D;
+  /** Own latch; the registrant sets it with `handle.latch.set()`. Termination requests set it too. */
+  readonly latch: Latch;
+  /** The registrant thread's latch (its `myLatch()`). */
+  readonly registrantLatch: Latch;
+  /** The other end of `handle.port`. */
+  readonly port: WorkerChannel;
+  /** Aborts when termination is requested, with a TerminationRequestedError as reason. */
+  readonly signal: AbortSignal;
+  /** A pino logger with the worker's id and name bound, at the registrant logger's level, on stderr. */
+  readonly logger: Logger;
+  /** Throws TerminationRequestedError once termination was requested. Synchronous and cheap: call it often. */
+  checkForInterrupts(): void;
+}
+
+/** The default export of a worker entry module. */
+export interface WorkerDefinition<D = unknown, R = unknown> {
+  readonly [DEFINITION]: true;
+  readonly main: (ctx: WorkerContext<D>) => R | PromiseLike<R>;
+}
+
+/**
+ * Defines a worker: make it the entry module's default export. `main` runs once per start; what it returns is
+ * the worker's result (`WorkerExit.result`, structured-cloned); what it throws makes the run `failed`.
+ *
+ * @example
+ * ```ts
+ * import { defineWorker } from 'bgworkers/worker';
+ * export default defineWorker<{ n: number }, number>(async (ctx) => {
+ *   let sum = 0;
+ *   for (let i = 0; i < ctx.data.n; i++) { ctx.checkForInterrupts(); sum += i; }
+ *   return sum;
+ * });
+ * ```
+ */
+export function defineWorker<D = unknown, R = unknown>(main: (ctx: WorkerContext<D>) => R | PromiseLike<R>): WorkerDefinition<D, R> {
+  if (typeof main !== 'function') throw invalidOption('main', 'a function', main);
+  return Object.freeze({ [DEFINITION]: true as const, main });
+}
+
+export function isWorkerDefinition(value: unknown): value is WorkerDefinition {
+  return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[DEFINITION] === true && typeof (value as WorkerDefinition).main === 'function';
+}
