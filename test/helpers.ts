@@ -1,0 +1,54 @@
+/**
+ * Shared test setup: supervisors started through `startSupervisor()` are shut down after each test, and the
+ * test fails if any worker, slot or thread was left behind.
+ */
+import { readdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { afterEach, beforeEach, expect } from 'vitest';
+import { Supervisor, type SupervisorOptions } from '../dist/index.js';
+
+const live = new Set<Supervisor>();
+let threadsBefore = 0;
+
+/** Absolute path of a fixture module in test/fixtures. */
+export function fixture(name: string): string {
+  return fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
+}
+
+/** OS threads of this process (Linux): every worker thread is one; they must be gone after shutdown. */
+export function threadCount(): number {
+  return readdirSync('/proc/self/task').length;
+}
+
+/** Starts a supervisor (silent logger unless given) that afterEach shuts down and checks for leftovers. */
+export async function startSupervisor(options: SupervisorOptions = {}): Promise<Supervisor> {
+  const sup = await Supervisor.start({ logger: false, ...options });
+  live.add(sup);
+  return sup;
+}
+
+/** Resolves when `predicate` holds, polling on the event loop; rejects after `timeoutMs` naming `what`. */
+export async function until(predicate: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!predicate()) {
+    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 1));
+  }
+}
+
+beforeEach(() => {
+  threadsBefore = threadCount();
+});
+
+afterEach(async () => {
+  const sups = [...live];
+  live.clear();
+  for (const sup of sups) {
+    await sup.shutdown({ timeoutMs: 2000 });
+    expect(sup.closed).toBe(true);
+    expect(sup.workers()).toEqual([]);
+    expect(sup.metrics().slots.used).toBe(0);
+  }
+  // Every worker thread and supervisor thread is gone: the OS thread count is back to what it was.
+  await until(() => threadCount() <= threadsBefore, `thread count back to ${threadsBefore} (now ${threadCount()})`, 5000);
+});
