@@ -84,9 +84,13 @@ export function removeInterruptSource(source: InterruptSource): void {
   sources.delete(source);
 }
 
-/** Bumps a thread's interrupt counter and sets its latch, in that order. Never throws. */
+/**
+ * Bumps a thread's interrupt counter, wakes its idle watcher (Atomics.add alone wakes no one), and sets its
+ * latch, in that order. Never throws.
+ */
 export function deliverInterrupt(i32: Int32Array, interruptAt: number, latchAt: number): void {
   Atomics.add(i32, interruptAt, 1);
+  Atomics.notify(i32, interruptAt);
   setLatchWord(i32, latchAt);
 }
 
