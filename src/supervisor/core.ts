@@ -384,6 +384,11 @@ export class SupervisorCore implements InterruptSource, ScopeOwner {
     this.#release();
   }
 
+  /** @internal Fault injection for tests: kills the supervisor thread as a crash would. */
+  killThread(): Promise<number> {
+    return this.#thread.terminate();
+  }
+
   #release(): void {
     removeInterruptSource(this);
     this.#mailbox.close();
