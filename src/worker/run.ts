@@ -1,0 +1,89 @@
+/**
+ * The worker sequence, common to both runtimes: commit → import the entry → running → main(ctx) → outcome.
+ * A WorkerHost supplies what differs: how the commit and the outcome reach the slot table (a CAS in shared
+ * memory for threads; the supervisor over IPC for processes), the latches and the port.
+ *
+ * Invariant: the entry is imported only after `commit()` resolved true (slots.ts invariant 2), so a worker
+ * terminated before it started runs no user code at all.
+ */
+import type { Logger } from 'pino';
+import { createRequire } from 'node:module';
+import type { WorkerChannel } from '../channel.js';
+import { invalidOption } from '../errors.js';
+import type { Latch } from '../shared/latch.js';
+import { checkForInterrupts } from '../scope/interrupts.js';
+import { isWorkerDefinition, type WorkerContext } from './context.js';
+
+/** What the sequence needs to know about the worker it runs. */
+export interface WorkerIdentity {
+  id: string;
+  name: string;
+  entry: string;
+  data: unknown;
+  logLevel: string;
+}
+
+export interface WorkerHost {
+  readonly identity: WorkerIdentity;
+  readonly signal: AbortSignal;
+  readonly latch: Latch;
+  readonly registrantLatch: Latch;
+  readonly port: WorkerChannel;
+  /** Commits to running user code; false when termination was requested first (the worker then imports nothing). */
+  commit(): boolean | Promise<boolean>;
+  /** Ends the worker without having run any user code (never-started). */
+  neverStarted(): Promise<never> | never;
+  /** The entry loaded; main is about to be called. */
+  running(): void;
+  /** main returned: report the result (throws if it cannot be cloned) and end the worker. */
+  complete(result: unknown): Promise<never> | never;
+  /** main threw, or the entry could not be loaded: report and end the worker. */
+  fail(error: unknown): Promise<never> | never;
+}
+
+export async function runWorker(host: WorkerHost): Promise<void> {
+  if (!(await host.commit())) return host.neverStarted();
+  let main: (ctx: WorkerContext) => unknown;
+  try {
+    const mod = (await import(host.identity.entry)) as { default?: unknown };
+    if (!isWorkerDefinition(mod.default)) throw invalidOption('entry', 'a module whose default export is defineWorker(...)', host.identity.entry);
+    main = mod.default.main;
+  } catch (err) {
+    return host.fail(err);
+  }
+  host.running();
+  const { id, name, data } = host.identity;
+  let logger: Logger | undefined;
+  const ctx: WorkerContext = {
+    id,
+    name,
+    data,
+    latch: host.latch,
+    registrantLatch: host.registrantLatch,
+    port: host.port,
+    signal: host.signal,
+    get logger(): Logger {
+      logger ??= createLogger(host.identity);
+      return logger;
+    },
+    checkForInterrupts,
+  };
+  let result: unknown;
+  try {
+    result = await main(ctx);
+  } catch (err) {
+    return host.fail(err);
+  }
+  try {
+    return await host.complete(result);
+  } catch (err) {
+    // An uncloneable result: the run failed, and the outcome word must say so (complete() posts before it records).
+    return host.fail(err);
+  }
+}
+
+/** pino is loaded on first use of ctx.logger only, to keep it off the start-up path. */
+function createLogger(w: WorkerIdentity): Logger {
+  const pino = createRequire(import.meta.url)('pino') as typeof import('pino');
+  return pino.pino({ level: w.logLevel, base: { worker: w.id, name: w.name } }, pino.destination({ fd: 2, sync: true }));
+}
