@@ -82,6 +82,13 @@ export class WorkerStartupError extends BgWorkersError {
   }
 }
 
+/** A latch operation that a latch relayed across processes cannot do: `ctx.registrantLatch` of a process worker can only be set. */
+export class RemoteLatchError extends BgWorkersError {
+  constructor(operation: string) {
+    super('ERR_REMOTE_LATCH', `registrantLatch.${operation}(): a process worker can only set() its registrant's latch`);
+  }
+}
+
 /** A bad worker spec or option; `field` names what was wrong. Also data that cannot be cloned. */
 export class InvalidWorkerSpecError extends BgWorkersError {
   /** The offending field, e.g. `entry`, `data`, `maxWorkers`. */

@@ -12,6 +12,7 @@ export {
   InvalidWorkerSpecError,
   PreciousWorkerDiedError,
   PreciousWorkerOutlivedScopeError,
+  RemoteLatchError,
   ScopeAbortedError,
   ScopeClosedError,
   SupervisorClosedError,

@@ -11,9 +11,9 @@ import type { Logger } from 'pino';
 import { WorkerStartupError } from './errors.js';
 import type { WorkerChannel } from './channel.js';
 import { CTRL, INTERRUPT, LATCH, PID, THREAD_ID, type SlotTable } from './shared/layout.js';
-import { SharedLatch } from './shared/latch.js';
+import { SharedLatch, deliverInterrupt } from './shared/latch.js';
 import { FREE, O_NONE, PENDING, RUNNING, STARTING, genOf, outcomeOf, requestTermination, stateOf, termRequested } from './shared/slots.js';
-import { deliverInterrupt, interruptPending } from './scope/interrupts.js';
+import { interruptPending } from './scope/interrupts.js';
 import type { ScopeMember, ScopeNode } from './scope/node.js';
 
 /** A worker's lifecycle state as users see it. */
@@ -45,6 +45,7 @@ export interface RecordInit {
   name: string;
   kind: string | undefined;
   labels: Readonly<Record<string, string>>;
+  runtime: 'thread' | 'process';
   ephemeral: boolean;
   precious: boolean;
   scope: ScopeNode | undefined;
@@ -65,6 +66,7 @@ export class WorkerRecord implements ScopeMember {
   readonly name: string;
   readonly kind: string | undefined;
   readonly labels: Readonly<Record<string, string>>;
+  readonly runtime: 'thread' | 'process';
   readonly ephemeral: boolean;
   readonly precious: boolean;
   readonly scope: ScopeNode | undefined;
@@ -93,6 +95,7 @@ export class WorkerRecord implements ScopeMember {
     this.name = init.name;
     this.kind = init.kind;
     this.labels = init.labels;
+    this.runtime = init.runtime;
     this.ephemeral = init.ephemeral;
     this.precious = init.precious;
     this.scope = init.scope;
@@ -137,8 +140,10 @@ export class WorkerRecord implements ScopeMember {
 
   get pid(): number | undefined {
     const w = this.ctrl();
-    return w === undefined ? undefined : Atomics.load(this.table.i32, this.table.at(this.slot, PID)) || undefined;
+    if (w === undefined) return this.#lastPid;
+    return (this.#lastPid = Atomics.load(this.table.i32, this.table.at(this.slot, PID)) || undefined);
   }
+  #lastPid: number | undefined;
 
   isLive(): boolean {
     const w = this.ctrl();
@@ -164,10 +169,11 @@ export class WorkerRecord implements ScopeMember {
   }
 
   /** Mailbox 'started': a run reached RUNNING. */
-  markStarted(threadId: number, startedAt: number): void {
+  markStarted(threadId: number, pid: number, startedAt: number): void {
     this.everRunning = true;
     this.startedAt = startedAt;
-    this.#lastThreadId = threadId;
+    this.#lastThreadId = threadId || undefined;
+    this.#lastPid = pid || undefined;
     for (const w of this.#startupWaiters.splice(0)) w.resolve();
   }
 
@@ -175,6 +181,7 @@ export class WorkerRecord implements ScopeMember {
   markStopped(exit: WorkerExit): void {
     if (this.exit !== undefined) return;
     this.#lastThreadId = this.threadId;
+    this.#lastPid = this.pid;
     this.exit = exit;
     this.controlPort?.close();
     for (const w of this.#startupWaiters.splice(0)) {

@@ -84,16 +84,6 @@ export function removeInterruptSource(source: InterruptSource): void {
   sources.delete(source);
 }
 
-/**
- * Bumps a thread's interrupt counter, wakes its idle watcher (Atomics.add alone wakes no one), and sets its
- * latch, in that order. Never throws.
- */
-export function deliverInterrupt(i32: Int32Array, interruptAt: number, latchAt: number): void {
-  Atomics.add(i32, interruptAt, 1);
-  Atomics.notify(i32, interruptAt);
-  setLatchWord(i32, latchAt);
-}
-
 /** Makes this thread's own latch set, as every interrupt does (G7), for interrupts raised on this thread. */
 export function wakeSelf(): void {
   setLatchWord(words.i32, words.latch);

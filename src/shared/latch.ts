@@ -180,6 +180,16 @@ export function setLatchWord(i32: Int32Array, index: number): void {
   if (Atomics.load(i32, index + 1) > 0) Atomics.notify(i32, index);
 }
 
+/**
+ * Makes an interrupt pending for a thread: bumps its interrupt counter, wakes its idle watcher (Atomics.add alone
+ * wakes no one), and sets its latch, in that order (interrupts.ts). Never throws.
+ */
+export function deliverInterrupt(i32: Int32Array, interruptAt: number, latchAt: number): void {
+  Atomics.add(i32, interruptAt, 1);
+  Atomics.notify(i32, interruptAt);
+  setLatchWord(i32, latchAt);
+}
+
 function deadlineOf(options: WaitOptions | undefined): number {
   if (options === undefined) return Infinity;
   if (typeof options !== 'object' || options === null) throw invalidOption('options', 'an object', options);

@@ -10,6 +10,18 @@
  * worker ──(control port, precious workers only)──► registrant     DeathReport (before the worker exits)
  * ```
  *
+ * Process workers cannot map the slot table, so the supervisor stands in for them (runtimes/process.ts):
+ *
+ * ```
+ * supervisor ──(IPC, advanced serialization)──► child      ProcessDown: assign, commit answer, port messages
+ * child ──(IPC)──► supervisor                               ProcessUp: commit request, running, outcome, port messages
+ * supervisor ──(control pipe, child fd 4)──► child's watchdog thread    one byte each: CMD_TERMINATE, CMD_LATCH
+ * child ──(signal pipe, child fd 5, written synchronously)──► supervisor lines: registrant latch set, crash
+ * ```
+ *
+ * The control pipe doubles as the parent-death detector: its write end lives only in the registrant process, so
+ * when that process dies (even by SIGKILL) the child's watchdog thread reads EOF and kills its process at once.
+ *
  * Ordering: each port is FIFO, and a message posted before `process.exit()` in a worker arrives before its
  * 'exit' event. Nothing else is ordered across ports, so every message carries (slot, gen) and receivers
  * check it against the slot table.
@@ -62,6 +74,11 @@ export interface RegisterRequest {
   /** Milliseconds between a failed/crashed run and the next; -1: never restart. */
   restartDelayMs: number;
   gracefulTimeoutMs: number;
+  runtime: 'thread' | 'process';
+  /** Process runtime: the child's environment (default: the registrant's process.env). */
+  env: Record<string, string> | undefined;
+  /** Process runtime: the child's execArgv (default: the registrant's process.execArgv). */
+  execArgv: string[] | undefined;
   resourceLimits: ResourceLimits | undefined;
   /** The worker's end of handle.port; absent for restartable workers (the supervisor makes one per run). */
   userPort: MessagePort | undefined;
@@ -84,7 +101,7 @@ export type SupervisorRequest = RegisterRequest | TerminateRequest | ShutdownReq
 
 export type MailboxMessage =
   | { t: 'ready' }
-  | { t: 'started'; slot: number; gen: number; threadId: number; startedAt: number }
+  | { t: 'started'; slot: number; gen: number; threadId: number; pid: number; startedAt: number }
   | { t: 'port'; slot: number; gen: number; port: MessagePort }
   | { t: 'restarting'; slot: number; gen: number; exit: SerializedExit; delayMs: number }
   | { t: 'stopped'; slot: number; gen: number; exit: SerializedExit; forced: boolean; requested: boolean }
@@ -117,6 +134,35 @@ export interface DeathReport {
   code: number;
   error?: SerializedError;
 }
+
+/** What a process worker learns first over IPC (its identity; it has no slot table). */
+export interface ProcessAssignment {
+  t: 'assign';
+  id: string;
+  name: string;
+  entry: string;
+  data: unknown;
+  precious: boolean;
+  logLevel: string;
+}
+
+export type ProcessDown = ProcessAssignment | { t: 'commit'; ok: boolean } | { t: 'port'; value: unknown };
+
+export type ProcessUp =
+  | { t: 'commit?' }
+  | { t: 'running' }
+  | { t: 'outcome'; reason: 'completed' | 'failed'; code: number; result?: unknown; error?: SerializedError }
+  | { t: 'port'; value: unknown };
+
+/** Bytes on the control pipe (supervisor → child watchdog). */
+export const CMD_TERMINATE = 0x54; // 'T'
+export const CMD_LATCH = 0x4c; // 'L'
+/** Child stdio layout: 0-2 inherited, 3 IPC, 4 control pipe (down), 5 signal pipe (up). */
+export const FD_CONTROL = 4;
+export const FD_SIGNALS = 5;
+/** Lines on the signal pipe (child → supervisor): `R` sets the registrant's latch; `X<code> <json error>` a crash. */
+export const SIG_REGISTRANT_LATCH = 'R';
+export const SIG_CRASH = 'X';
 
 /** What a spare thread's workerData holds before it gets an Assignment. */
 export interface SpareInit {

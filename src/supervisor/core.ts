@@ -24,7 +24,7 @@ import { currentFrame, runInFrame } from '../scope/context.js';
 import { addInterruptSource, removeInterruptSource, threadWords, type InterruptSource } from '../scope/interrupts.js';
 import { ScopeNode, type ScopeOwner } from '../scope/node.js';
 import { Scope } from '../scope/scope.js';
-import { CTRL, FLAGS, FLAG_EPHEMERAL, FLAG_PRECIOUS, INTERRUPT, LATCH, PID, SCOPE_ID, STARTED_AT, SlotTable, THREAD_ID } from '../shared/layout.js';
+import { CTRL, FLAGS, FLAG_EPHEMERAL, FLAG_PRECIOUS, FLAG_PROCESS, INTERRUPT, LATCH, PID, SCOPE_ID, STARTED_AT, SlotTable, THREAD_ID } from '../shared/layout.js';
 import { reviveError, type DeathReport, type MailboxMessage, type RegisterRequest, type SerializedExit, type SupervisorInit } from '../shared/protocol.js';
 import { FREE, O_CRASHED, O_FAILED, PENDING, claim, genOf, outcomeOf, pack, stateOf, transition } from '../shared/slots.js';
 import type { Supervisor } from './client.js';
@@ -108,7 +108,7 @@ export class SupervisorCore implements InterruptSource, ScopeOwner {
     Atomics.store(i32, this.table.at(slot, INTERRUPT), 0);
     Atomics.store(i32, this.table.at(slot, THREAD_ID), 0);
     Atomics.store(i32, this.table.at(slot, PID), 0);
-    Atomics.store(i32, this.table.at(slot, FLAGS), (s.ephemeral ? FLAG_EPHEMERAL : 0) | (s.precious ? FLAG_PRECIOUS : 0));
+    Atomics.store(i32, this.table.at(slot, FLAGS), (s.ephemeral ? FLAG_EPHEMERAL : 0) | (s.precious ? FLAG_PRECIOUS : 0) | (s.runtime === 'process' ? FLAG_PROCESS : 0));
     Atomics.store(i32, this.table.at(slot, SCOPE_ID), node?.id ?? 0);
     this.table.f64[this.table.atF64(slot, STARTED_AT)] = 0;
 
@@ -136,6 +136,9 @@ export class SupervisorCore implements InterruptSource, ScopeOwner {
       scopeId: node?.id ?? 0,
       restartDelayMs: s.restartDelayMs,
       gracefulTimeoutMs: s.gracefulTimeoutMs ?? this.options.gracefulTimeoutMs,
+      runtime: s.runtime,
+      env: s.env,
+      execArgv: s.execArgv,
       resourceLimits: s.resourceLimits,
       userPort,
       controlPort: control?.port2,
@@ -162,12 +165,13 @@ export class SupervisorCore implements InterruptSource, ScopeOwner {
       name,
       kind: s.kind,
       labels: s.labels,
+      runtime: s.runtime,
       ephemeral: s.ephemeral,
       precious: s.precious,
       scope: node,
       port,
       controlPort: control?.port1,
-      logger: this.logger?.child({ worker: id, name, kind: s.kind, scope: node?.id }),
+      logger: this.logger?.child({ worker: id, name, kind: s.kind, scope: node?.id, runtime: s.runtime }),
       wakeSupervisor: (slot, gen) => this.#wake(slot, gen),
     });
     this.registry.add(record);
@@ -284,8 +288,8 @@ export class SupervisorCore implements InterruptSource, ScopeOwner {
       case 'started': {
         const r = this.registry.get(m.slot, m.gen);
         if (r === undefined) return;
-        r.markStarted(m.threadId, m.startedAt);
-        r.logger?.info({ threadId: m.threadId }, 'worker started');
+        r.markStarted(m.threadId, m.pid, m.startedAt);
+        r.logger?.info(m.pid ? { pid: m.pid } : { threadId: m.threadId }, 'worker started');
         return;
       }
       case 'port': {

@@ -37,8 +37,8 @@
  * 3. A run is classified exactly once, from the control word (state, outcome, TERM) and, for details only, the
  *    worker's reports and 'error' event.
  */
-import type { Worker } from 'node:worker_threads';
 import type { RegisterRequest, SerializedError, SerializedExit } from '../shared/protocol.js';
+import type { Runner } from './runner.js';
 import { O_COMPLETED, O_CRASHED, O_FAILED, O_NONE, O_TERMINATED, PENDING, outcomeOf, stateOf, termRequested } from '../shared/slots.js';
 
 export type Phase = 'spawning' | 'running' | 'restart-wait' | 'done';
@@ -54,14 +54,16 @@ const TRANSITIONS: Readonly<Record<Phase, readonly Phase[]>> = {
 export interface RunReports {
   result?: unknown;
   error?: SerializedError;
-  /** The Worker's 'error' event (uncaught exception, out of memory). */
+  /** The runtime's own error: a Worker's 'error' event (uncaught exception, out of memory), a crash line. */
   threadError?: SerializedError;
 }
 
 export class Run {
   readonly request: RegisterRequest;
   phase: Phase = 'spawning';
-  thread: Worker | undefined;
+  runner: Runner | undefined;
+  /** Identifies the current run's runner; events from an earlier run's runner are ignored. */
+  token: object | undefined;
   stopping = false;
   forced = false;
   graceTimer: NodeJS.Timeout | undefined;
@@ -94,9 +96,10 @@ export class Run {
  * G8: the worker's own outcome decides completed/failed/terminated; no outcome means a hard stop, which is
  * `terminated` if it was requested and `crashed` otherwise; a run that never committed is `never-started`.
  */
-export function classify(ctrl: number, exitCode: number, reports: RunReports): SerializedExit {
+export function classify(ctrl: number, exitCode: number | null, signal: string | null, reports: RunReports): SerializedExit {
   const term = termRequested(ctrl);
-  const base = { code: exitCode, signal: null };
+  const base = { code: exitCode, signal };
+  const how = signal !== null ? `by signal ${signal}` : `with code ${exitCode}`;
   if (stateOf(ctrl) === PENDING) {
     if (term) return { reason: 'never-started', ...base };
     return { reason: 'crashed', ...base, error: reports.threadError ?? lostThread('exited before its entry started loading') };
@@ -109,13 +112,13 @@ export function classify(ctrl: number, exitCode: number, reports: RunReports): S
     case O_TERMINATED:
       return { reason: 'terminated', ...base };
     case O_CRASHED:
-      return { reason: 'crashed', ...base, error: reports.threadError ?? reports.error ?? lostThread(`exited with code ${exitCode}`) };
+      return { reason: 'crashed', ...base, error: reports.threadError ?? reports.error ?? lostThread(`exited ${how}`) };
     case O_NONE:
       if (term) return { reason: 'terminated', ...base };
-      return { reason: 'crashed', ...base, error: reports.threadError ?? lostThread(`stopped with code ${exitCode} without reporting`) };
+      return { reason: 'crashed', ...base, error: reports.threadError ?? lostThread(`stopped ${how} without reporting`) };
   }
 }
 
 function lostThread(what: string): SerializedError {
-  return { name: 'Error', message: `worker thread ${what}`, stack: undefined, code: 'ERR_WORKER_LOST', nonError: false };
+  return { name: 'Error', message: `worker ${what}`, stack: undefined, code: 'ERR_WORKER_LOST', nonError: false };
 }

@@ -130,7 +130,7 @@ function infoOf(r: WorkerRecord): WorkerInfo {
     name: r.name,
     kind: r.kind,
     labels: r.labels,
-    runtime: 'thread',
+    runtime: r.runtime,
     state: r.state,
     ephemeral: r.ephemeral,
     precious: r.precious,

@@ -8,20 +8,22 @@
  * It runs in its own worker thread so that a registrant that never yields cannot delay a start, a stop or the
  * detection of a death. Per-run state machine: lifecycle.ts.
  */
-import { MessageChannel, parentPort, type MessagePort, workerData, type Transferable, type Worker } from 'node:worker_threads';
-import { CTRL, INTERRUPT, LATCH, SlotTable, T_INTERRUPT, T_LATCH } from '../shared/layout.js';
-import type { Assignment, MailboxMessage, RegisterRequest, SerializedExit, SupervisorInit, SupervisorRequest, WorkerReport } from '../shared/protocol.js';
+import { MessageChannel, parentPort, workerData, type Transferable } from 'node:worker_threads';
+import { CTRL, INTERRUPT, LATCH, STARTED_AT, SlotTable, T_INTERRUPT, T_LATCH } from '../shared/layout.js';
+import type { MailboxMessage, RegisterRequest, SerializedExit, SupervisorInit, SupervisorRequest, WorkerReport } from '../shared/protocol.js';
 import { serializeError } from '../shared/protocol.js';
 import { FREE, PENDING, RUNNING, STARTING, genOf, requestTermination, stateOf, termRequested, transition } from '../shared/slots.js';
-import { deliverInterrupt } from '../scope/interrupts.js';
+import { deliverInterrupt } from '../shared/latch.js';
 import { Run, classify } from './lifecycle.js';
+import type { RunnerEvents, StartInfo } from './runner.js';
+import { startProcess } from './runtimes/process.js';
 import { ThreadRuntime } from './runtimes/thread.js';
 
 const init = workerData as SupervisorInit;
 const table = new SlotTable(init.table);
 const registrant = new Int32Array(init.registrantWords);
 const mailbox = init.mailbox;
-const runtime = new ThreadRuntime(init.spareWorkers);
+const threads = new ThreadRuntime(init.spareWorkers);
 const runs = new Map<number, Run>(); // by slot
 let shuttingDown = false;
 let shutdownGraceMs = Infinity;
@@ -65,60 +67,47 @@ function startRun(run: Run, event: string): void {
   }
   const req = run.request;
   let userPort = req.userPort;
-  const transfer: Transferable[] = [];
   if (userPort === undefined) {
     // A restartable worker: a fresh channel per run; the registrant's RelayChannel switches to the other end.
     const channel = new MessageChannel();
     userPort = channel.port1;
     post({ t: 'port', slot, gen, port: channel.port2 }, [channel.port2]);
   } else {
-    req.userPort = undefined; // transferred below: a run that restarts would need a new one (only restartable workers restart)
+    req.userPort = undefined; // handed to this run; only restartable workers run again, and they get fresh ports
   }
-  transfer.push(userPort);
-  if (req.controlPort) transfer.push(req.controlPort);
-  const assignment: Assignment = {
-    t: 'assign',
-    table: init.table,
-    registrantWords: init.registrantWords,
-    slot,
-    gen,
-    id: req.id,
-    name: req.name,
-    entry: req.entry,
-    data: req.data,
-    precious: req.precious,
-    logLevel: init.logLevel,
-    userPort,
-    controlPort: req.controlPort,
-  };
+  const controlPort = req.controlPort;
   req.controlPort = undefined;
   run.reports = {};
   run.forced = false;
   run.stopping = false;
-  let thread: Worker;
+  const info: StartInfo = { request: req, table, registrant, logLevel: init.logLevel, userPort, controlPort, resourceLimits: req.resourceLimits };
+  const token = {};
+  run.token = token;
+  const events: RunnerEvents = {
+    report: (m) => run.token === token && onReport(run, m),
+    error: (e) => {
+      if (run.token === token) run.reports.threadError = e;
+    },
+    exit: (code, signal) => run.token === token && onExit(run, code, signal),
+  };
   try {
-    thread = runtime.start(assignment, transfer, req.resourceLimits);
+    run.runner = req.runtime === 'process' ? startProcess(info, events) : threads.start(info, events);
   } catch (err) {
-    // new Worker() itself threw (e.g. resource limits it rejects): the run never got a thread. A failure to start.
-    for (const port of transfer) (port as MessagePort).close();
+    // The runtime itself threw (e.g. resource limits new Worker() rejects): the run never started. A failure to start.
+    userPort.close();
+    controlPort?.close();
+    run.token = undefined;
     finish(run, { reason: 'failed', code: null, signal: null, error: serializeError(err) }, 'spawn failed');
     return;
   }
-  run.thread = thread;
-  thread.on('message', (m: WorkerReport) => onReport(run, thread, m));
-  thread.on('error', (err) => {
-    if (run.thread === thread) run.reports.threadError = serializeError(err);
-  });
-  thread.once('exit', (code) => onExit(run, thread, code));
   if (run.phase === 'restart-wait') run.move('spawning', event);
 }
 
-function onReport(run: Run, thread: Worker, m: WorkerReport): void {
-  if (run.thread !== thread) return;
+function onReport(run: Run, m: WorkerReport): void {
   if (m.t === 'running') {
     if (run.phase === 'spawning') run.move('running', 'bootstrap running');
     const { slot, gen } = run.request;
-    post({ t: 'started', slot, gen, threadId: thread.threadId, startedAt: table.f64[table.atF64(slot, 0)]! });
+    post({ t: 'started', slot, gen, threadId: run.runner!.threadId, pid: run.runner!.pid, startedAt: table.f64[table.atF64(slot, STARTED_AT)]! });
   } else if (m.t === 'outcome') {
     if (m.result !== undefined) run.reports.result = m.result;
     if (m.error !== undefined) run.reports.error = m.error;
@@ -140,24 +129,25 @@ function onTerminate(slot: number, gen: number): void {
 
 /** A termination request was seen for a run with a thread: arm the grace timer (the worker already has its interrupt). */
 function beginStopping(run: Run): void {
-  if (run.stopping || run.thread === undefined) return;
+  const runner = run.runner;
+  if (run.stopping || runner === undefined) return;
   run.stopping = true;
+  runner.requestStop();
   const grace = Math.min(run.request.gracefulTimeoutMs, shutdownGraceMs);
-  const thread = run.thread;
   run.graceTimer = setTimeout(() => {
-    if (run.thread !== thread || run.phase === 'done') return;
+    if (run.runner !== runner || run.phase === 'done') return;
     run.forced = true;
-    void thread.terminate();
+    runner.forceStop();
   }, grace);
 }
 
-function onExit(run: Run, thread: Worker, code: number): void {
-  if (run.thread !== thread) return;
-  run.thread = undefined;
+function onExit(run: Run, code: number | null, signal: string | null): void {
+  run.runner = undefined;
+  run.token = undefined;
   run.clearTimers();
   const { slot, gen } = run.request;
   const w = Atomics.load(table.i32, ctrlAt(slot));
-  const exit = classify(w, code, run.reports);
+  const exit = classify(w, code, signal, run.reports);
   const restartable = run.request.restartDelayMs >= 0 && (exit.reason === 'failed' || exit.reason === 'crashed');
   if (restartable && !shuttingDown && stateOf(w) !== FREE) {
     const back = stateOf(w) === PENDING ? w : transition(table.i32, ctrlAt(slot), gen, [STARTING, RUNNING], PENDING, 'restart', true);
@@ -212,7 +202,7 @@ let finishing = false;
 function maybeFinishShutdown(): void {
   if (runs.size > 0 || finishing) return;
   finishing = true;
-  void runtime.close().then(() => {
+  void threads.close().then(() => {
     post({ t: 'shutdown-done' });
     mailbox.close();
     parentPort!.close();

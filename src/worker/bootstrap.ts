@@ -12,11 +12,11 @@
  */
 import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { CTRL, INTERRUPT, LATCH, STARTED_AT, SlotTable, THREAD_ID, T_INTERRUPT, T_LATCH } from '../shared/layout.js';
-import { SharedLatch } from '../shared/latch.js';
+import { SharedLatch, deliverInterrupt } from '../shared/latch.js';
 import type { Assignment, DeathReport, SpareInit, WorkerReport } from '../shared/protocol.js';
 import { serializeError } from '../shared/protocol.js';
 import { O_COMPLETED, O_CRASHED, O_FAILED, O_NONE, RUNNING, STARTING, commit, reportOutcome, transition, type Outcome } from '../shared/slots.js';
-import { deliverInterrupt, installWorker, interruptPending, myLatch } from '../scope/interrupts.js';
+import { installWorker, interruptPending, myLatch } from '../scope/interrupts.js';
 import { runWorker, type WorkerHost } from './run.js';
 
 const port = parentPort!;

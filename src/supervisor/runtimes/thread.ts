@@ -7,17 +7,12 @@
  * otherwise get a copy of the supervisor's environment as of its start, not the registrant's `process.env`.
  * They inherit execArgv (so a TypeScript loader given to the registrant applies to .ts entries).
  */
-import { SHARE_ENV, Worker, type ResourceLimits, type Transferable } from 'node:worker_threads';
-import type { Assignment, SpareInit } from '../../shared/protocol.js';
+import { SHARE_ENV, Worker, type Transferable } from 'node:worker_threads';
+import type { Assignment, SpareInit, WorkerReport } from '../../shared/protocol.js';
+import { serializeError } from '../../shared/protocol.js';
+import type { Runner, RunnerEvents, StartInfo } from '../runner.js';
 
 const BOOTSTRAP_URL = new URL('../../worker/bootstrap.js', import.meta.url);
-
-let lastSpareError: unknown;
-function noteSpareError(err: unknown): void {
-  lastSpareError = err;
-}
-/** The last error of a spare that died unassigned, for diagnostics. */
-export const spareError = (): unknown => lastSpareError;
 
 export class ThreadRuntime {
   readonly #spares: Worker[] = [];
@@ -29,23 +24,51 @@ export class ThreadRuntime {
     this.replenish();
   }
 
-  /** Starts a thread for an assignment: a warm spare when one fits, a fresh thread otherwise. */
-  start(assignment: Assignment, transfer: Transferable[], resourceLimits: ResourceLimits | undefined): Worker {
-    const spare = resourceLimits === undefined ? this.#spares.shift() : undefined;
+  /** Starts a thread for a run: a warm spare when one fits (no resourceLimits), a fresh thread otherwise. */
+  start(info: StartInfo, events: RunnerEvents): Runner {
+    const { request: req } = info;
+    const assignment: Assignment = {
+      t: 'assign',
+      table: info.table.buffer,
+      registrantWords: info.registrant.buffer as SharedArrayBuffer,
+      slot: req.slot,
+      gen: req.gen,
+      id: req.id,
+      name: req.name,
+      entry: req.entry,
+      data: req.data,
+      precious: req.precious,
+      logLevel: info.logLevel,
+      userPort: info.userPort,
+      controlPort: info.controlPort,
+    };
+    const transfer: Transferable[] = [info.userPort];
+    if (info.controlPort) transfer.push(info.controlPort);
+    const spare = info.resourceLimits === undefined ? this.#spares.shift() : undefined;
+    let worker: Worker;
     if (spare !== undefined) {
-      spare.removeAllListeners('exit');
-      spare.removeAllListeners('error');
+      spare.removeAllListeners();
       spare.postMessage(assignment, transfer);
+      worker = spare;
       queueMicrotask(() => this.replenish());
-      return spare;
+    } else {
+      worker = new Worker(BOOTSTRAP_URL, {
+        workerData: assignment,
+        transferList: transfer,
+        env: SHARE_ENV,
+        name: req.name,
+        ...(info.resourceLimits ? { resourceLimits: info.resourceLimits } : {}),
+      });
     }
-    return new Worker(BOOTSTRAP_URL, {
-      workerData: assignment,
-      transferList: transfer,
-      env: SHARE_ENV,
-      name: assignment.name,
-      ...(resourceLimits ? { resourceLimits } : {}),
-    });
+    worker.on('message', (m: WorkerReport) => events.report(m));
+    worker.on('error', (err) => events.error(serializeError(err)));
+    worker.once('exit', (code) => events.exit(code, null));
+    return {
+      threadId: worker.threadId,
+      pid: 0,
+      requestStop: () => {},
+      forceStop: () => void worker.terminate(),
+    };
   }
 
   /** Starts spares until there are as many as configured. */
@@ -53,19 +76,16 @@ export class ThreadRuntime {
     while (!this.#closed && this.#spares.length < this.#target) {
       const init: SpareInit = { t: 'spare' };
       const w = new Worker(BOOTSTRAP_URL, { workerData: init, env: SHARE_ENV, name: 'bgworkers-spare' });
-      // A spare that dies unassigned (its bootstrap failed to load) is dropped, not retried in a loop; the next
-      // start() uses a fresh thread, whose own failure is then classified and reported like any other.
-      w.on('error', noteSpareError);
+      // A spare that dies unassigned (its bootstrap failed to load) is dropped, not retried in a loop: the next
+      // start() uses a fresh thread, whose own failure is then classified and reported like any other. Its
+      // 'error' needs a listener (an unheard 'error' would crash the supervisor thread); the exit says enough.
+      w.on('error', () => {});
       w.once('exit', () => {
         const i = this.#spares.indexOf(w);
         if (i >= 0) this.#spares.splice(i, 1);
       });
       this.#spares.push(w);
     }
-  }
-
-  get spareCount(): number {
-    return this.#spares.length;
   }
 
   /** Stops every spare and starts no more. Resolves when they are gone. */

@@ -1,0 +1,42 @@
+/**
+ * What the supervisor loop (thread.ts) sees of a started worker, whatever its runtime: events in, stop requests
+ * out. A runtime (runtimes/thread.ts, runtimes/process.ts) turns its own transport into these.
+ */
+import type { MessagePort, ResourceLimits } from 'node:worker_threads';
+import type { RegisterRequest, SerializedError, WorkerReport } from '../shared/protocol.js';
+import type { SlotTable } from '../shared/layout.js';
+
+export interface RunnerEvents {
+  /** 'running', then at most one 'outcome' (the outcome word is already written when it arrives). */
+  report(m: WorkerReport): void;
+  /** The runtime's own error (uncaught exception, out of memory, spawn failure): details for the exit. */
+  error(e: SerializedError): void;
+  /** The worker is gone: its thread ended or its process was reaped. */
+  exit(code: number | null, signal: string | null): void;
+}
+
+export interface Runner {
+  /** The worker thread's id; 0 for a process. */
+  readonly threadId: number;
+  /** The child's pid; 0 for a thread. */
+  readonly pid: number;
+  /**
+   * Relays a termination request through the runtime's own channel. Thread workers already got it through shared
+   * memory (TERM, interrupt word, latch), so this is a no-op for them.
+   */
+  requestStop(): void;
+  /** Stops the worker now (thread terminate, SIGKILL). */
+  forceStop(): void;
+}
+
+/** Everything a runtime needs to start one run. */
+export interface StartInfo {
+  request: RegisterRequest;
+  table: SlotTable;
+  registrant: Int32Array;
+  logLevel: string;
+  /** The worker's end of handle.port for this run. */
+  userPort: MessagePort;
+  controlPort: MessagePort | undefined;
+  resourceLimits: ResourceLimits | undefined;
+}

@@ -1,0 +1,175 @@
+/**
+ * The process runtime: forks process workers (worker/process-bootstrap.ts) and stands in for them in the slot
+ * table, which a child cannot map. Only the supervisor thread uses this module.
+ *
+ * What it relays (protocol.ts has the wire formats):
+ * - commit: the child asks over IPC; this makes the CAS (PENDING → STARTING, refused when TERM is set) and
+ *   answers. The child imports its entry only on a yes, so G2 holds exactly as for threads.
+ * - outcome: decided here against TERM in the real control word (slots.ts invariant 3); a precious failure is
+ *   reported to the registrant as a thread worker would (control port, then its interrupt word and latch).
+ * - crash line on the signal pipe (process.exit in user code, uncaught exception): recorded as CRASHED at once,
+ *   so a busy registrant sees a precious crash before the child is reaped.
+ * - handle.latch.set(): this thread sleeps on the slot's latch word (counted as a sleeper, so set() notifies),
+ *   consumes the set and sends CMD_LATCH down the control pipe. `handle.latch.isSet` is therefore true only until
+ *   the set is relayed; the worker's own `ctx.latch` holds it.
+ * - ctx.registrantLatch.set(): a line on the signal pipe; this sets the registrant's latch word.
+ * - handle.port ↔ ctx.port: messages relayed between the MessagePort and IPC.
+ * - termination: CMD_TERMINATE down the control pipe (the child's watchdog thread interrupts its main thread)
+ *   and SIGTERM; SIGKILL after the grace timeout.
+ *
+ * Environment and arguments: `spec.env` (default: the registrant's process.env) and `spec.execArgv` (default:
+ * the registrant's process.execArgv); `resourceLimits.maxOldGenerationSizeMb` becomes --max-old-space-size.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import type { Readable, Writable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { CTRL, LATCH, PID, STARTED_AT, T_INTERRUPT, T_LATCH } from '../../shared/layout.js';
+import { deliverInterrupt, setLatchWord } from '../../shared/latch.js';
+import {
+  CMD_LATCH,
+  CMD_TERMINATE,
+  FD_CONTROL,
+  FD_SIGNALS,
+  SIG_CRASH,
+  SIG_REGISTRANT_LATCH,
+  type DeathReport,
+  type ProcessAssignment,
+  type ProcessDown,
+  type ProcessUp,
+  type SerializedError,
+  serializeError,
+} from '../../shared/protocol.js';
+import { O_COMPLETED, O_CRASHED, O_FAILED, O_NONE, RUNNING, STARTING, commit, reportOutcome, transition, type Outcome } from '../../shared/slots.js';
+import type { Runner, RunnerEvents, StartInfo } from '../runner.js';
+
+const BOOTSTRAP_PATH = fileURLToPath(new URL('../../worker/process-bootstrap.js', import.meta.url));
+
+function ignorePipeError(): void {}
+
+export function startProcess(info: StartInfo, events: RunnerEvents): Runner {
+  const { request: req, table, registrant, userPort, controlPort } = info;
+  const i32 = table.i32;
+  const ctrlAt = table.at(req.slot, CTRL);
+  const latchAt = table.at(req.slot, LATCH);
+  const execArgv = [...(req.execArgv ?? process.execArgv)];
+  if (info.resourceLimits?.maxOldGenerationSizeMb) execArgv.push(`--max-old-space-size=${info.resourceLimits.maxOldGenerationSizeMb}`);
+  const child: ChildProcess = fork(BOOTSTRAP_PATH, [], {
+    stdio: ['inherit', 'inherit', 'inherit', 'ipc', 'pipe', 'pipe'],
+    serialization: 'advanced',
+    env: req.env ?? process.env,
+    execArgv,
+  });
+  const stdio = child.stdio as unknown as (Readable | Writable)[];
+  const control = stdio[FD_CONTROL] as Writable;
+  const signals = stdio[FD_SIGNALS] as Readable;
+  // Errors on the pipes (EPIPE, ECONNRESET) only mean the child is gone; its 'exit' event is the authority on that,
+  // and an unheard stream 'error' would take the whole supervisor thread down.
+  control.on('error', ignorePipeError);
+  signals.on('error', ignorePipeError);
+  let gone = false;
+  Atomics.store(i32, table.at(req.slot, PID), child.pid ?? 0);
+
+  const send = (m: ProcessDown): void => {
+    if (!gone && child.connected) child.send(m);
+  };
+  /** Records an outcome against TERM; a precious failure goes to the registrant first. Returns what was decided. */
+  const decide = (outcome: Outcome, code: number, error: SerializedError | undefined): Outcome => {
+    const decided = reportOutcome(i32, ctrlAt, req.gen, outcome);
+    if (req.precious && (decided === O_FAILED || decided === O_CRASHED)) {
+      const death: DeathReport = { t: 'death', reason: decided === O_FAILED ? 'failed' : 'crashed', code, ...(error ? { error } : {}) };
+      controlPort?.postMessage(death);
+      deliverInterrupt(registrant, T_INTERRUPT, T_LATCH);
+    }
+    return decided;
+  };
+
+  child.on('message', (m: ProcessUp) => {
+    switch (m.t) {
+      case 'commit?': {
+        table.f64[table.atF64(req.slot, STARTED_AT)] = Date.now();
+        send({ t: 'commit', ok: commit(i32, ctrlAt, req.gen) });
+        return;
+      }
+      case 'running':
+        transition(i32, ctrlAt, req.gen, [STARTING], RUNNING, 'entry loaded');
+        events.report({ t: 'running' });
+        return;
+      case 'outcome': {
+        const decided = decide(m.reason === 'completed' ? O_COMPLETED : O_FAILED, m.code, m.error);
+        if (decided === O_NONE) return;
+        events.report({ t: 'outcome', reason: decided === O_COMPLETED ? 'completed' : decided === O_FAILED ? 'failed' : 'terminated', code: m.code, ...(m.result !== undefined ? { result: m.result } : {}), ...(m.error ? { error: m.error } : {}) });
+        return;
+      }
+      case 'port':
+        userPort.postMessage(m.value);
+        return;
+    }
+  });
+  userPort.on('message', (value: unknown) => send({ t: 'port', value }));
+
+  createInterface({ input: signals }).on('line', (line) => {
+    if (line === SIG_REGISTRANT_LATCH) {
+      setLatchWord(registrant, T_LATCH);
+    } else if (line.startsWith(SIG_CRASH)) {
+      const space = line.indexOf(' ');
+      const code = Number(line.slice(1, space < 0 ? undefined : space));
+      const json = space < 0 ? '' : line.slice(space + 1);
+      const error = json ? (JSON.parse(json) as SerializedError) : undefined;
+      if (error) events.error(error);
+      decide(O_CRASHED, code, error);
+    }
+  });
+
+  // Relay handle.latch.set(): sleep on the slot's latch word as a counted sleeper; consume each set.
+  const relayLatch = (): void => {
+    if (gone) return;
+    if (Atomics.exchange(i32, latchAt, 0) === 1) control.write(Buffer.of(CMD_LATCH));
+    Atomics.add(i32, latchAt + 1, 1);
+    const r = Atomics.waitAsync(i32, latchAt, 0);
+    const after = (): void => {
+      Atomics.sub(i32, latchAt + 1, 1);
+      relayLatch();
+    };
+    if (r.async) void r.value.then(after);
+    else after();
+  };
+  relayLatch();
+
+  child.on('error', (err) => {
+    events.error(serializeError(err));
+    if (child.pid === undefined) finish(null, null); // never spawned: no 'exit' will follow
+  });
+  child.once('exit', (code, signal) => finish(code, signal));
+  function finish(code: number | null, signal: NodeJS.Signals | null): void {
+    if (gone) return;
+    gone = true;
+    Atomics.notify(i32, latchAt); // ends relayLatch's pending wait
+    userPort.close();
+    control.destroy();
+    signals.destroy();
+    events.exit(code, signal);
+  }
+
+  const assignment: ProcessAssignment = { t: 'assign', id: req.id, name: req.name, entry: req.entry, data: req.data, precious: req.precious, logLevel: info.logLevel };
+  try {
+    child.send(assignment);
+  } catch (err) {
+    // Data that advanced serialization cannot carry (structured clone accepted it): a failure to start.
+    events.error(serializeError(err));
+    child.kill('SIGKILL');
+  }
+
+  return {
+    threadId: 0,
+    pid: child.pid ?? 0,
+    requestStop: () => {
+      if (gone) return;
+      control.write(Buffer.of(CMD_TERMINATE));
+      child.kill('SIGTERM');
+    },
+    forceStop: () => {
+      if (!gone) child.kill('SIGKILL');
+    },
+  };
+}

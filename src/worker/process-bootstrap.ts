@@ -1,0 +1,123 @@
+/**
+ * The process bootstrap: the main module of every process worker (child_process.fork, advanced serialization).
+ * A child cannot map the slot table, so it keeps a local copy of a slot's words (control word, latch, interrupt
+ * counter) in its own SharedArrayBuffer, and the supervisor stands in for it in the real table:
+ *
+ * - commit: asked over IPC; the supervisor makes the CAS (PENDING → STARTING, refused when TERM is set) and
+ *   answers; the entry is imported only on a yes (run.ts invariant).
+ * - termination request: a byte on the control pipe, read by the watchdog thread (watchdog.ts), which sets TERM
+ *   in the local word and delivers the interrupt — visible to checkForInterrupts() even in a loop that never
+ *   yields. SIGTERM does the same (for native code and users that send it).
+ * - outcome: sent over IPC; the supervisor decides it against TERM in the real control word.
+ * - crash (process.exit in user code, uncaught exception): one line on the signal pipe, written synchronously
+ *   from the 'exit' hook, where IPC would be lost.
+ * - registrant latch: one line on the signal pipe; the supervisor sets the registrant's latch word.
+ *
+ * Parent death: the watchdog reads EOF on the control pipe and SIGKILLs this process at once; an IPC
+ * 'disconnect' (seen when the event loop is free) does the same.
+ */
+import { writeSync } from 'node:fs';
+import { Worker } from 'node:worker_threads';
+import { RemoteLatchError } from '../errors.js';
+import { CTRL, INTERRUPT, LATCH, SLOT_INTS } from '../shared/layout.js';
+import { deliverInterrupt, type Latch, type WaitResult } from '../shared/latch.js';
+import { FD_CONTROL, FD_SIGNALS, SIG_CRASH, SIG_REGISTRANT_LATCH, serializeError, type ProcessAssignment, type ProcessDown, type ProcessUp } from '../shared/protocol.js';
+import { RUNNING, TERM, pack } from '../shared/slots.js';
+import { installWorker, myLatch } from '../scope/interrupts.js';
+import { runWorker, type WorkerHost } from './run.js';
+import type { WatchdogInit } from './watchdog.js';
+import { IpcChannel } from './ipc-channel.js';
+
+/** The local words; the generation is always 0 here (one run per process). */
+const local = new Int32Array(new SharedArrayBuffer(SLOT_INTS * 4));
+local[CTRL] = pack(RUNNING, 0);
+
+const send = (m: ProcessUp): void => void process.send!(m);
+const sendAndFlush = (m: ProcessUp): Promise<void> =>
+  new Promise((resolve) => {
+    // A synchronous throw (uncloneable value) propagates to the caller; a send that fails later means the
+    // supervisor is gone, and the watchdog ends this process.
+    process.send!(m, undefined, {}, () => resolve());
+  });
+
+/** One line on the signal pipe, synchronously (usable in the 'exit' hook). Retries a full non-blocking pipe. */
+function signalLine(line: string): void {
+  const buf = Buffer.from(`${line}\n`);
+  let off = 0;
+  while (off < buf.length) {
+    try {
+      off += writeSync(FD_SIGNALS, buf, off);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') return; // the supervisor is gone; the watchdog ends us
+    }
+  }
+}
+
+/** ctx.registrantLatch of a process worker: set() is relayed; there is nothing local to reset or wait on. */
+const registrantLatch: Latch = {
+  set: () => signalLine(SIG_REGISTRANT_LATCH),
+  reset: () => {},
+  get isSet(): boolean {
+    return false;
+  },
+  wait: (): Promise<WaitResult> => Promise.reject(new RemoteLatchError('wait')),
+  waitSync: (): WaitResult => {
+    throw new RemoteLatchError('waitSync');
+  },
+};
+
+function requestTerminationLocally(): void {
+  Atomics.or(local, CTRL, TERM);
+  deliverInterrupt(local, INTERRUPT, LATCH);
+}
+
+function processHost(a: ProcessAssignment): WorkerHost {
+  const controller = new AbortController();
+  let exiting = false;
+  let uncaught: unknown;
+  installWorker({ i32: local, latch: LATCH, interrupt: INTERRUPT }, { ctrl: local, ctrlAt: CTRL, gen: 0, name: a.name, controller });
+  const watchdog: WatchdogInit = { words: local.buffer as SharedArrayBuffer, fd: FD_CONTROL, ctrlAt: CTRL, latchAt: LATCH, interruptAt: INTERRUPT };
+  new Worker(new URL('./watchdog.js', import.meta.url), { workerData: watchdog, name: 'bgworkers-watchdog' }).unref();
+  process.on('SIGTERM', requestTerminationLocally);
+  process.on('disconnect', () => process.kill(process.pid, 'SIGKILL'));
+
+  let answer: ((ok: boolean) => void) | undefined;
+  const port = new IpcChannel(send);
+  process.on('message', (m: ProcessDown) => {
+    if (m.t === 'commit') answer?.(m.ok);
+    else if (m.t === 'port') port.dispatch(m.value);
+  });
+  process.on('uncaughtExceptionMonitor', (err) => (uncaught = err));
+  process.on('exit', (code) => {
+    if (!exiting) signalLine(`${SIG_CRASH}${code} ${uncaught === undefined ? '' : JSON.stringify(serializeError(uncaught))}`);
+  });
+  const exit = (code: number): never => {
+    exiting = true;
+    process.exit(code);
+  };
+
+  return {
+    identity: a,
+    signal: controller.signal,
+    latch: myLatch(),
+    registrantLatch,
+    port,
+    commit: () =>
+      new Promise<boolean>((resolve) => {
+        answer = resolve;
+        send({ t: 'commit?' });
+      }),
+    neverStarted: () => exit(0),
+    running: () => send({ t: 'running' }),
+    complete: async (result) => {
+      await sendAndFlush({ t: 'outcome', reason: 'completed', code: 0, result });
+      return exit(0);
+    },
+    fail: async (error) => {
+      await sendAndFlush({ t: 'outcome', reason: 'failed', code: 1, error: serializeError(error) });
+      return exit(1);
+    },
+  };
+}
+
+process.once('message', (a: ProcessAssignment) => void runWorker(processHost(a)));
