@@ -2,13 +2,18 @@
  * Shared test setup: supervisors started through `startSupervisor()` are shut down after each test, and the
  * test fails if any worker, slot or thread was left behind.
  */
-import { readdirSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, expect } from 'vitest';
 import { Supervisor, type SupervisorOptions } from '../dist/index.js';
 
 const live = new Set<Supervisor>();
 let threadsBefore = 0;
+let childrenBefore: number[] = [];
+
+/** Both runtimes, for suites parameterised over them. */
+export const RUNTIMES = ['thread', 'process'] as const;
+export type Runtime = (typeof RUNTIMES)[number];
 
 /** Absolute path of a fixture module in test/fixtures. */
 export function fixture(name: string): string {
@@ -18,6 +23,23 @@ export function fixture(name: string): string {
 /** OS threads of this process (Linux): every worker thread is one; they must be gone after shutdown. */
 export function threadCount(): number {
   return readdirSync('/proc/self/task').length;
+}
+
+/** Live (non-zombie) child processes of this process, from /proc: every process worker is one. */
+export function childPids(): number[] {
+  const out: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+    } catch {
+      continue; // exited while we looked
+    }
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (Number(rest[1]) === process.pid && rest[0] !== 'Z') out.push(Number(name));
+  }
+  return out;
 }
 
 /** Starts a supervisor (silent logger unless given) that afterEach shuts down and checks for leftovers. */
@@ -38,6 +60,7 @@ export async function until(predicate: () => boolean, what: string, timeoutMs = 
 
 beforeEach(() => {
   threadsBefore = threadCount();
+  childrenBefore = childPids();
 });
 
 afterEach(async () => {
@@ -51,4 +74,7 @@ afterEach(async () => {
   }
   // Every worker thread and supervisor thread is gone: the OS thread count is back to what it was.
   await until(() => threadCount() <= threadsBefore, `thread count back to ${threadsBefore} (now ${threadCount()})`, 5000);
+  // Every process worker is gone (by pid).
+  const leftover = childPids().filter((pid) => !childrenBefore.includes(pid));
+  expect(leftover).toEqual([]);
 });

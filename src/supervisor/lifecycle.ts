@@ -101,7 +101,9 @@ export function classify(ctrl: number, exitCode: number | null, signal: string |
   const base = { code: exitCode, signal };
   const how = signal !== null ? `by signal ${signal}` : `with code ${exitCode}`;
   if (stateOf(ctrl) === PENDING) {
-    if (term) return { reason: 'never-started', ...base };
+    // No user code ran, so no exit code or signal means anything: the same exit whether or not a thread or
+    // process had been started for it when the request came.
+    if (term) return { reason: 'never-started', code: null, signal: null };
     return { reason: 'crashed', ...base, error: reports.threadError ?? lostThread('exited before its entry started loading') };
   }
   switch (outcomeOf(ctrl)) {

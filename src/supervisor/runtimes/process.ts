@@ -40,7 +40,7 @@ import {
   type SerializedError,
   serializeError,
 } from '../../shared/protocol.js';
-import { O_COMPLETED, O_CRASHED, O_FAILED, O_NONE, RUNNING, STARTING, commit, reportOutcome, transition, type Outcome } from '../../shared/slots.js';
+import { O_COMPLETED, O_CRASHED, O_FAILED, O_NONE, RUNNING, STARTING, commit, reportOutcome, termRequested, transition, type Outcome } from '../../shared/slots.js';
 import type { Runner, RunnerEvents, StartInfo } from '../runner.js';
 
 const BOOTSTRAP_PATH = fileURLToPath(new URL('../../worker/process-bootstrap.js', import.meta.url));
@@ -121,10 +121,21 @@ export function startProcess(info: StartInfo, events: RunnerEvents): Runner {
     }
   });
 
-  // Relay handle.latch.set(): sleep on the slot's latch word as a counted sleeper; consume each set.
+  // Relay handle.latch.set(): sleep on the slot's latch word as a counted sleeper; consume each set. A termination
+  // request sets TERM before it sets the latch, so TERM is checked first and relayed ahead of the wake-up: the
+  // child must never see the latch of a request without the request.
+  let termSent = false;
+  const sendTerm = (): void => {
+    if (termSent || gone) return;
+    termSent = true;
+    control.write(Buffer.of(CMD_TERMINATE));
+  };
   const relayLatch = (): void => {
     if (gone) return;
-    if (Atomics.exchange(i32, latchAt, 0) === 1) control.write(Buffer.of(CMD_LATCH));
+    if (Atomics.exchange(i32, latchAt, 0) === 1) {
+      if (termRequested(Atomics.load(i32, ctrlAt))) sendTerm();
+      control.write(Buffer.of(CMD_LATCH));
+    }
     Atomics.add(i32, latchAt + 1, 1);
     const r = Atomics.waitAsync(i32, latchAt, 0);
     const after = (): void => {
@@ -165,7 +176,7 @@ export function startProcess(info: StartInfo, events: RunnerEvents): Runner {
     pid: child.pid ?? 0,
     requestStop: () => {
       if (gone) return;
-      control.write(Buffer.of(CMD_TERMINATE));
+      sendTerm();
       child.kill('SIGTERM');
     },
     forceStop: () => {
