@@ -87,6 +87,15 @@ describe.each(RUNTIMES)('%s runtime', (runtime) => {
       expect(sup.metrics().terminations).toEqual({ graceful: 1, forced: 0 });
     });
 
+    it('a worker that never yields sees the request through checkForInterrupts() (no forced stop)', async () => {
+      const sup = await startSupervisor({ gracefulTimeoutMs: 10_000 });
+      const h = sup.register({ runtime, entry: fixture('busy-check.mjs') });
+      await h.waitForStartup();
+      h.terminate();
+      expect((await h.waitForShutdown()).reason).toBe('terminated');
+      expect(sup.metrics().terminations).toEqual({ graceful: 1, forced: 0 });
+    });
+
     it('a worker whose main returns after the request completes, with its result', async () => {
       const sup = await startSupervisor();
       const h = sup.register({ runtime, entry: fixture('port-echo.mjs') });
