@@ -7,7 +7,7 @@ import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { InvalidWorkerSpecError, Supervisor, SupervisorDiedError, type WorkerHandle } from '../../dist/index.js';
 import { kCore } from '../../dist/supervisor/client.js';
-import { fixture, startSupervisor, threadCount, until } from '../helpers.js';
+import { RUNTIMES, fixture, startSupervisor, threadCount, until } from '../helpers.js';
 
 describe('registry and metrics', () => {
   it('workers() lists what holds a slot, filtered by kind, labels and state', async () => {
@@ -75,17 +75,17 @@ describe('logging', () => {
   });
 });
 
-describe('G10 shutdown', () => {
+describe.each(RUNTIMES)('G10 shutdown (%s runtime)', (runtime) => {
   it('terminates every worker (graceful, then forced), frees every slot, stops its thread; idempotent', async () => {
     const threads = threadCount();
     const sup = await Supervisor.start({ logger: false, gracefulTimeoutMs: 5000 });
     const handles: WorkerHandle[] = [
-      sup.register({ entry: fixture('wait-forever.mjs') }),
-      sup.register({ entry: fixture('ignore-signal.mjs') }),
-      sup.register({ entry: fixture('spin-forever.mjs') }),
+      sup.register({ runtime, entry: fixture('wait-forever.mjs') }),
+      sup.register({ runtime, entry: fixture('ignore-signal.mjs') }),
+      sup.register({ runtime, entry: fixture('spin-forever.mjs') }),
     ];
     await Promise.all(handles.map((h) => h.waitForStartup()));
-    const pending = sup.register({ entry: fixture('wait-forever.mjs') });
+    const pending = sup.register({ runtime, entry: fixture('wait-forever.mjs') });
     const first = sup.shutdown({ timeoutMs: 100 });
     const second = sup.shutdown();
     await Promise.all([first, second]);
@@ -99,7 +99,7 @@ describe('G10 shutdown', () => {
 
   it('Symbol.asyncDispose shuts down', async () => {
     const sup = await Supervisor.start({ logger: false });
-    const h = sup.register({ entry: fixture('wait-forever.mjs') });
+    const h = sup.register({ runtime, entry: fixture('wait-forever.mjs') });
     await sup[Symbol.asyncDispose]();
     expect(sup.closed).toBe(true);
     expect(h.state).toBe('stopped');
@@ -130,12 +130,12 @@ describe('spare workers', () => {
   });
 });
 
-describe('the supervisor thread dies', () => {
+describe.each(RUNTIMES)('the supervisor thread dies (%s runtime)', (runtime) => {
   it('every scope aborts with SupervisorDiedError, every worker is reported stopped, the supervisor is closed', async () => {
     const sup = await startSupervisor();
     let h!: WorkerHandle;
     const outcome = sup.scope(async (scope) => {
-      h = scope.register({ entry: fixture('wait-forever.mjs'), ephemeral: true });
+      h = scope.register({ runtime, entry: fixture('wait-forever.mjs'), ephemeral: true });
       await h.waitForStartup();
       await sup[kCore].killThread();
       if (!scope.signal.aborted) await new Promise((r) => scope.signal.addEventListener('abort', r, { once: true }));
