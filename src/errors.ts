@@ -82,6 +82,27 @@ export class WorkerStartupError extends BgWorkersError {
   }
 }
 
+/** `pool.map()` rejected: the task for input `index` threw; `cause` is its error, revived. */
+export class TaskFailedError extends BgWorkersError {
+  /** The position of the failed input in map()'s inputs. */
+  readonly index: number;
+  constructor(pool: string, index: number, cause: Error) {
+    super('ERR_TASK_FAILED', `pool "${pool}": task for input ${index} failed: ${cause.message}`, { cause });
+    this.index = index;
+  }
+}
+
+/** A pool task was lost because its worker died; a non-precious pool replaces the worker (a precious one aborts its scope instead). */
+export class PoolWorkerDiedError extends BgWorkersError {
+  readonly worker: WorkerRef;
+  readonly exit: ExitInfo;
+  constructor(worker: WorkerRef, exit: ExitInfo) {
+    super('ERR_POOL_WORKER_DIED', `worker "${worker.name}": pool worker ${exit.reason} with tasks in flight`, { cause: exit.error });
+    this.worker = { id: worker.id, name: worker.name };
+    this.exit = exit;
+  }
+}
+
 /** A latch operation that a latch relayed across processes cannot do: `ctx.registrantLatch` of a process worker can only be set. */
 export class RemoteLatchError extends BgWorkersError {
   constructor(operation: string) {

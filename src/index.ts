@@ -6,11 +6,13 @@
 export { Supervisor } from './supervisor/client.js';
 export { Scope, currentScope } from './scope/scope.js';
 export { WorkerHandle } from './handle.js';
+export { ScopedPool } from './pool/pool.js';
 export { checkForInterrupts, interruptPending, myLatch } from './scope/interrupts.js';
 export {
   BgWorkersError,
   InvalidWorkerSpecError,
   PreciousWorkerDiedError,
+  PoolWorkerDiedError,
   PreciousWorkerOutlivedScopeError,
   RemoteLatchError,
   ScopeAbortedError,
@@ -18,6 +20,7 @@ export {
   SupervisorClosedError,
   SupervisorDiedError,
   SupervisorShutdownError,
+  TaskFailedError,
   TerminationRequestedError,
   WorkerCapacityError,
   WorkerStartupError,
@@ -29,3 +32,5 @@ export type { WorkerChannel } from './channel.js';
 export type { Latch, WaitOptions, WaitResult } from './shared/latch.js';
 export type { ScopeState } from './scope/node.js';
 export type { SupervisorMetrics, WorkerFilter, WorkerInfo } from './supervisor/registry.js';
+export type { PoolOptions } from './pool/options.js';
+export type { PoolStats } from './pool/pool.js';

@@ -189,7 +189,7 @@ export function defaultName(entryPath: string, id: string): string {
   return `${basename(entryPath, extname(entryPath))}#${id}`;
 }
 
-function bag(value: unknown, field: string, where: string, known: readonly string[], flagsOnUnscoped: readonly string[] = []): Record<string, unknown> {
+export function bag(value: unknown, field: string, where: string, known: readonly string[], flagsOnUnscoped: readonly string[] = []): Record<string, unknown> {
   if (value === undefined && field === 'options') return {};
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalidOption(field, 'an object', value);
   const o = value as Record<string, unknown>;
@@ -202,21 +202,22 @@ function bag(value: unknown, field: string, where: string, known: readonly strin
   return o;
 }
 
-function entryOf(entry: unknown): { href: string; path: string } {
+/** Resolves and checks an entry (path or file: URL); `field` names it in errors. */
+export function entryOf(entry: unknown, field = 'entry'): { href: string; path: string } {
   let url: URL;
   if (typeof entry === 'string' && entry.length > 0) {
     url = entry.startsWith('file:') ? new URL(entry) : pathToFileURL(resolve(process.cwd(), entry));
   } else if (entry instanceof URL) {
     url = entry;
   } else if (entry === undefined) {
-    throw invalidOption('entry', 'a path or file: URL of a worker module (it is required)', entry);
+    throw invalidOption(field, 'a path or file: URL of a module (it is required)', entry);
   } else {
-    throw invalidOption('entry', 'a non-empty path or a file: URL', entry);
+    throw invalidOption(field, 'a non-empty path or a file: URL', entry);
   }
-  if (url.protocol !== 'file:') throw invalidOption('entry', 'a file: URL', url.href);
+  if (url.protocol !== 'file:') throw invalidOption(field, 'a file: URL', url.href);
   const path = fileURLToPath(url);
   const stat = statSync(path, { throwIfNoEntry: false });
-  if (stat === undefined || !stat.isFile()) throw invalidOption('entry', 'an existing module file', path);
+  if (stat === undefined || !stat.isFile()) throw invalidOption(field, 'an existing module file', path);
   return { href: url.href, path };
 }
 
@@ -263,7 +264,7 @@ function limitsOf(limits: unknown): ResourceLimits | undefined {
   return out;
 }
 
-function int(v: unknown, field: string, min: number, max: number): number | undefined {
+export function int(v: unknown, field: string, min: number, max: number): number | undefined {
   if (v === undefined) return undefined;
   if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw invalidOption(field, `an integer from ${min} to ${max}`, v);
   return v;
@@ -275,13 +276,13 @@ function ms(v: unknown, field: string, required = false): number | undefined {
   return v;
 }
 
-function str(v: unknown, field: string): string | undefined {
+export function str(v: unknown, field: string): string | undefined {
   if (v === undefined) return undefined;
   if (typeof v !== 'string' || v.length === 0) throw invalidOption(field, 'a non-empty string', v);
   return v;
 }
 
-function bool(v: unknown, field: string): boolean | undefined {
+export function bool(v: unknown, field: string): boolean | undefined {
   if (v === undefined) return undefined;
   if (typeof v !== 'boolean') throw invalidOption(field, 'a boolean', v);
   return v;

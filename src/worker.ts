@@ -3,6 +3,8 @@
  * @packageDocumentation
  */
 export { defineWorker } from './worker/context.js';
+export { defineTask } from './pool/task.js';
+export type { TaskContext, TaskFunction } from './pool/task.js';
 export type { WorkerContext, WorkerDefinition } from './worker/context.js';
 export { checkForInterrupts, interruptPending, myLatch } from './scope/interrupts.js';
 export { TerminationRequestedError } from './errors.js';

@@ -5,6 +5,8 @@
 import { ScopeAbortedError } from '../errors.js';
 import type { WorkerHandle } from '../handle.js';
 import type { ScopedWorkerSpec } from '../options.js';
+import type { PoolOptions } from '../pool/options.js';
+import type { ScopedPool } from '../pool/pool.js';
 import type { Supervisor } from '../supervisor/client.js';
 import { pollInterrupts } from './interrupts.js';
 import { currentFrame } from './context.js';
@@ -14,6 +16,7 @@ import { ScopeNode, type ScopeState } from './node.js';
 export interface ScopeRegistrar {
   readonly supervisor: Supervisor;
   registerIn<D, R>(node: ScopeNode, spec: ScopedWorkerSpec<D>, throwOnFull: boolean): WorkerHandle<R> | undefined;
+  createPool<I, O>(node: ScopeNode, options: PoolOptions): ScopedPool<I, O>;
 }
 
 /** A transaction-like unit of work; workers registered in it are tied to it by their flags. */
@@ -63,6 +66,22 @@ export class Scope {
   /** Like register(), but returns undefined instead of throwing when no slot is free. */
   tryRegister<D = unknown, R = unknown>(spec: ScopedWorkerSpec<D>): WorkerHandle<R> | undefined {
     return this.#registrar.registerIn<D, R>(this.#node, spec, false);
+  }
+
+  /**
+   * Creates a fan-out pool owned by this scope: its workers are ephemeral (they stop when the scope ends, and
+   * queued tasks then reject with the abort reason or ScopeClosedError) and, unless `precious: false`, precious
+   * (a pool worker's unexpected death aborts the scope). Pool workers hold supervisor slots.
+   * @throws WorkerCapacityError when `minWorkers` (default `maxWorkers`) slots are not free; nothing is left registered.
+   *
+   * @example
+   * ```ts
+   * const squares = await supervisor.scope((scope) =>
+   *   scope.pool<number, number>({ entry: './square.mjs', maxWorkers: 2 }).map([1, 2, 3]));
+   * ```
+   */
+  pool<I = unknown, O = unknown>(options: PoolOptions): ScopedPool<I, O> {
+    return this.#registrar.createPool<I, O>(this.#node, options);
   }
 
   /**

@@ -29,6 +29,8 @@ import { reviveError, type DeathReport, type MailboxMessage, type RegisterReques
 import { FREE, O_CRASHED, O_FAILED, PENDING, claim, genOf, outcomeOf, pack, stateOf, transition } from '../shared/slots.js';
 import type { Supervisor } from './client.js';
 import { Registry } from './registry.js';
+import { validatePoolOptions, type PoolOptions } from '../pool/options.js';
+import { PoolCore, ScopedPool } from '../pool/pool.js';
 
 const THREAD_URL = new URL('./thread.js', import.meta.url);
 
@@ -180,6 +182,15 @@ export class SupervisorCore implements InterruptSource, ScopeOwner {
     this.#updateKeepAlive();
     record.logger?.debug({ entry: s.entry, ephemeral: s.ephemeral, precious: s.precious }, 'worker registered');
     return new WorkerHandle<R>(record);
+  }
+
+  createPool<I, O>(node: ScopeNode, options: PoolOptions): ScopedPool<I, O> {
+    if (this.closed) throw new SupervisorClosedError('pool');
+    const o = validatePoolOptions(options);
+    node.assertActive('pool');
+    const core = new PoolCore(o, node, (spec, throwOnFull) => this.registerIn(node, spec, throwOnFull));
+    node.members.push(core); // after its workers: teardown (reverse order) closes the pool before stopping them
+    return new ScopedPool<I, O>(core);
   }
 
   #claim(): { slot: number; gen: number } | undefined {

@@ -11,15 +11,23 @@ type Listener = (value: unknown) => void;
 export class IpcChannel implements WorkerChannel {
   readonly #send: (m: ProcessUp) => void;
   readonly #listeners = new Set<Listener>();
+  readonly #held: unknown[] = [];
   #closed = false;
 
   constructor(send: (m: ProcessUp) => void) {
     this.#send = send;
   }
 
-  /** A message from the registrant, relayed by the supervisor. */
+  /**
+   * A message from the registrant, relayed by the supervisor. Held until the first listener attaches, as a
+   * MessagePort holds messages until it is started, so nothing sent before the worker listens is lost.
+   */
   dispatch(value: unknown): void {
     if (this.#closed) return;
+    if (this.#listeners.size === 0) {
+      this.#held.push(value);
+      return;
+    }
     for (const l of this.#listeners) l(value);
   }
 
@@ -28,7 +36,12 @@ export class IpcChannel implements WorkerChannel {
   }
 
   on(event: 'message', listener: Listener): this {
-    if (event === 'message') this.#listeners.add(listener);
+    if (event !== 'message') return this;
+    this.#listeners.add(listener);
+    if (this.#held.length > 0) {
+      const held = this.#held.splice(0);
+      queueMicrotask(() => held.forEach((v) => this.dispatch(v)));
+    }
     return this;
   }
 
@@ -40,5 +53,6 @@ export class IpcChannel implements WorkerChannel {
   close(): void {
     this.#closed = true;
     this.#listeners.clear();
+    this.#held.length = 0;
   }
 }
