@@ -156,12 +156,17 @@ export class PoolCore implements ScopeMember {
   #dispatch(): void {
     while (!this.#closed && this.#queue.length > 0) {
       let member = this.#leastBusy();
-      // Grow on demand up to maxWorkers while the scope is active and a slot is free.
-      if (member === undefined && this.#members.size < this.#o.maxWorkers && this.#node.state === 'active') member = this.#addWorker(false);
+      // Grow on demand up to maxWorkers (scope active, a slot free) rather than queue behind a busy worker.
+      if ((member === undefined || member.batches.size > 0) && this.#members.size < this.#o.maxWorkers && this.#node.state === 'active') {
+        member = this.#addWorker(false) ?? member;
+      }
       if (member === undefined) return;
       const job = this.#queue.find((j) => j.inFlight < j.concurrency);
       if (job === undefined) return;
-      const count = Math.min(job.batch, job.inputs.length - job.next, job.concurrency - job.inFlight);
+      const left = job.inputs.length - job.next;
+      // Never put more than a fair share of what is left in one batch, so a short map still spreads out.
+      const fair = Math.ceil(left / (this.#o.maxWorkers * MAX_BATCHES_IN_FLIGHT));
+      const count = Math.max(1, Math.min(job.batch, fair, left, job.concurrency - job.inFlight));
       const batch: Batch = { id: this.#nextBatch++, job, start: job.next, count, member };
       job.next += count;
       job.inFlight += count;

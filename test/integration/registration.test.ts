@@ -81,7 +81,7 @@ describe.each(RUNTIMES)('%s runtime', (runtime) => {
 
     it('register on a closed scope throws ScopeClosedError; after shutdown, SupervisorClosedError', async () => {
       const sup = await startSupervisor();
-      let saved: { register: (s: { entry: string }) => unknown } | undefined;
+      let saved: { register: (s: { runtime: 'thread' | 'process'; entry: string }) => unknown } | undefined;
       await sup.scope((s) => void (saved = s));
       expect(() => saved!.register({ runtime, entry: fixture('echo.mjs') })).toThrow(ScopeClosedError);
       await sup.shutdown();
