@@ -7,7 +7,8 @@
  *   answers; the entry is imported only on a yes (run.ts invariant).
  * - termination request: a byte on the control pipe, read by the watchdog thread (watchdog.ts), which sets TERM
  *   in the local word and delivers the interrupt — visible to checkForInterrupts() even in a loop that never
- *   yields. SIGTERM does the same (for native code and users that send it).
+ *   yields. SIGTERM does the same (for native code and users that send it). SIGINT is ignored: a terminal's
+ *   Ctrl-C reaches the whole process group, and the registrant decides what it means.
  * - outcome: sent over IPC; the supervisor decides it against TERM in the real control word.
  * - crash (process.exit in user code, uncaught exception): one line on the signal pipe, written synchronously
  *   from the 'exit' hook, where IPC would be lost.
@@ -66,6 +67,8 @@ const registrantLatch: Latch = {
   },
 };
 
+function ignoreSignal(): void {}
+
 function requestTerminationLocally(): void {
   Atomics.or(local, CTRL, TERM);
   deliverInterrupt(local, INTERRUPT, LATCH);
@@ -79,6 +82,10 @@ function processHost(a: ProcessAssignment): WorkerHost {
   const watchdog: WatchdogInit = { words: local.buffer as SharedArrayBuffer, fd: FD_CONTROL, ctrlAt: CTRL, latchAt: LATCH, interruptAt: INTERRUPT };
   new Worker(new URL('./watchdog.js', import.meta.url), { workerData: watchdog, name: 'bgworkers-watchdog' }).unref();
   process.on('SIGTERM', requestTerminationLocally);
+  // A terminal's Ctrl-C reaches the whole foreground process group, workers included. The registrant decides
+  // what it means (abort a scope, shut down, or die — and then this child follows through the control pipe),
+  // so the worker itself ignores it rather than dying as a crash under its supervisor.
+  process.on('SIGINT', ignoreSignal);
   process.on('disconnect', () => process.kill(process.pid, 'SIGKILL'));
 
   let answer: ((ok: boolean) => void) | undefined;

@@ -30,7 +30,7 @@ interface Run {
 }
 
 /** Runs the CLI; with `send`, sends that signal once stderr matches `when` (an event, not a sleep). */
-async function pingpong(args: string[], send?: { signal: NodeJS.Signals; when: RegExp }): Promise<Run> {
+async function run(args: string[], send?: { signal: NodeJS.Signals; when: RegExp }): Promise<Run> {
   const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], timeout: RUN_TIMEOUT_MS, killSignal: 'SIGKILL' });
   try {
     let stdout = '';
@@ -49,7 +49,9 @@ async function pingpong(args: string[], send?: { signal: NodeJS.Signals; when: R
   }
 }
 
-describe('pingpong CLI', { timeout: TEST_TIMEOUT_MS }, () => {
+describe.each(['thread', 'process'])('pingpong CLI, --runtime %s', { timeout: TEST_TIMEOUT_MS }, (runtime) => {
+  const pingpong = (args: string[], send?: { signal: NodeJS.Signals; when: RegExp }): Promise<Run> => run(['--runtime', runtime, ...args], send);
+
   it('completes 2000 round trips (sync) and prints the summary with a positive rate', async () => {
     const r = await pingpong(['--iterations', '2000']);
     expect(r.code, r.stderr).toBe(0);
@@ -93,7 +95,6 @@ describe('pingpong CLI', { timeout: TEST_TIMEOUT_MS }, () => {
     ['--iterations', '1e5'],
     ['--iterations', String(2 ** 31)],
     ['--wait', 'sometimes'],
-    ['--runtime', 'process'],
     ['--runtime', 'fiber'],
     ['--kill-worker-after', '10', '--iterations', '5'],
     ['--progress-ms', '-1'],
