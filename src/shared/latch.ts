@@ -59,7 +59,17 @@ export interface WaitOptions {
   timeoutMs?: number;
 }
 
-/** A flag in shared memory that one thread sets and another waits on (SEMANTICS.md G7). */
+/**
+ * A flag in shared memory that one thread sets and another waits on (SEMANTICS.md G7).
+ *
+ * Warning: a latch is a flag, not a queue. Two sets before a wait are one wake-up. Keep a record of the work to
+ * do next to it (a counter, a queue) and use the latch only to say "look again" — unless, as in a strict
+ * ping-pong, at most one wake-up is ever outstanding and each side resets its own latch before it wakes the
+ * other.
+ *
+ * Warning: `waitSync()` blocks the thread, JavaScript signal handlers included; on a main thread that must
+ * answer Ctrl-C, wait with a timeout and yield to the event loop now and then (see examples/pingpong).
+ */
 export interface Latch {
   /** Sets the latch and wakes a waiter; setting a set latch is a no-op. Never throws. */
   set(): void;
