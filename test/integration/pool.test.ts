@@ -196,16 +196,14 @@ describe.each(RUNTIMES)('%s runtime', (runtime) => {
   });
 });
 
-describe('speed (thread runtime)', () => {
-  it('CPU-bound tasks spread over the workers: 200 x 2 ms on 2 workers take well under the serial time', async () => {
+describe('spreading work', () => {
+  // Speed is measured in bench/ (pool figure), not asserted here: these machines are too noisy for timing tests.
+  it('a map of CPU-bound tasks is spread over every worker, not run on one', async () => {
     const sup = await startSupervisor();
     await sup.scope(async (scope) => {
-      const pool = scope.pool<number, number>({ entry: fixture('task-cpu.mjs'), maxWorkers: 2 });
-      await pool.map([1, 1]); // warm-up: both workers started
-      const t0 = performance.now();
-      await pool.map(Array.from({ length: 200 }, () => 2));
-      const took = performance.now() - t0;
-      expect(took).toBeLessThan(400 * 0.8); // serial would be 400 ms; the ideal on 2 workers is 200 ms
+      const pool = scope.pool<number, string>({ entry: fixture('task-whoami.mjs'), maxWorkers: 2 });
+      const ran = await pool.map(Array.from({ length: 40 }, () => 2));
+      expect(new Set(ran).size).toBe(2);
     });
   });
 });
