@@ -60,15 +60,20 @@ export interface SupervisorInit {
   logLevel: string;
 }
 
-export interface RegisterRequest {
-  t: 'register';
+/** Who a run is, as every side needs to know it. */
+export interface RunIdentity {
   slot: number;
   gen: number;
   id: string;
   name: string;
+  /** The entry module's file: URL. */
   entry: string;
   data: unknown;
   precious: boolean;
+}
+
+export interface RegisterRequest extends RunIdentity {
+  t: 'register';
   ephemeral: boolean;
   scopeId: number;
   /** Milliseconds between a failed/crashed run and the next; -1: never restart. */
@@ -108,17 +113,10 @@ export type MailboxMessage =
   | { t: 'shutdown-done' };
 
 /** What the supervisor hands a worker thread: at spawn (workerData) or to a spare (an 'assign' message). */
-export interface Assignment {
+export interface Assignment extends RunIdentity {
   t: 'assign';
   table: SharedArrayBuffer;
   registrantWords: SharedArrayBuffer;
-  slot: number;
-  gen: number;
-  id: string;
-  name: string;
-  entry: string;
-  data: unknown;
-  precious: boolean;
   logLevel: string;
   userPort: MessagePort;
   controlPort: MessagePort | undefined;
