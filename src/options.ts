@@ -154,7 +154,7 @@ export function validateShutdownOptions(options: unknown, fallbackMs: number): n
 export function validateSpec(spec: unknown, scoped: boolean): ResolvedSpec {
   const o = bag(spec, 'spec', scoped ? 'scoped worker spec' : 'worker spec', scoped ? SCOPED_SPEC_KEYS : SPEC_KEYS, scoped ? [] : ['ephemeral', 'precious']);
   const { href, path } = entryOf(o['entry']);
-  const runtime = o['runtime'] ?? 'thread';
+  const runtime = o['runtime'] === undefined ? 'thread' : o['runtime'];
   if (runtime !== 'thread' && runtime !== 'process') throw invalidOption('runtime', "'thread' or 'process'", runtime);
   const env = o['env'] === undefined ? undefined : stringRecord(o['env'], 'env');
   const execArgv = o['execArgv'] === undefined ? undefined : stringArray(o['execArgv'], 'execArgv');
@@ -189,15 +189,20 @@ export function defaultName(entryPath: string, id: string): string {
   return `${basename(entryPath, extname(entryPath))}#${id}`;
 }
 
+/**
+ * Checks an option bag: an object with only `known` keys. `field` names the bag in errors; a nested bag (any
+ * field but the top-level 'options' and 'spec') prefixes its keys with its own name (`resourceLimits.x`).
+ */
 export function bag(value: unknown, field: string, where: string, known: readonly string[], flagsOnUnscoped: readonly string[] = []): Record<string, unknown> {
   if (value === undefined && field === 'options') return {};
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalidOption(field, 'an object', value);
+  const prefix = field === 'options' || field === 'spec' ? '' : `${field}.`;
   const o = value as Record<string, unknown>;
   for (const key of Object.keys(o)) {
     if (flagsOnUnscoped.includes(key)) {
       throw invalidOption(key, 'absent on an unscoped worker (register it in a scope: scope.register())', o[key]);
     }
-    if (!known.includes(key)) throw unknownOption(key, where, known);
+    if (!known.includes(key)) throw unknownOption(`${prefix}${key}`, where, known);
   }
   return o;
 }
@@ -215,9 +220,15 @@ export function entryOf(entry: unknown, field = 'entry'): { href: string; path: 
     throw invalidOption(field, 'a non-empty path or a file: URL', entry);
   }
   if (url.protocol !== 'file:') throw invalidOption(field, 'a file: URL', url.href);
-  const path = fileURLToPath(url);
-  const stat = statSync(path, { throwIfNoEntry: false });
-  if (stat === undefined || !stat.isFile()) throw invalidOption(field, 'an existing module file', path);
+  let path: string;
+  let isFile: boolean;
+  try {
+    path = fileURLToPath(url); // throws for a remote host or an encoded '/'
+    isFile = statSync(path, { throwIfNoEntry: false })?.isFile() ?? false; // throws for ENOTDIR, ENAMETOOLONG, NUL
+  } catch (err) {
+    throw invalidOption(field, 'an existing module file', url.href, err);
+  }
+  if (!isFile) throw invalidOption(field, 'an existing module file', path);
   return { href: url.href, path };
 }
 
@@ -225,7 +236,7 @@ function restartOf(restart: unknown, scoped: boolean): number {
   if (restart === undefined || restart === 'never') return -1;
   if (scoped) throw invalidOption('restart', "'never' in a scope (restart is for unscoped, unflagged workers)", restart);
   if (typeof restart !== 'object' || restart === null) throw invalidOption('restart', "'never' or { delayMs }", restart);
-  for (const key of Object.keys(restart)) if (key !== 'delayMs') throw unknownOption(`restart.${key}`, 'restart', ['delayMs']);
+  bag(restart, 'restart', 'restart', ['delayMs']);
   return ms((restart as { delayMs?: unknown }).delayMs, 'restart.delayMs', true) ?? 0;
 }
 

@@ -51,7 +51,7 @@ export function validatePoolOptions(options: unknown): ResolvedPoolOptions {
   const maxWorkers = int(o['maxWorkers'], 'maxWorkers', 1, MAX_SLOTS);
   if (maxWorkers === undefined) throw invalidOption('maxWorkers', 'an integer from 1 to 4096 (it is required)', undefined);
   const minWorkers = int(o['minWorkers'], 'minWorkers', 0, maxWorkers) ?? maxWorkers;
-  const runtime = o['runtime'] ?? 'thread';
+  const runtime = o['runtime'] === undefined ? 'thread' : o['runtime'];
   if (runtime !== 'thread' && runtime !== 'process') throw invalidOption('runtime', "'thread' or 'process'", runtime);
   const name = str(o['name'], 'name') ?? `pool-${basename(path, extname(path))}`;
   const labels = o['labels'];

@@ -32,7 +32,7 @@
  * 5. Termination requests go out in reverse registration order, and every one is made even if one throws.
  */
 import type { WorkerRef } from '../errors.js';
-import { PreciousWorkerOutlivedScopeError, ScopeClosedError } from '../errors.js';
+import { PreciousWorkerOutlivedScopeError, ScopeAbortedError, ScopeClosedError } from '../errors.js';
 import type { ScopeFrame } from './context.js';
 import type { Scope } from './scope.js';
 import { wakeSelf } from './interrupts.js';
@@ -46,7 +46,10 @@ export interface ScopeMember {
   readonly precious: boolean;
   /** Not stopped, and its main has neither returned nor thrown. */
   isLive(): boolean;
-  /** Asks the supervisor to stop it (G2). Synchronous, idempotent. */
+  /**
+   * Asks the supervisor to stop it (G2). Synchronous, idempotent, and not expected to throw; if it does,
+   * teardown still makes every other request and the scope rejects with the failure (invariant 5).
+   */
   requestTermination(): void;
   /** Resolves once it has stopped. Never rejects. */
   whenStopped(): Promise<unknown>;
@@ -85,6 +88,7 @@ export class ScopeNode implements ScopeFrame {
   #teardown: Promise<void> | undefined;
   #teardownDone = false;
   #outlived: PreciousWorkerOutlivedScopeError | undefined;
+  readonly #teardownErrors: unknown[] = [];
   readonly #settle: { resolve: (v: unknown) => void; reject: (e: unknown) => void };
   readonly settled: Promise<unknown>;
 
@@ -116,6 +120,8 @@ export class ScopeNode implements ScopeFrame {
   /** Aborts this scope and its active descendants with `reason` (invariant 1). No-op once aborting or settled. */
   abort(reason: unknown): void {
     if (this.state !== 'active' && this.state !== 'committing') return;
+    // AbortController turns an undefined reason into a DOMException; use one reason everywhere instead.
+    if (reason === undefined) reason = new ScopeAbortedError(undefined);
     this.#move('aborting', 'abort');
     this.aborted = true;
     this.reason = reason;
@@ -139,14 +145,19 @@ export class ScopeNode implements ScopeFrame {
     const waits: Promise<unknown>[] = [];
     const outlived: WorkerRef[] = [];
     for (const child of this.children) {
-      child.abort(childReason);
+      // On commit only children still active are aborted (G6); one already committing is awaited as it is.
+      if (!committing || child.state === 'active') child.abort(childReason);
       waits.push(child.settled.then(ignore, ignore));
     }
     for (let i = this.members.length - 1; i >= 0; i--) {
       const m = this.members[i]!;
       if (!m.ephemeral && !m.precious) continue;
       if (committing && m.precious && !m.ephemeral && m.isLive()) outlived.push(m.ref);
-      m.requestTermination(); // never throws (ScopeMember contract), so every request is made
+      try {
+        m.requestTermination();
+      } catch (err) {
+        this.#teardownErrors.push(err); // invariant 5: every request is made; failures are reported together
+      }
       waits.push(m.whenStopped());
     }
     if (outlived.length > 0) this.#outlived = new PreciousWorkerOutlivedScopeError(outlived);
@@ -160,8 +171,10 @@ export class ScopeNode implements ScopeFrame {
     if (!this.#fnSettled || !this.#teardownDone) return;
     if (this.state === 'committed' || this.state === 'aborted') return;
     this.parent?.children.delete(this);
-    const failure = this.aborted ? this.reason : this.#outlived;
-    const committed = !this.aborted && this.#outlived === undefined;
+    const errors = this.#teardownErrors;
+    const teardownFailure = errors.length === 0 ? undefined : errors.length === 1 ? errors[0] : new AggregateError(errors, `scope ${this.#label()}: teardown failed`);
+    const failure = this.aborted ? this.reason : (this.#outlived ?? teardownFailure);
+    const committed = !this.aborted && failure === undefined;
     this.#move(committed ? 'committed' : 'aborted', 'teardown done');
     this.owner.scopeSettled(this, committed);
     if (committed) this.#settle.resolve(this.#fnValue);

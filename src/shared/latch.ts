@@ -149,13 +149,27 @@ export class SharedLatch implements Latch {
     const first = this.#check(deadline);
     if (first) return first;
     for (let i = 0; i < SPIN_LOADS_ASYNC; i++) if (Atomics.load(i32, index) === 1) return this.#setResult();
-    // The timer is both the timeout and the ref'd handle that keeps the event loop alive while we wait.
-    const ms = deadline === Infinity ? KEEPALIVE_MS : Math.max(0, deadline - performance.now());
-    const timer = deadline === Infinity ? setInterval(noop, ms) : setTimeout(() => Atomics.notify(i32, index), ms);
+    // The timer is both the timeout and the ref'd handle that keeps the event loop alive while we wait. Node
+    // timers can fire up to ~1 ms before a performance.now() deadline, so a timer that fired early is re-armed
+    // for what is left: otherwise the wait would go back to sleep with nothing left to wake it.
+    let timer: NodeJS.Timeout;
+    let fired = false;
+    const arm = (): void => {
+      fired = false;
+      timer =
+        deadline === Infinity
+          ? setInterval(noop, KEEPALIVE_MS)
+          : setTimeout(() => {
+              fired = true;
+              Atomics.notify(i32, index);
+            }, Math.max(1, Math.ceil(deadline - performance.now())));
+    };
+    arm();
     try {
       for (;;) {
         const early = this.#check(deadline);
         if (early) return early;
+        if (fired) arm();
         Atomics.add(i32, index + 1, 1);
         try {
           const r = Atomics.waitAsync(i32, index, 0);
@@ -165,7 +179,7 @@ export class SharedLatch implements Latch {
         }
       }
     } finally {
-      clearTimeout(timer);
+      clearTimeout(timer!);
     }
   }
 

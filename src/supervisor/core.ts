@@ -389,6 +389,16 @@ export class SupervisorCore implements InterruptSource, ScopeOwner {
     this.drainInterrupts(); // stops it reported before dying are real stops
     for (const node of [...this.#roots].reverse()) node.abort(reason);
     for (const r of [...this.registry.all()]) {
+      // With the supervisor gone its last duty falls to us: a process worker would notice on its own (its control
+      // pipe closes with the thread), but we are its parent and can end it now rather than in a few ms.
+      const pid = r.pid;
+      if (pid !== undefined) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
       // The registrant owns the table now: free the slot as the supervisor would have.
       const at = this.table.at(r.slot, CTRL);
       const w = Atomics.load(this.table.i32, at);

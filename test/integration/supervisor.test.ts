@@ -86,7 +86,7 @@ describe.each(RUNTIMES)('G10 shutdown (%s runtime)', (runtime) => {
     ];
     await Promise.all(handles.map((h) => h.waitForStartup()));
     const pending = sup.register({ runtime, entry: fixture('wait-forever.mjs') });
-    const first = sup.shutdown({ timeoutMs: 100 });
+    const first = sup.shutdown({ timeoutMs: 1000 }); // ample for the cooperative one, even on a loaded machine
     const second = sup.shutdown();
     await Promise.all([first, second]);
     expect(sup.closed).toBe(true);

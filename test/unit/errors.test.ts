@@ -1,0 +1,159 @@
+/**
+ * The error classes (src/errors.ts): each has its stable `code`, extends BgWorkersError and Error, is named after
+ * its class, carries `cause` where it wraps something, and is exported from the public index. The option template
+ * is checked here once, by its text.
+ */
+import { describe, expect, it } from 'vitest';
+import * as errors from '../../src/errors.js';
+import * as index from '../../src/index.js';
+
+const {
+  BgWorkersError,
+  InvalidWorkerSpecError,
+  PoolWorkerDiedError,
+  PreciousWorkerDiedError,
+  PreciousWorkerOutlivedScopeError,
+  RemoteLatchError,
+  ScopeAbortedError,
+  ScopeClosedError,
+  SupervisorClosedError,
+  SupervisorDiedError,
+  SupervisorShutdownError,
+  TaskFailedError,
+  TerminationRequestedError,
+  WorkerCapacityError,
+  WorkerStartupError,
+  invalidOption,
+  unknownOption,
+} = errors;
+
+const worker = { id: '7', name: 'resize#7' };
+const boom = new Error('boom');
+const failedExit: errors.ExitInfo = { reason: 'failed', code: 1, signal: null, error: boom };
+
+/** One instance of every class, with the code it must carry. */
+const CASES: [string, () => errors.BgWorkersError, string][] = [
+  ['PreciousWorkerDiedError', () => new PreciousWorkerDiedError(worker, failedExit), 'ERR_PRECIOUS_WORKER_DIED'],
+  ['PreciousWorkerOutlivedScopeError', () => new PreciousWorkerOutlivedScopeError([worker]), 'ERR_PRECIOUS_OUTLIVED_SCOPE'],
+  ['TerminationRequestedError', () => new TerminationRequestedError('resize#7'), 'ERR_TERMINATION_REQUESTED'],
+  ['WorkerCapacityError', () => new WorkerCapacityError(16), 'ERR_WORKER_CAPACITY'],
+  ['WorkerStartupError', () => new WorkerStartupError(worker, failedExit), 'ERR_WORKER_STARTUP'],
+  ['TaskFailedError', () => new TaskFailedError('thumbs', 3, boom), 'ERR_TASK_FAILED'],
+  ['PoolWorkerDiedError', () => new PoolWorkerDiedError(worker, { reason: 'crashed', code: 134, signal: null }), 'ERR_POOL_WORKER_DIED'],
+  ['RemoteLatchError', () => new RemoteLatchError('wait'), 'ERR_REMOTE_LATCH'],
+  ['InvalidWorkerSpecError', () => new InvalidWorkerSpecError('entry', 'bad entry'), 'ERR_INVALID_WORKER_SPEC'],
+  ['ScopeClosedError', () => new ScopeClosedError('closed'), 'ERR_SCOPE_CLOSED'],
+  ['ScopeAbortedError', () => new ScopeAbortedError('why'), 'ERR_SCOPE_ABORTED'],
+  ['SupervisorShutdownError', () => new SupervisorShutdownError(), 'ERR_SUPERVISOR_SHUTDOWN'],
+  ['SupervisorClosedError', () => new SupervisorClosedError('register()'), 'ERR_SUPERVISOR_CLOSED'],
+  ['SupervisorDiedError', () => new SupervisorDiedError(boom), 'ERR_SUPERVISOR_DIED'],
+];
+
+describe('every error class', () => {
+  it.each(CASES)('%s has its code, its name and the BgWorkersError/Error chain', (name, make, code) => {
+    const e = make();
+    expect(e.code).toBe(code);
+    expect(e.name).toBe(name);
+    expect(e.constructor.name).toBe(name);
+    expect(e).toBeInstanceOf(BgWorkersError);
+    expect(e).toBeInstanceOf(Error);
+    expect(e.message.length).toBeGreaterThan(0);
+    expect(e.stack).toContain(name);
+  });
+
+  it('the table above lists every error class errors.ts exports, and codes are unique', () => {
+    const classes = Object.entries(errors)
+      .filter(([, v]) => typeof v === 'function' && v.prototype instanceof Error)
+      .map(([k]) => k)
+      .sort();
+    expect(classes).toEqual(['BgWorkersError', ...CASES.map(([n]) => n)].sort());
+    const codes = CASES.map(([, , c]) => c);
+    expect(new Set(codes).size).toBe(codes.length);
+  });
+
+  it('every error class is exported from the public index, as the same class', () => {
+    const exported = index as Record<string, unknown>;
+    for (const [name] of [['BgWorkersError'], ...CASES]) {
+      expect(exported[name!], name).toBe((errors as Record<string, unknown>)[name!]);
+    }
+  });
+});
+
+describe('causes and details', () => {
+  it('ScopeAbortedError carries its reason as cause, Error or not', () => {
+    expect(new ScopeAbortedError('deadline').cause).toBe('deadline');
+    const reason = { why: 'user' };
+    expect(new ScopeAbortedError(reason).cause).toBe(reason);
+    expect(new ScopeAbortedError(undefined).cause).toBeUndefined();
+  });
+
+  it('ScopeAbortedError does not throw on a reason that cannot be turned into a string', () => {
+    const hostile = {
+      toString(): string {
+        throw new Error('no');
+      },
+    };
+    expect(new ScopeAbortedError(hostile).cause).toBe(hostile);
+    expect(new ScopeAbortedError(Object.create(null)).code).toBe('ERR_SCOPE_ABORTED');
+    expect(new ScopeAbortedError(Symbol('s')).code).toBe('ERR_SCOPE_ABORTED');
+  });
+
+  it("PreciousWorkerDiedError and WorkerStartupError carry the worker's error as cause, and a copy of its ref", () => {
+    const ref = { id: '7', name: 'resize#7', extra: 'not copied' };
+    for (const e of [new PreciousWorkerDiedError(ref, failedExit), new WorkerStartupError(ref, failedExit)]) {
+      expect(e.cause).toBe(boom);
+      expect(e.worker).toEqual({ id: '7', name: 'resize#7' });
+      expect(e.exit).toBe(failedExit);
+    }
+  });
+
+  it('a crash without an error has no cause', () => {
+    const e = new PreciousWorkerDiedError(worker, { reason: 'crashed', code: 134, signal: null });
+    expect(e.cause).toBeUndefined();
+    expect(e.exit.reason).toBe('crashed');
+  });
+
+  it('TaskFailedError carries the input index and the task error; SupervisorDiedError its cause', () => {
+    const t = new TaskFailedError('thumbs', 3, boom);
+    expect([t.index, t.cause]).toEqual([3, boom]);
+    expect(new SupervisorDiedError(boom).cause).toBe(boom);
+    expect(new SupervisorDiedError().cause).toBeUndefined();
+  });
+
+  it('WorkerCapacityError and PreciousWorkerOutlivedScopeError carry their details', () => {
+    expect(new WorkerCapacityError(16).capacity).toBe(16);
+    const two = [worker, { id: '8', name: 'b#8' }];
+    expect(new PreciousWorkerOutlivedScopeError(two).workers).toEqual(two);
+  });
+});
+
+describe('invalidOption and unknownOption', () => {
+  it('follow the one template: Expected `field` to be <what>, got `value` (type)', () => {
+    const e = invalidOption('maxWorkers', 'an integer >= 1', 0);
+    expect(e).toBeInstanceOf(InvalidWorkerSpecError);
+    expect(e.field).toBe('maxWorkers');
+    expect(e.message).toBe('Expected `maxWorkers` to be an integer >= 1, got `0` (number)');
+  });
+
+  it('describe every kind of value by what it is, without calling into it', () => {
+    const got = (v: unknown): string => invalidOption('x', 'y', v).message.replace('Expected `x` to be y, got ', '');
+    expect(got('a')).toBe('`a` (string)');
+    expect(got(null)).toBe('`null` (null)');
+    expect(got(undefined)).toBe('`undefined` (undefined)');
+    expect(got(10n)).toBe('`10` (bigint)');
+    expect(got(() => 1)).toBe('a function (function)');
+    expect(got([1])).toBe('`array` (object)');
+    expect(got({ toString: () => 'hostile' })).toBe('`[object Object]` (object)');
+  });
+
+  it('invalidOption keeps a cause when given one', () => {
+    expect(invalidOption('data', 'cloneable', Symbol.iterator, boom).cause).toBe(boom);
+    expect('cause' in invalidOption('data', 'cloneable', 1)).toBe(false);
+  });
+
+  it('unknownOption names the key and is an InvalidWorkerSpecError', () => {
+    const e = unknownOption('maxworkers', 'supervisor', ['maxWorkers']);
+    expect(e).toBeInstanceOf(InvalidWorkerSpecError);
+    expect([e.code, e.field]).toEqual(['ERR_INVALID_WORKER_SPEC', 'maxworkers']);
+  });
+});

@@ -1,0 +1,149 @@
+/**
+ * The supervisor's view of a run (src/supervisor/lifecycle.ts): classify() gives exactly one reason per stop for
+ * every row of G8, from the control word alone (built here with pack()); the worker's reports only fill in
+ * details. And Run's phase machine refuses every transition outside its header table.
+ */
+import { describe, expect, it } from 'vitest';
+import type { RegisterRequest, SerializedError } from '../../src/shared/protocol.js';
+import { O_COMPLETED, O_CRASHED, O_FAILED, O_NONE, O_TERMINATED, PENDING, RUNNING, STARTING, TERM, pack, type Outcome, type SlotState } from '../../src/shared/slots.js';
+import { Run, classify, type Phase, type RunReports } from '../../src/supervisor/lifecycle.js';
+
+const GEN = 12;
+const word = (state: SlotState, outcome: Outcome, term = false): number => pack(state, GEN, (term ? TERM : 0) | (outcome << 4));
+const err = (message: string): SerializedError => ({ name: 'Error', message, stack: undefined, code: undefined, nonError: false });
+const mainError = err('main threw');
+const threadError = err('uncaught in thread');
+
+describe('classify: one reason per stop (G8)', () => {
+  it('completed: main returned; the result is delivered', () => {
+    const exit = classify(word(RUNNING, O_COMPLETED), 0, null, { result: { n: 1 } });
+    expect(exit).toEqual({ reason: 'completed', code: 0, signal: null, result: { n: 1 } });
+  });
+
+  it('completed also after a termination request, with its result', () => {
+    const exit = classify(word(RUNNING, O_COMPLETED, true), 0, null, { result: 42 });
+    expect(exit).toEqual({ reason: 'completed', code: 0, signal: null, result: 42 });
+  });
+
+  it("failed: main threw or rejected; error is the worker's own report", () => {
+    const exit = classify(word(RUNNING, O_FAILED), 1, null, { error: mainError, threadError });
+    expect(exit).toEqual({ reason: 'failed', code: 1, signal: null, error: mainError });
+  });
+
+  it('failed: the entry could not be loaded (outcome reported in STARTING)', () => {
+    const exit = classify(word(STARTING, O_FAILED), 1, null, { error: mainError });
+    expect(exit.reason).toBe('failed');
+    expect(exit.error).toBe(mainError);
+  });
+
+  it("failed without a report falls back to the thread's error, then to a lost-worker error", () => {
+    expect(classify(word(RUNNING, O_FAILED), 1, null, { threadError }).error).toBe(threadError);
+    const lost = classify(word(RUNNING, O_FAILED), 1, null, {});
+    expect(lost.reason).toBe('failed');
+    expect(lost.error).toMatchObject({ code: 'ERR_WORKER_LOST' });
+  });
+
+  it('failed stays failed when TERM arrived after the failure was recorded (invariant 3 decided it)', () => {
+    expect(classify(word(RUNNING, O_FAILED, true), 1, null, { error: mainError }).reason).toBe('failed');
+  });
+
+  it('crashed: the worker reported a crash (process.exit in main)', () => {
+    const exit = classify(word(RUNNING, O_CRASHED), 3, null, { threadError });
+    expect(exit).toEqual({ reason: 'crashed', code: 3, signal: null, error: threadError });
+  });
+
+  it('crashed: stopped without reporting and without a request (out of memory, a fatal signal)', () => {
+    const oom = classify(word(RUNNING, O_NONE), 1, null, { threadError });
+    expect(oom).toEqual({ reason: 'crashed', code: 1, signal: null, error: threadError });
+    const killed = classify(word(RUNNING, O_NONE), null, 'SIGKILL', {});
+    expect(killed).toMatchObject({ reason: 'crashed', code: null, signal: 'SIGKILL' });
+    expect(killed.error).toMatchObject({ code: 'ERR_WORKER_LOST' });
+    expect(killed.error?.message).toContain('SIGKILL');
+  });
+
+  it('crashed: the thread died before its entry started loading (PENDING, no request)', () => {
+    const exit = classify(word(PENDING, O_NONE), 1, null, {});
+    expect(exit.reason).toBe('crashed');
+    expect(exit.error).toMatchObject({ code: 'ERR_WORKER_LOST' });
+  });
+
+  it('terminated: main threw after the request (the worker recorded TERMINATED)', () => {
+    expect(classify(word(RUNNING, O_TERMINATED, true), 1, null, { error: mainError })).toEqual({ reason: 'terminated', code: 1, signal: null });
+  });
+
+  it('terminated: stopped by force after the request, with no report (RUNNING or STARTING)', () => {
+    expect(classify(word(RUNNING, O_NONE, true), 1, null, {})).toEqual({ reason: 'terminated', code: 1, signal: null });
+    expect(classify(word(STARTING, O_NONE, true), null, 'SIGKILL', {})).toEqual({ reason: 'terminated', code: null, signal: 'SIGKILL' });
+  });
+
+  it('never-started: terminated before it committed; no exit code or signal means anything', () => {
+    expect(classify(word(PENDING, O_NONE, true), 1, 'SIGTERM', { threadError })).toEqual({ reason: 'never-started', code: null, signal: null });
+    expect(classify(word(PENDING, O_NONE, true), null, null, {})).toEqual({ reason: 'never-started', code: null, signal: null });
+  });
+
+  it('every (state, outcome, TERM) a stopped run can leave gives exactly one known reason', () => {
+    const reasons = new Set(['completed', 'failed', 'crashed', 'terminated', 'never-started']);
+    const reports: RunReports = { result: 1, error: mainError, threadError };
+    for (const state of [STARTING, RUNNING] as const) {
+      for (const outcome of [O_NONE, O_COMPLETED, O_FAILED, O_CRASHED, O_TERMINATED] as const) {
+        for (const term of [false, true]) {
+          const exit = classify(word(state, outcome, term), 1, null, reports);
+          expect(reasons.has(exit.reason), `${state}/${outcome}/${term}`).toBe(true);
+          expect(exit.reason === 'failed' || exit.reason === 'crashed' ? exit.error !== undefined : exit.error === undefined).toBe(true);
+          expect('result' in exit).toBe(exit.reason === 'completed');
+        }
+      }
+    }
+  });
+});
+
+describe('Run phases', () => {
+  const LEGAL: Record<Phase, Phase[]> = {
+    spawning: ['running', 'restart-wait', 'done'],
+    running: ['restart-wait', 'done'],
+    'restart-wait': ['spawning', 'done'],
+    done: [],
+  };
+  const PHASES = Object.keys(LEGAL) as Phase[];
+  const newRun = (): Run => new Run({} as RegisterRequest);
+
+  it('a run starts in spawning', () => {
+    expect(newRun().phase).toBe('spawning');
+  });
+
+  it('allows exactly the transitions of the header table; an illegal one throws naming event and phases, and changes nothing', () => {
+    for (const from of PHASES) {
+      for (const to of PHASES) {
+        const run = newRun();
+        run.phase = from;
+        if (LEGAL[from].includes(to)) {
+          run.move(to, 'test');
+          expect(run.phase).toBe(to);
+        } else {
+          expect(() => run.move(to, 'bogus-event')).toThrow('bogus-event');
+          expect(() => run.move(to, 'bogus-event')).toThrow(`${from} -> ${to}`);
+          expect(run.phase).toBe(from);
+        }
+      }
+    }
+  });
+
+  it('done is final', () => {
+    const run = newRun();
+    run.move('running', 'started');
+    run.move('done', 'exit');
+    for (const to of PHASES) expect(() => run.move(to, 'late event')).toThrow();
+  });
+
+  it('clearTimers cancels both the grace and the restart timer', async () => {
+    const run = newRun();
+    let fired = 0;
+    run.graceTimer = setTimeout(() => fired++, 0);
+    run.restartTimer = setTimeout(() => fired++, 0);
+    run.clearTimers();
+    expect([run.graceTimer, run.restartTimer]).toEqual([undefined, undefined]);
+    // Timers of the same duration run in the order they were set: this one runs after the two cleared ones were due.
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    expect(fired).toBe(0);
+  });
+});
