@@ -122,6 +122,20 @@ export interface ThreadWords {
   readonly interrupt: number;
 }
 
+/**
+ * A thread's words as they travel to other threads: the buffer and the indexes of the latch and the interrupt
+ * counter. A registrant thread's words have their own small buffer; a worker thread's are its slot's words in
+ * the slot table, so the indexes are never assumed (a worker may start a supervisor of its own).
+ */
+export interface WordsRef {
+  buffer: SharedArrayBuffer;
+  latch: number;
+  interrupt: number;
+}
+
+export const wordsRef = (w: ThreadWords): WordsRef => ({ buffer: w.i32.buffer as SharedArrayBuffer, latch: w.latch, interrupt: w.interrupt });
+export const wordsOf = (r: WordsRef): ThreadWords => ({ i32: new Int32Array(r.buffer), latch: r.latch, interrupt: r.interrupt });
+
 export function createThreadWords(): ThreadWords {
   const i32 = new Int32Array(new SharedArrayBuffer(THREAD_INTS * 4));
   return { i32, latch: T_LATCH, interrupt: T_INTERRUPT };

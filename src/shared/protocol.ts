@@ -27,6 +27,7 @@
  * check it against the slot table.
  */
 import type { MessagePort, ResourceLimits } from 'node:worker_threads';
+import type { WordsRef } from './layout.js';
 
 export type ExitReason = 'completed' | 'failed' | 'crashed' | 'terminated' | 'never-started';
 
@@ -53,7 +54,7 @@ export interface SerializedExit {
 export interface SupervisorInit {
   table: SharedArrayBuffer;
   /** The registrant thread's words (latch, interrupt counter). */
-  registrantWords: SharedArrayBuffer;
+  registrant: WordsRef;
   mailbox: MessagePort;
   spareWorkers: number;
   gracefulTimeoutMs: number;
@@ -116,7 +117,7 @@ export type MailboxMessage =
 export interface Assignment extends RunIdentity {
   t: 'assign';
   table: SharedArrayBuffer;
-  registrantWords: SharedArrayBuffer;
+  registrant: WordsRef;
   logLevel: string;
   userPort: MessagePort;
   controlPort: MessagePort | undefined;

@@ -24,6 +24,7 @@ import { currentFrame, runInFrame } from '../scope/context.js';
 import { addInterruptSource, removeInterruptSource, threadWords, type InterruptSource } from '../scope/interrupts.js';
 import { ScopeNode, type ScopeOwner } from '../scope/node.js';
 import { Scope } from '../scope/scope.js';
+import { wordsRef } from '../shared/layout.js';
 import { CTRL, FLAGS, FLAG_EPHEMERAL, FLAG_PRECIOUS, FLAG_PROCESS, INTERRUPT, LATCH, PID, SCOPE_ID, STARTED_AT, SlotTable, THREAD_ID } from '../shared/layout.js';
 import { reviveError, type DeathReport, type MailboxMessage, type RegisterRequest, type SerializedExit, type SupervisorInit } from '../shared/protocol.js';
 import { FREE, O_CRASHED, O_FAILED, PENDING, claim, genOf, outcomeOf, pack, stateOf, transition } from '../shared/slots.js';
@@ -67,7 +68,7 @@ export class SupervisorCore implements InterruptSource, ScopeOwner {
     this.#mailbox = port1;
     const init: SupervisorInit = {
       table: this.table.buffer,
-      registrantWords: threadWords().i32.buffer as SharedArrayBuffer,
+      registrant: wordsRef(threadWords()),
       mailbox: port2,
       spareWorkers: options.spareWorkers,
       gracefulTimeoutMs: options.gracefulTimeoutMs,

@@ -4,7 +4,7 @@
  */
 import type { MessagePort, ResourceLimits } from 'node:worker_threads';
 import type { RegisterRequest, SerializedError, WorkerReport } from '../shared/protocol.js';
-import type { SlotTable } from '../shared/layout.js';
+import type { SlotTable, ThreadWords } from '../shared/layout.js';
 
 export interface RunnerEvents {
   /** 'running', then at most one 'outcome' (the outcome word is already written when it arrives). */
@@ -33,7 +33,7 @@ export interface Runner {
 export interface StartInfo {
   request: RegisterRequest;
   table: SlotTable;
-  registrant: Int32Array;
+  registrant: ThreadWords;
   logLevel: string;
   /** The worker's end of handle.port for this run. */
   userPort: MessagePort;

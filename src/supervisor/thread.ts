@@ -9,7 +9,7 @@
  * detection of a death. Per-run state machine: lifecycle.ts.
  */
 import { MessageChannel, parentPort, workerData, type Transferable } from 'node:worker_threads';
-import { CTRL, INTERRUPT, LATCH, STARTED_AT, SlotTable, T_INTERRUPT, T_LATCH } from '../shared/layout.js';
+import { CTRL, INTERRUPT, LATCH, STARTED_AT, SlotTable, wordsOf } from '../shared/layout.js';
 import type { MailboxMessage, RegisterRequest, SerializedExit, SupervisorInit, SupervisorRequest, WorkerReport } from '../shared/protocol.js';
 import { serializeError } from '../shared/protocol.js';
 import { FREE, PENDING, RUNNING, STARTING, genOf, requestTermination, stateOf, termRequested, transition } from '../shared/slots.js';
@@ -21,7 +21,7 @@ import { ThreadRuntime } from './runtimes/thread.js';
 
 const init = workerData as SupervisorInit;
 const table = new SlotTable(init.table);
-const registrant = new Int32Array(init.registrantWords);
+const registrant = wordsOf(init.registrant);
 const mailbox = init.mailbox;
 const threads = new ThreadRuntime(init.spareWorkers);
 const runs = new Map<number, Run>(); // by slot
@@ -175,7 +175,7 @@ function finish(run: Run, exit: SerializedExit, event: string): void {
   transition(table.i32, ctrlAt(slot), gen, [PENDING, STARTING, RUNNING], FREE, event);
   post({ t: 'stopped', slot, gen, exit, forced: run.forced, requested });
   if (run.request.precious && (exit.reason === 'failed' || exit.reason === 'crashed')) {
-    deliverInterrupt(registrant, T_INTERRUPT, T_LATCH);
+    deliverInterrupt(registrant.i32, registrant.interrupt, registrant.latch);
   }
   if (shuttingDown) maybeFinishShutdown();
 }

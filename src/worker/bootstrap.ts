@@ -11,7 +11,7 @@
  * Exit codes: 0 completed or never-started, 1 failed or terminated by a throw; a crash keeps its own code.
  */
 import { parentPort, threadId, workerData } from 'node:worker_threads';
-import { CTRL, INTERRUPT, LATCH, STARTED_AT, SlotTable, THREAD_ID, T_INTERRUPT, T_LATCH } from '../shared/layout.js';
+import { CTRL, INTERRUPT, LATCH, STARTED_AT, SlotTable, THREAD_ID, wordsOf } from '../shared/layout.js';
 import { SharedLatch, deliverInterrupt } from '../shared/latch.js';
 import type { Assignment, DeathReport, SpareInit, WorkerReport } from '../shared/protocol.js';
 import { serializeError } from '../shared/protocol.js';
@@ -28,7 +28,7 @@ function threadHost(a: Assignment): WorkerHost {
   const table = new SlotTable(a.table);
   const i32 = table.i32;
   const ctrlAt = table.at(a.slot, CTRL);
-  const registrant = new Int32Array(a.registrantWords);
+  const registrant = wordsOf(a.registrant);
   const controller = new AbortController();
   let exiting = false;
   let uncaught: unknown;
@@ -45,7 +45,7 @@ function threadHost(a: Assignment): WorkerHost {
     if (a.precious && (reason === 'failed' || reason === 'crashed')) {
       const death: DeathReport = { t: 'death', reason, code, ...(detail.error ? { error: detail.error } : {}) };
       a.controlPort?.postMessage(death);
-      deliverInterrupt(registrant, T_INTERRUPT, T_LATCH);
+      deliverInterrupt(registrant.i32, registrant.interrupt, registrant.latch);
     }
     port.postMessage({ t: 'outcome', reason, code, ...detail } satisfies WorkerReport);
   };
@@ -64,7 +64,7 @@ function threadHost(a: Assignment): WorkerHost {
     identity: a,
     signal: controller.signal,
     latch: myLatch(),
-    registrantLatch: new SharedLatch(registrant, T_LATCH, { interrupted: interruptPending }),
+    registrantLatch: new SharedLatch(registrant.i32, registrant.latch, { interrupted: interruptPending }),
     port: a.userPort,
     commit: () => commit(i32, ctrlAt, a.gen),
     neverStarted: () => {

@@ -146,3 +146,14 @@ describe.each(RUNTIMES)('the supervisor thread dies (%s runtime)', (runtime) => 
     expect(sup.metrics().slots.used).toBe(0);
   });
 });
+
+describe.each(RUNTIMES)('a worker with a supervisor of its own (%s runtime)', (runtime) => {
+  it("sees its own precious worker's death synchronously, and leaves the outer supervisor intact", async () => {
+    const sup = await startSupervisor();
+    const h = sup.register<unknown, string | null>({ runtime, entry: fixture('nested-registrant.mjs') });
+    const exit = await h.waitForShutdown();
+    expect(exit).toMatchObject({ reason: 'completed', result: 'ERR_PRECIOUS_WORKER_DIED' });
+    // The outer slot table is untouched: new workers still start and run.
+    expect((await sup.register({ runtime, entry: fixture('echo.mjs'), data: 'outer ok' }).waitForShutdown()).result).toBe('outer ok');
+  });
+});

@@ -24,7 +24,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { CTRL, LATCH, PID, STARTED_AT, T_INTERRUPT, T_LATCH } from '../../shared/layout.js';
+import { CTRL, LATCH, PID, STARTED_AT } from '../../shared/layout.js';
 import { deliverInterrupt, setLatchWord } from '../../shared/latch.js';
 import {
   CMD_LATCH,
@@ -79,7 +79,7 @@ export function startProcess(info: StartInfo, events: RunnerEvents): Runner {
     if (req.precious && (decided === O_FAILED || decided === O_CRASHED)) {
       const death: DeathReport = { t: 'death', reason: decided === O_FAILED ? 'failed' : 'crashed', code, ...(error ? { error } : {}) };
       controlPort?.postMessage(death);
-      deliverInterrupt(registrant, T_INTERRUPT, T_LATCH);
+      deliverInterrupt(registrant.i32, registrant.interrupt, registrant.latch);
     }
     return decided;
   };
@@ -110,7 +110,7 @@ export function startProcess(info: StartInfo, events: RunnerEvents): Runner {
 
   createInterface({ input: signals }).on('line', (line) => {
     if (line === SIG_REGISTRANT_LATCH) {
-      setLatchWord(registrant, T_LATCH);
+      setLatchWord(registrant.i32, registrant.latch);
     } else if (line.startsWith(SIG_CRASH)) {
       const space = line.indexOf(' ');
       const code = Number(line.slice(1, space < 0 ? undefined : space));

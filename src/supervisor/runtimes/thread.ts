@@ -8,6 +8,7 @@
  * They inherit execArgv (so a TypeScript loader given to the registrant applies to .ts entries).
  */
 import { SHARE_ENV, Worker, type Transferable } from 'node:worker_threads';
+import { wordsRef } from '../../shared/layout.js';
 import type { Assignment, SpareInit, WorkerReport } from '../../shared/protocol.js';
 import { serializeError } from '../../shared/protocol.js';
 import type { Runner, RunnerEvents, StartInfo } from '../runner.js';
@@ -30,7 +31,7 @@ export class ThreadRuntime {
     const assignment: Assignment = {
       t: 'assign',
       table: info.table.buffer,
-      registrantWords: info.registrant.buffer as SharedArrayBuffer,
+      registrant: wordsRef(info.registrant),
       slot: req.slot,
       gen: req.gen,
       id: req.id,
