@@ -122,9 +122,18 @@ export class InvalidWorkerSpecError extends BgWorkersError {
 
 /** register() on a scope that is no longer active; abort reason of a child scope left running when its parent ended. */
 export class ScopeClosedError extends BgWorkersError {
-  constructor(message: string) {
-    super('ERR_SCOPE_CLOSED', message);
+  /** `cause`: the scope's abort reason, when it was aborted. */
+  constructor(message: string, cause?: unknown) {
+    super('ERR_SCOPE_CLOSED', message, cause === undefined ? undefined : { cause });
   }
+}
+
+/**
+ * Turns an abort reason into the scope's: an Error as it is, anything else wrapped in a ScopeAbortedError (the
+ * rule of AbortController.abort(), whose default reason is an AbortError).
+ */
+export function toAbortReason(reason: unknown): Error {
+  return reason instanceof Error ? reason : new ScopeAbortedError(reason);
 }
 
 /** Abort reason of `scope.abort(reason)` when `reason` is not an Error; the reason is its `cause`. */

@@ -13,7 +13,6 @@ import type { WorkerChannel } from './channel.js';
 import { CTRL, INTERRUPT, LATCH, PID, THREAD_ID, type SlotTable } from './shared/layout.js';
 import { SharedLatch, deliverInterrupt } from './shared/latch.js';
 import { FREE, O_NONE, PENDING, RUNNING, STARTING, genOf, outcomeOf, requestTermination, stateOf, termRequested } from './shared/slots.js';
-import { interruptPending } from './scope/interrupts.js';
 import type { ScopeMember, ScopeNode } from './scope/node.js';
 
 /** A worker's lifecycle state as users see it. */
@@ -54,6 +53,8 @@ export interface RecordInit {
   logger: Logger | undefined;
   /** Tells the supervisor to act on a termination request (the request itself is the TERM bit). */
   wakeSupervisor: (slot: number, gen: number) => void;
+  /** Whether an interrupt is pending for the calling thread (reported by waits on the handle's latch). */
+  interrupted: () => boolean;
 }
 
 type Waiter<T> = { resolve: (v: T) => void; reject: (e: unknown) => void };
@@ -105,7 +106,7 @@ export class WorkerRecord implements ScopeMember {
     this.ref = { id: init.id, name: init.name };
     this.#ctrlAt = init.table.at(init.slot, CTRL);
     this.#wakeSupervisor = init.wakeSupervisor;
-    this.latch = new SharedLatch(init.table.i32, init.table.at(init.slot, LATCH), { alive: () => this.#current(), interrupted: interruptPending });
+    this.latch = new SharedLatch(init.table.i32, init.table.at(init.slot, LATCH), { alive: () => this.#current(), interrupted: init.interrupted });
   }
 
   /** The control word, or undefined once this record's run is over (stopped, or the slot was reused). */

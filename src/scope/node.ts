@@ -109,7 +109,7 @@ export class ScopeNode implements ScopeFrame {
       this.#fnValue = value;
       if (this.state === 'active') {
         this.#move('committing', 'function resolved');
-        this.#startTeardown(new ScopeClosedError(`scope ${this.#label()}: parent scope committed while this scope was active`));
+        this.#startTeardown(new ScopeClosedError(`scope ${this.#label()} committed while a child scope was still active`));
       }
     } else {
       this.abort(value);
@@ -132,11 +132,10 @@ export class ScopeNode implements ScopeFrame {
     this.#maybeSettle();
   }
 
-  /** Throws ScopeClosedError (or the abort reason) unless the scope is active. */
+  /** Throws ScopeClosedError unless the scope is active; for an aborted scope the abort reason is its `cause`. */
   assertActive(what: string): void {
     if (this.state === 'active') return;
-    if (this.aborted) throw this.reason;
-    throw new ScopeClosedError(`${what}: scope ${this.#label()} is ${this.state}`);
+    throw new ScopeClosedError(`${what}: scope ${this.#label()} is ${this.state}`, this.aborted ? this.reason : undefined);
   }
 
   #startTeardown(childReason: unknown): void {

@@ -2,7 +2,7 @@
  * Scope: the public face of a ScopeNode (node.ts holds the state machine). Created by `supervisor.scope()`,
  * never directly.
  */
-import { ScopeAbortedError } from '../errors.js';
+import { toAbortReason } from '../errors.js';
 import type { WorkerHandle } from '../handle.js';
 import type { ScopedWorkerSpec } from '../options.js';
 import type { PoolOptions } from '../pool/options.js';
@@ -89,7 +89,7 @@ export class Scope {
    * ScopeAbortedError carrying it as `cause`. No-op once the scope is aborting or settled.
    */
   abort(reason?: unknown): void {
-    this.#node.abort(reason instanceof Error ? reason : new ScopeAbortedError(reason));
+    this.#node.abort(toAbortReason(reason));
   }
 
   /** Throws this scope's abort reason if this scope or an ancestor is aborted (processing pending interrupts). */

@@ -13,8 +13,8 @@
  * Process workers cannot map the slot table, so the supervisor stands in for them (runtimes/process.ts):
  *
  * ```
- * supervisor ──(IPC, advanced serialization)──► child      ProcessDown: assign, commit answer, port messages
- * child ──(IPC)──► supervisor                               ProcessUp: commit request, running, outcome, port messages
+ * supervisor ──(IPC, advanced serialization)──► child      ProcessDown: assign, commit and run answers, port messages
+ * child ──(IPC)──► supervisor                               ProcessUp: commit request, run request, outcome, port messages
  * supervisor ──(control pipe, child fd 4)──► child's watchdog thread    one byte each: CMD_TERMINATE, CMD_LATCH
  * child ──(signal pipe, child fd 5, written synchronously)──► supervisor lines: registrant latch set, crash
  * ```
@@ -145,11 +145,11 @@ export interface ProcessAssignment {
   logLevel: string;
 }
 
-export type ProcessDown = ProcessAssignment | { t: 'commit'; ok: boolean } | { t: 'port'; value: unknown };
+export type ProcessDown = ProcessAssignment | { t: 'commit'; ok: boolean } | { t: 'run'; ok: boolean } | { t: 'port'; value: unknown };
 
 export type ProcessUp =
   | { t: 'commit?' }
-  | { t: 'running' }
+  | { t: 'running?' }
   | { t: 'outcome'; reason: 'completed' | 'failed'; code: number; result?: unknown; error?: SerializedError }
   | { t: 'port'; value: unknown };
 

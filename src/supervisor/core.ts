@@ -16,18 +16,18 @@
 import { MessageChannel, Worker, receiveMessageOnPort, SHARE_ENV, type MessagePort, type Transferable } from 'node:worker_threads';
 import { pino, type Logger } from 'pino';
 import { RelayChannel, type WorkerChannel } from '../channel.js';
-import { PreciousWorkerDiedError, SupervisorClosedError, SupervisorDiedError, SupervisorShutdownError, WorkerCapacityError, invalidOption } from '../errors.js';
+import { PreciousWorkerDiedError, toAbortReason, SupervisorClosedError, SupervisorDiedError, SupervisorShutdownError, WorkerCapacityError, invalidOption } from '../errors.js';
 import { WorkerHandle } from '../handle.js';
 import { defaultName, validateScopeOptions, validateSpec, type ResolvedSupervisorOptions, type ScopedWorkerSpec, type ScopeOptions } from '../options.js';
 import { WorkerRecord, type WorkerExit } from '../record.js';
 import { currentFrame, runInFrame } from '../scope/context.js';
-import { addInterruptSource, removeInterruptSource, threadWords, type InterruptSource } from '../scope/interrupts.js';
+import { addInterruptSource, interruptPending, removeInterruptSource, threadWords, type InterruptSource } from '../scope/interrupts.js';
 import { ScopeNode, type ScopeOwner } from '../scope/node.js';
 import { Scope } from '../scope/scope.js';
 import { wordsRef } from '../shared/layout.js';
 import { CTRL, FLAGS, FLAG_EPHEMERAL, FLAG_PRECIOUS, FLAG_PROCESS, INTERRUPT, LATCH, PID, SCOPE_ID, STARTED_AT, SlotTable, THREAD_ID } from '../shared/layout.js';
 import { reviveError, type DeathReport, type MailboxMessage, type RegisterRequest, type SerializedExit, type SupervisorInit } from '../shared/protocol.js';
-import { FREE, O_CRASHED, O_FAILED, PENDING, claim, genOf, outcomeOf, pack, stateOf, transition } from '../shared/slots.js';
+import { FREE, O_CRASHED, O_FAILED, PENDING, RUNNING, STARTING, claim, outcomeOf, transition } from '../shared/slots.js';
 import type { Supervisor } from './client.js';
 import { Registry } from './registry.js';
 import { validatePoolOptions, type PoolOptions } from '../pool/options.js';
@@ -176,6 +176,7 @@ export class SupervisorCore implements InterruptSource, ScopeOwner {
       controlPort: control?.port1,
       logger: this.logger?.child({ worker: id, name, kind: s.kind, scope: node?.id, runtime: s.runtime }),
       wakeSupervisor: (slot, gen) => this.#wake(slot, gen),
+      interrupted: interruptPending,
     });
     this.registry.add(record);
     if (record.precious) this.#precious.add(record);
@@ -232,7 +233,7 @@ export class SupervisorCore implements InterruptSource, ScopeOwner {
         return Promise.reject(err);
       }
     }
-    if (opts.signal?.aborted) return Promise.reject(opts.signal.reason);
+    if (opts.signal?.aborted) return Promise.reject(toAbortReason(opts.signal.reason));
     const node = new ScopeNode(this, parent, opts.name);
     const scope = new Scope(node, this, parent?.facade);
     node.facade = scope;
@@ -240,7 +241,7 @@ export class SupervisorCore implements InterruptSource, ScopeOwner {
     this.registry.scopes.active++;
     const signal = opts.signal;
     if (signal !== undefined) {
-      const onAbort = (): void => node.abort(signal.reason);
+      const onAbort = (): void => node.abort(toAbortReason(signal.reason));
       signal.addEventListener('abort', onAbort, { once: true });
       void node.settled.then(
         () => signal.removeEventListener('abort', onAbort),
@@ -400,10 +401,11 @@ export class SupervisorCore implements InterruptSource, ScopeOwner {
           // already gone
         }
       }
-      // The registrant owns the table now: free the slot as the supervisor would have.
-      const at = this.table.at(r.slot, CTRL);
-      const w = Atomics.load(this.table.i32, at);
-      if (genOf(w) === r.gen && stateOf(w) !== FREE) Atomics.store(this.table.i32, at, pack(FREE, r.gen));
+      // The registrant owns the table now (the exception to slots.ts invariant 1): free the slot as the supervisor
+      // would have, by the same CAS. Its worker died with the supervisor, not of its own accord: every scope is
+      // already aborted with SupervisorDiedError, so this is not counted or logged as a precious death.
+      transition(this.table.i32, this.table.at(r.slot, CTRL), r.gen, [PENDING, STARTING, RUNNING], FREE, 'supervisor died');
+      r.deathHandled = true;
       this.#stopped(r.slot, r.gen, { reason: 'crashed', code: null, signal: null, error: reason }, false, false);
     }
     this.#shutdownDone?.();

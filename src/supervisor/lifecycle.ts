@@ -67,6 +67,8 @@ export class Run {
   stopping = false;
   forced = false;
   graceTimer: NodeJS.Timeout | undefined;
+  /** performance.now() at which the grace timer forces the stop. */
+  graceDeadline = Infinity;
   restartTimer: NodeJS.Timeout | undefined;
   reports: RunReports = {};
   /** The last failed/crashed run's exit, for a restartable worker. */

@@ -59,10 +59,7 @@ function startRun(run: Run, event: string): void {
   const { slot, gen } = run.request;
   const w = Atomics.load(table.i32, ctrlAt(slot));
   if (termRequested(w)) {
-    const exit: SerializedExit = run.lastFailure
-      ? { reason: 'terminated', code: run.lastFailure.code, signal: null, ...(run.lastFailure.error ? { error: run.lastFailure.error } : {}) }
-      : { reason: 'never-started', code: null, signal: null };
-    finish(run, exit, event);
+    finish(run, { reason: 'never-started', code: null, signal: null }, event); // `terminated` if it ran before
     return;
   }
   const req = run.request;
@@ -80,6 +77,7 @@ function startRun(run: Run, event: string): void {
   run.reports = {};
   run.forced = false;
   run.stopping = false;
+  run.graceDeadline = Infinity;
   const info: StartInfo = { request: req, table, registrant, logLevel: init.logLevel, userPort, controlPort, resourceLimits: req.resourceLimits };
   const token = {};
   run.token = token;
@@ -130,15 +128,23 @@ function onTerminate(slot: number, gen: number): void {
 /** A termination request was seen for a run with a thread: arm the grace timer (the worker already has its interrupt). */
 function beginStopping(run: Run): void {
   const runner = run.runner;
-  if (run.stopping || runner === undefined) return;
-  run.stopping = true;
-  runner.requestStop();
-  const grace = Math.min(run.request.gracefulTimeoutMs, shutdownGraceMs);
+  if (runner === undefined) return;
+  const now = performance.now();
+  const deadline = now + Math.min(run.request.gracefulTimeoutMs, shutdownGraceMs);
+  if (run.stopping) {
+    // Already stopping: a shutdown with a shorter timeout brings the forced stop forward, never back.
+    if (deadline >= run.graceDeadline) return;
+    clearTimeout(run.graceTimer);
+  } else {
+    run.stopping = true;
+    runner.requestStop();
+  }
+  run.graceDeadline = deadline;
   run.graceTimer = setTimeout(() => {
     if (run.runner !== runner || run.phase === 'done') return;
     run.forced = true;
     runner.forceStop();
-  }, grace);
+  }, deadline - now);
 }
 
 function onExit(run: Run, code: number | null, signal: string | null): void {
@@ -147,10 +153,10 @@ function onExit(run: Run, code: number | null, signal: string | null): void {
   run.clearTimers();
   const { slot, gen } = run.request;
   const w = Atomics.load(table.i32, ctrlAt(slot));
-  const exit = classify(w, code, signal, run.reports);
+  let exit = classify(w, code, signal, run.reports);
   const restartable = run.request.restartDelayMs >= 0 && (exit.reason === 'failed' || exit.reason === 'crashed');
-  if (restartable && !shuttingDown && stateOf(w) !== FREE) {
-    const back = stateOf(w) === PENDING ? w : transition(table.i32, ctrlAt(slot), gen, [STARTING, RUNNING], PENDING, 'restart', true);
+  if (restartable && stateOf(w) !== FREE) {
+    const back = shuttingDown ? undefined : stateOf(w) === PENDING ? w : transition(table.i32, ctrlAt(slot), gen, [STARTING, RUNNING], PENDING, 'restart', true);
     if (back !== undefined && !termRequested(Atomics.load(table.i32, ctrlAt(slot)))) {
       run.lastFailure = exit;
       run.move('restart-wait', 'exit (restartable)');
@@ -158,12 +164,21 @@ function onExit(run: Run, code: number | null, signal: string | null): void {
       run.restartTimer = setTimeout(() => startRun(run, 'restart timer'), run.request.restartDelayMs);
       return;
     }
+    // The request came after the failure, in what would have been the wait for a restart (G8): `terminated`,
+    // with that failure as error.
+    if (termRequested(Atomics.load(table.i32, ctrlAt(slot)))) exit = { reason: 'terminated', code: exit.code, signal: exit.signal, ...(exit.error ? { error: exit.error } : {}) };
   }
   finish(run, exit, 'exit');
 }
 
 /** Final stop: free the slot, then tell the registrant (and, for a precious death, interrupt it). */
 function finish(run: Run, exit: SerializedExit, event: string): void {
+  if (exit.reason === 'never-started' && run.lastFailure !== undefined) {
+    // A restarted run stopped before it committed: the worker did run before, so per G8 it is `terminated`,
+    // with its last failure as error.
+    const { code, error } = run.lastFailure;
+    exit = { reason: 'terminated', code, signal: null, ...(error ? { error } : {}) };
+  }
   const { slot, gen } = run.request;
   const w = Atomics.load(table.i32, ctrlAt(slot));
   const requested = termRequested(w);

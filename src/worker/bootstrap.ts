@@ -15,7 +15,7 @@ import { CTRL, INTERRUPT, LATCH, STARTED_AT, SlotTable, THREAD_ID, wordsOf } fro
 import { SharedLatch, deliverInterrupt } from '../shared/latch.js';
 import type { Assignment, DeathReport, SpareInit, WorkerReport } from '../shared/protocol.js';
 import { serializeError } from '../shared/protocol.js';
-import { O_COMPLETED, O_CRASHED, O_FAILED, O_NONE, RUNNING, STARTING, commit, reportOutcome, transition, type Outcome } from '../shared/slots.js';
+import { O_COMPLETED, O_CRASHED, O_FAILED, O_NONE, RUNNING, STARTING, commit, reportOutcome, termRequested, transition, type Outcome } from '../shared/slots.js';
 import { installWorker, interruptPending, myLatch } from '../scope/interrupts.js';
 import { runWorker, type WorkerHost } from './run.js';
 
@@ -73,8 +73,10 @@ function threadHost(a: Assignment): WorkerHost {
       return exit(0);
     },
     running: () => {
+      if (termRequested(Atomics.load(i32, ctrlAt))) return false;
       transition(i32, ctrlAt, a.gen, [STARTING], RUNNING, 'entry loaded');
       port.postMessage({ t: 'running' } satisfies WorkerReport);
+      return true;
     },
     complete: (result) => {
       // Post first: an uncloneable result throws here, and the run is then failed, not completed.

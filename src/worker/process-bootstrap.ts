@@ -4,7 +4,8 @@
  * counter) in its own SharedArrayBuffer, and the supervisor stands in for it in the real table:
  *
  * - commit: asked over IPC; the supervisor makes the CAS (PENDING → STARTING, refused when TERM is set) and
- *   answers; the entry is imported only on a yes (run.ts invariant).
+ *   answers; the entry is imported only on a yes (run.ts invariant). Likewise main runs only if the supervisor,
+ *   reading TERM in the real control word, says yes once the entry has loaded.
  * - termination request: a byte on the control pipe, read by the watchdog thread (watchdog.ts), which sets TERM
  *   in the local word and delivers the interrupt — visible to checkForInterrupts() even in a loop that never
  *   yields. SIGTERM does the same (for native code and users that send it). SIGINT is ignored: a terminal's
@@ -88,10 +89,10 @@ function processHost(a: ProcessAssignment): WorkerHost {
   process.on('SIGINT', ignoreSignal);
   process.on('disconnect', () => process.kill(process.pid, 'SIGKILL'));
 
-  let answer: ((ok: boolean) => void) | undefined;
+  let answer: ((ok: boolean) => void) | undefined; // the pending commit or run request
   const port = new IpcChannel(send);
   process.on('message', (m: ProcessDown) => {
-    if (m.t === 'commit') answer?.(m.ok);
+    if (m.t === 'commit' || m.t === 'run') answer?.(m.ok);
     else if (m.t === 'port') port.dispatch(m.value);
   });
   process.on('uncaughtExceptionMonitor', (err) => (uncaught = err));
@@ -115,7 +116,11 @@ function processHost(a: ProcessAssignment): WorkerHost {
         send({ t: 'commit?' });
       }),
     neverStarted: () => exit(0),
-    running: () => send({ t: 'running' }),
+    running: () =>
+      new Promise<boolean>((resolve) => {
+        answer = resolve;
+        send({ t: 'running?' });
+      }),
     complete: async (result) => {
       await sendAndFlush({ t: 'outcome', reason: 'completed', code: 0, result });
       return exit(0);

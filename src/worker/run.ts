@@ -9,7 +9,7 @@
 import type { Logger } from 'pino';
 import { createRequire } from 'node:module';
 import type { WorkerChannel } from '../channel.js';
-import { invalidOption } from '../errors.js';
+import { TerminationRequestedError, invalidOption } from '../errors.js';
 import type { Latch } from '../shared/latch.js';
 import { checkForInterrupts } from '../scope/interrupts.js';
 import { isWorkerDefinition, type WorkerContext } from './context.js';
@@ -33,8 +33,11 @@ export interface WorkerHost {
   commit(): boolean | Promise<boolean>;
   /** Ends the worker without having run any user code (never-started). */
   neverStarted(): Promise<never> | never;
-  /** The entry loaded; main is about to be called. */
-  running(): void;
+  /**
+   * The entry loaded: may main be called? False when termination was requested while the entry loaded (then
+   * main is never called and the run ends `terminated`); true moves the slot to RUNNING.
+   */
+  running(): boolean | Promise<boolean>;
   /** main returned: report the result (throws if it cannot be cloned) and end the worker. */
   complete(result: unknown): Promise<never> | never;
   /** main threw, or the entry could not be loaded: report and end the worker. */
@@ -51,7 +54,8 @@ export async function runWorker(host: WorkerHost): Promise<void> {
   } catch (err) {
     return host.fail(err);
   }
-  host.running();
+  // Terminated while the entry was loading: main is never called (the run ends `terminated`).
+  if (!(await host.running())) return host.fail(new TerminationRequestedError(host.identity.name));
   const { id, name, data } = host.identity;
   let logger: Logger | undefined;
   const ctx: WorkerContext = {

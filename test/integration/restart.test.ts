@@ -77,4 +77,17 @@ describe.each(RUNTIMES)('%s runtime', (runtime) => {
       expect((await h.waitForShutdown()).reason).toBe('completed');
     });
   });
+  it('terminate() at any moment of a restart cycle stops it as terminated, never never-started', async () => {
+    const sup = await startSupervisor();
+    for (let i = 0; i < 12; i++) {
+      const runs = counter();
+      const h = sup.register({ runtime, entry: fixture('flaky.mjs'), data: { file: runs.file, succeedAt: 1e9 }, restart: { delayMs: 0 } });
+      await until(() => runs.value() >= 1, 'a first run');
+      const wait = performance.now() + (i % 6) * 2; // land the request at a different point of the cycle each time
+      while (performance.now() < wait) await new Promise((r) => setImmediate(r));
+      h.terminate();
+      expect((await h.waitForShutdown()).reason).toBe('terminated');
+    }
+  });
 });
+

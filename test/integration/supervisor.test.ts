@@ -97,6 +97,18 @@ describe.each(RUNTIMES)('G10 shutdown (%s runtime)', (runtime) => {
     await until(() => threadCount() <= threads, 'all threads gone');
   });
 
+  it('shutdown({ timeoutMs }) brings forward the forced stop of a worker already stopping with a longer grace', async () => {
+    const sup = await Supervisor.start({ logger: false });
+    const h = sup.register({ runtime, entry: fixture('ignore-signal.mjs'), gracefulTimeoutMs: 60_000 });
+    await h.waitForStartup();
+    h.terminate(); // its own grace: a minute
+    const t0 = performance.now();
+    await sup.shutdown({ timeoutMs: 100 });
+    expect(performance.now() - t0).toBeLessThan(10_000);
+    expect(sup.metrics().terminations.forced).toBe(1);
+    expect((await h.waitForShutdown()).reason).toBe('terminated');
+  });
+
   it('Symbol.asyncDispose shuts down', async () => {
     const sup = await Supervisor.start({ logger: false });
     const h = sup.register({ runtime, entry: fixture('wait-forever.mjs') });

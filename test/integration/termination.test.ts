@@ -59,6 +59,18 @@ describe.each(RUNTIMES)('%s runtime', (runtime) => {
       if (runtime === 'thread') expect(sup.metrics().terminations.forced).toBe(1);
     });
 
+    it('a request that lands while the entry loads means main is never called, even once the import finishes', async () => {
+      const sup = await startSupervisor();
+      const h = sup.register({ runtime, entry: fixture('gated-import.mjs') });
+      await until(() => marks().includes('importing'), 'the entry to start loading');
+      h.terminate();
+      writeFileSync(markFile, 'go\n', { flag: 'a' }); // now let the import finish
+      const exit = await h.waitForShutdown();
+      expect(exit.reason).toBe('terminated');
+      expect(marks()).not.toContain('main');
+      expect(sup.metrics().terminations.forced).toBe(0);
+    });
+
     it('terminate racing the start, at every point of it, never yields anything but never-started or terminated', async () => {
       const sup = await startSupervisor({ maxWorkers: 8 });
       const reasons = new Set<string>();

@@ -348,12 +348,19 @@ describe('the function', () => {
 });
 
 describe('assertActive', () => {
-  it('passes while active, throws the abort reason once aborted, and ScopeClosedError once committing', () => {
+  it('passes while active; throws ScopeClosedError once aborted (the reason as cause) or committing', () => {
     const a = scope(new FakeOwner()).node;
     expect(() => a.assertActive('register()')).not.toThrow();
     const reason = new Error('aborted');
     a.abort(reason);
-    expect(() => a.assertActive('register()')).toThrow(reason);
+    let aborted: unknown;
+    try {
+      a.assertActive('register()');
+    } catch (err) {
+      aborted = err;
+    }
+    expect(aborted).toBeInstanceOf(ScopeClosedError);
+    expect((aborted as ScopeClosedError).cause).toBe(reason);
     const c = scope(new FakeOwner()).node;
     c.members.push(new FakeMember('eph', { ephemeral: true }));
     c.functionSettled(true, undefined);

@@ -91,10 +91,17 @@ export function startProcess(info: StartInfo, events: RunnerEvents): Runner {
         send({ t: 'commit', ok: commit(i32, ctrlAt, req.gen) });
         return;
       }
-      case 'running':
-        transition(i32, ctrlAt, req.gen, [STARTING], RUNNING, 'entry loaded');
-        events.report({ t: 'running' });
+      case 'running?': {
+        // The entry loaded; main may run unless termination was requested meanwhile (read in the real word, so
+        // a request that has not reached the child yet still counts).
+        const ok = !termRequested(Atomics.load(i32, ctrlAt));
+        if (ok) {
+          transition(i32, ctrlAt, req.gen, [STARTING], RUNNING, 'entry loaded');
+          events.report({ t: 'running' });
+        }
+        send({ t: 'run', ok });
         return;
+      }
       case 'outcome': {
         const decided = decide(m.reason === 'completed' ? O_COMPLETED : O_FAILED, m.code, m.error);
         if (decided === O_NONE) return;
