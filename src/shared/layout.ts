@@ -11,7 +11,9 @@
  * Float64 tail:  SLOT_F64S words per slot (timestamps), 8-byte aligned after the Int32 part
  * ```
  *
- * Per slot (offsets from the slot's base; "writer" = the only thread that may write it, and when):
+ * Per slot (offsets from the slot's base; "writer" = the only thread that may write it, and when). A process
+ * worker cannot map this buffer: wherever "the worker" writes below, the supervisor writes on its behalf
+ * (runtimes/process.ts), and it also consumes LATCH (Atomics.exchange) to relay each set to the child.
  *
  * | field            | meaning                                               | writer                                          |
  * |------------------|-------------------------------------------------------|-------------------------------------------------|

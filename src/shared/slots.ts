@@ -29,10 +29,12 @@
  * |--------------------|----------|-------------|-----------------------------------------------------------------|
  * | FREE               | PENDING  | registrant  | claim (generation + 1, all flags clear)                          |
  * | PENDING            | FREE     | registrant  | rollback: the request could not be posted (uncloneable data)     |
- * | PENDING            | STARTING | worker      | commit; only from PENDING with TERM clear (invariant 2)           |
- * | STARTING           | RUNNING  | worker      | entry imported, main about to be called                           |
+ * | PENDING            | STARTING | worker*     | commit; only from PENDING with TERM clear (invariant 2)           |
+ * | STARTING           | RUNNING  | worker*     | entry imported, TERM clear, main about to be called               |
  * | STARTING, RUNNING  | PENDING  | supervisor  | restart of a failed/crashed restartable run (TERM clear, outcome cleared) |
  * | PENDING, STARTING, RUNNING | FREE | supervisor | the run is over and classified; before the exit is posted   |
+ *
+ * (*) For a process worker the supervisor makes these CASes, and the outcome's, on the child's behalf.
  *
  * Orthogonal to the state: TERM is or-ed in by the registrant (terminate) or the supervisor (shutdown) in
  * any non-FREE state; an outcome is written once per run by the worker in STARTING or RUNNING.
@@ -40,7 +42,7 @@
  * ## Invariants
  *
  * 1. Only the registrant claims; only the supervisor frees (except the registrant's rollback of its own claim
- *    before anyone else learnt of it).
+ *    before anyone else learnt of it, and its takeover of the table once the supervisor thread has died).
  * 2. A worker commits (PENDING → STARTING) only if TERM is clear in the same CAS; a worker that fails to commit
  *    imports nothing and its run ends as `never-started`.
  * 3. The worker decides its outcome against TERM in one CAS: a main that throws before TERM is set is FAILED,
