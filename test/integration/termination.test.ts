@@ -26,7 +26,7 @@ describe.each(RUNTIMES)('%s runtime', (runtime) => {
       const sup = await startSupervisor();
       const h = sup.register({ runtime, entry: fixture('mark-import.mjs') });
       h.terminate();
-      expect(h.state).toBe('stopping');
+      expect(['stopping', 'stopped']).toContain(h.state); // the supervisor may already have acted on it
       const exit = await h.waitForShutdown();
       expect(exit).toEqual({ reason: 'never-started', code: null, signal: null });
       expect(marks()).toEqual([]);
