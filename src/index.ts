@@ -6,7 +6,7 @@
 export { Supervisor } from './supervisor/client.js';
 export { Scope, currentScope } from './scope/scope.js';
 export { WorkerHandle } from './handle.js';
-export { ScopedPool } from './pool/pool.js';
+export { ScopedPool } from './pool/scoped-pool.js';
 export { checkForInterrupts, interruptPending, myLatch } from './scope/interrupts.js';
 export {
   BgWorkersError,

@@ -3,13 +3,12 @@
  * `invalidOption`): ``Expected `maxWorkers` to be an integer >= 1, got `0` (number)``. Validation runs before
  * anything is registered or started, so a bad spec leaves nothing behind (G1).
  */
-import { statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { basename, extname, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { basename, extname } from 'node:path';
 import type { ResourceLimits } from 'node:worker_threads';
 import type { Logger } from 'pino';
-import { invalidOption, unknownOption } from './errors.js';
+import { invalidOption } from './errors.js';
+import { bag, bool, entryOf, int, ms, str, stringArray, stringRecord } from './validate.js';
 import { MAX_SLOTS } from './shared/layout.js';
 
 /** Options of `Supervisor.start()`. */
@@ -189,49 +188,6 @@ export function defaultName(entryPath: string, id: string): string {
   return `${basename(entryPath, extname(entryPath))}#${id}`;
 }
 
-/**
- * Checks an option bag: an object with only `known` keys. `field` names the bag in errors; a nested bag (any
- * field but the top-level 'options' and 'spec') prefixes its keys with its own name (`resourceLimits.x`).
- */
-export function bag(value: unknown, field: string, where: string, known: readonly string[], flagsOnUnscoped: readonly string[] = []): Record<string, unknown> {
-  if (value === undefined && field === 'options') return {};
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalidOption(field, 'an object', value);
-  const prefix = field === 'options' || field === 'spec' ? '' : `${field}.`;
-  const o = value as Record<string, unknown>;
-  for (const key of Object.keys(o)) {
-    if (flagsOnUnscoped.includes(key)) {
-      throw invalidOption(key, 'absent on an unscoped worker (register it in a scope: scope.register())', o[key]);
-    }
-    if (!known.includes(key)) throw unknownOption(`${prefix}${key}`, where, known);
-  }
-  return o;
-}
-
-/** Resolves and checks an entry (path or file: URL); `field` names it in errors. */
-export function entryOf(entry: unknown, field = 'entry'): { href: string; path: string } {
-  let url: URL;
-  if (typeof entry === 'string' && entry.length > 0) {
-    url = entry.startsWith('file:') ? new URL(entry) : pathToFileURL(resolve(process.cwd(), entry));
-  } else if (entry instanceof URL) {
-    url = entry;
-  } else if (entry === undefined) {
-    throw invalidOption(field, 'a path or file: URL of a module (it is required)', entry);
-  } else {
-    throw invalidOption(field, 'a non-empty path or a file: URL', entry);
-  }
-  if (url.protocol !== 'file:') throw invalidOption(field, 'a file: URL', url.href);
-  let path: string;
-  let isFile: boolean;
-  try {
-    path = fileURLToPath(url); // throws for a remote host or an encoded '/'
-    isFile = statSync(path, { throwIfNoEntry: false })?.isFile() ?? false; // throws for ENOTDIR, ENAMETOOLONG, NUL
-  } catch (err) {
-    throw invalidOption(field, 'an existing module file', url.href, err);
-  }
-  if (!isFile) throw invalidOption(field, 'an existing module file', path);
-  return { href: url.href, path };
-}
-
 function restartOf(restart: unknown, scoped: boolean): number {
   if (restart === undefined || restart === 'never') return -1;
   if (scoped) throw invalidOption('restart', "'never' in a scope (restart is for unscoped, unflagged workers)", restart);
@@ -242,24 +198,6 @@ function restartOf(restart: unknown, scoped: boolean): number {
 
 function labelsOf(labels: unknown): Readonly<Record<string, string>> {
   return Object.freeze(labels === undefined ? {} : stringRecord(labels, 'labels'));
-}
-
-function stringRecord(value: unknown, field: string): Record<string, string> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalidOption(field, 'an object of strings', value);
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(value)) {
-    if (typeof v !== 'string') throw invalidOption(`${field}.${k}`, 'a string', v);
-    out[k] = v;
-  }
-  return out;
-}
-
-function stringArray(value: unknown, field: string): string[] {
-  if (!Array.isArray(value)) throw invalidOption(field, 'an array of strings', value);
-  value.forEach((v: unknown, i) => {
-    if (typeof v !== 'string') throw invalidOption(`${field}[${i}]`, 'a string', v);
-  });
-  return [...(value as string[])];
 }
 
 function limitsOf(limits: unknown): ResourceLimits | undefined {
@@ -273,30 +211,6 @@ function limitsOf(limits: unknown): ResourceLimits | undefined {
     out[key] = v;
   }
   return out;
-}
-
-export function int(v: unknown, field: string, min: number, max: number): number | undefined {
-  if (v === undefined) return undefined;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw invalidOption(field, `an integer from ${min} to ${max}`, v);
-  return v;
-}
-
-function ms(v: unknown, field: string, required = false): number | undefined {
-  if (v === undefined && !required) return undefined;
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw invalidOption(field, 'a finite number of milliseconds >= 0', v);
-  return v;
-}
-
-export function str(v: unknown, field: string): string | undefined {
-  if (v === undefined) return undefined;
-  if (typeof v !== 'string' || v.length === 0) throw invalidOption(field, 'a non-empty string', v);
-  return v;
-}
-
-export function bool(v: unknown, field: string): boolean | undefined {
-  if (v === undefined) return undefined;
-  if (typeof v !== 'boolean') throw invalidOption(field, 'a boolean', v);
-  return v;
 }
 
 function isLogger(v: unknown): v is Logger {

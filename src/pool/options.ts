@@ -4,7 +4,7 @@
 import { basename, extname } from 'node:path';
 import type { ResourceLimits } from 'node:worker_threads';
 import { invalidOption } from '../errors.js';
-import { bag, bool, entryOf, int, str } from '../options.js';
+import { bag, bool, entryOf, int, str } from '../validate.js';
 import { MAX_SLOTS } from '../shared/layout.js';
 
 /** Options of `scope.pool()`. */

@@ -6,10 +6,11 @@ import { toAbortReason } from '../errors.js';
 import type { WorkerHandle } from '../handle.js';
 import type { ScopedWorkerSpec } from '../options.js';
 import type { PoolOptions } from '../pool/options.js';
-import type { ScopedPool } from '../pool/pool.js';
+import type { ScopedPool } from '../pool/scoped-pool.js';
 import type { Supervisor } from '../supervisor/client.js';
 import { pollInterrupts } from './interrupts.js';
 import { currentFrame } from './context.js';
+import { nearestOpen } from './run.js';
 import { ScopeNode, type ScopeState } from './node.js';
 
 /** What a scope needs from its supervisor to register workers. */
@@ -104,7 +105,6 @@ export class Scope {
  * (Async code can outlive its scope; it then sees the nearest enclosing scope still open.)
  */
 export function currentScope(): Scope | undefined {
-  let n: ScopeNode | undefined = currentFrame() instanceof ScopeNode ? (currentFrame() as ScopeNode) : undefined;
-  while (n !== undefined && (n.state === 'committed' || n.state === 'aborted')) n = n.parent;
-  return n?.facade;
+  const frame = currentFrame();
+  return frame instanceof ScopeNode ? nearestOpen(frame)?.facade : undefined;
 }

@@ -5,6 +5,8 @@
 import type { WorkerHandle } from '../handle.js';
 import { validateShutdownOptions, validateSupervisorOptions, type ScopeOptions, type SupervisorOptions, type WorkerSpec } from '../options.js';
 import type { Scope } from '../scope/scope.js';
+import { SupervisorClosedError } from '../errors.js';
+import { runScope } from '../scope/run.js';
 import { SupervisorCore } from './core.js';
 import type { SupervisorMetrics, WorkerFilter, WorkerInfo } from './registry.js';
 
@@ -47,7 +49,8 @@ export class Supervisor implements AsyncDisposable {
    * scopes settled); rejects with the abort reason if the scope was aborted — also when fn caught it.
    */
   scope<T>(fn: (scope: Scope) => T | PromiseLike<T>, options?: ScopeOptions): Promise<T> {
-    return this.#core.runScope(fn, options);
+    if (this.#core.closed) return Promise.reject(new SupervisorClosedError('scope'));
+    return runScope(this.#core, fn, options);
   }
 
   /**

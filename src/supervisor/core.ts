@@ -16,26 +16,25 @@
 import { MessageChannel, Worker, receiveMessageOnPort, SHARE_ENV, type MessagePort, type Transferable } from 'node:worker_threads';
 import { pino, type Logger } from 'pino';
 import { RelayChannel, type WorkerChannel } from '../channel.js';
-import { PreciousWorkerDiedError, toAbortReason, SupervisorClosedError, SupervisorDiedError, SupervisorShutdownError, WorkerCapacityError, invalidOption } from '../errors.js';
+import { PreciousWorkerDiedError, SupervisorClosedError, SupervisorDiedError, SupervisorShutdownError, WorkerCapacityError, invalidOption } from '../errors.js';
 import { WorkerHandle } from '../handle.js';
-import { defaultName, validateScopeOptions, validateSpec, type ResolvedSupervisorOptions, type ScopedWorkerSpec, type ScopeOptions } from '../options.js';
+import { defaultName, validateSpec, type ResolvedSupervisorOptions, type ScopedWorkerSpec } from '../options.js';
 import { WorkerRecord, type WorkerExit } from '../record.js';
-import { currentFrame, runInFrame } from '../scope/context.js';
 import { addInterruptSource, interruptPending, removeInterruptSource, threadWords, type InterruptSource } from '../scope/interrupts.js';
-import { ScopeNode, type ScopeOwner } from '../scope/node.js';
-import { Scope } from '../scope/scope.js';
-import { wordsRef } from '../shared/layout.js';
-import { CTRL, FLAGS, FLAG_EPHEMERAL, FLAG_PRECIOUS, FLAG_PROCESS, INTERRUPT, LATCH, PID, SCOPE_ID, STARTED_AT, SlotTable, THREAD_ID } from '../shared/layout.js';
+import type { ScopeNode } from '../scope/node.js';
+import type { ScopeHost } from '../scope/run.js';
+import { CTRL, FLAGS, FLAG_EPHEMERAL, FLAG_PRECIOUS, FLAG_PROCESS, INTERRUPT, LATCH, PID, SCOPE_ID, STARTED_AT, SlotTable, THREAD_ID, wordsRef } from '../shared/layout.js';
 import { reviveError, type DeathReport, type MailboxMessage, type RegisterRequest, type SerializedExit, type SupervisorInit } from '../shared/protocol.js';
 import { FREE, O_CRASHED, O_FAILED, PENDING, RUNNING, STARTING, claim, outcomeOf, transition } from '../shared/slots.js';
 import type { Supervisor } from './client.js';
-import { Registry } from './registry.js';
 import { validatePoolOptions, type PoolOptions } from '../pool/options.js';
-import { PoolCore, ScopedPool } from '../pool/pool.js';
+import { PoolCore } from '../pool/pool.js';
+import { ScopedPool } from '../pool/scoped-pool.js';
+import { Registry } from './registry.js';
 
 const THREAD_URL = new URL('./thread.js', import.meta.url);
 
-export class SupervisorCore implements InterruptSource, ScopeOwner {
+export class SupervisorCore implements InterruptSource, ScopeHost {
   readonly supervisor: Supervisor;
   readonly table: SlotTable;
   readonly registry: Registry;
@@ -91,8 +90,6 @@ export class SupervisorCore implements InterruptSource, ScopeOwner {
     this.#keepAlive(true);
     return new Promise<void>((resolve, reject) => (this.#ready = { resolve, reject })).finally(() => this.#updateKeepAlive());
   }
-
-  // ---- registration ----------------------------------------------------------------------------------------
 
   registerIn<D, R>(node: ScopeNode | undefined, spec: ScopedWorkerSpec<D>, throwOnFull: boolean): WorkerHandle<R> | undefined {
     if (this.closed) throw new SupervisorClosedError('register');
@@ -213,55 +210,9 @@ export class SupervisorCore implements InterruptSource, ScopeOwner {
     this.#thread.postMessage({ t: 'terminate', slot, gen });
   }
 
-  // ---- scopes ------------------------------------------------------------------------------------------------
-
-  runScope<T>(fn: (scope: Scope) => T | PromiseLike<T>, options: ScopeOptions | undefined): Promise<T> {
-    if (this.closed) return Promise.reject(new SupervisorClosedError('scope'));
-    let opts: ReturnType<typeof validateScopeOptions>;
-    try {
-      opts = validateScopeOptions(options);
-      if (typeof fn !== 'function') throw invalidOption('fn', 'a function', fn);
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    const frame = currentFrame();
-    const parent = frame instanceof ScopeNode && frame.owner === this ? nearestOpen(frame) : undefined;
-    if (parent !== undefined && parent.state !== 'active') {
-      try {
-        parent.assertActive('scope');
-      } catch (err) {
-        return Promise.reject(err);
-      }
-    }
-    if (opts.signal?.aborted) return Promise.reject(toAbortReason(opts.signal.reason));
-    const node = new ScopeNode(this, parent, opts.name);
-    const scope = new Scope(node, this, parent?.facade);
-    node.facade = scope;
-    if (parent === undefined) this.#roots.add(node);
+  scopeStarted(node: ScopeNode): void {
+    if (node.parent === undefined) this.#roots.add(node);
     this.registry.scopes.active++;
-    const signal = opts.signal;
-    if (signal !== undefined) {
-      const onAbort = (): void => node.abort(toAbortReason(signal.reason));
-      signal.addEventListener('abort', onAbort, { once: true });
-      void node.settled.then(
-        () => signal.removeEventListener('abort', onAbort),
-        () => signal.removeEventListener('abort', onAbort),
-      );
-    }
-    runInFrame(node, () => {
-      let r: T | PromiseLike<T>;
-      try {
-        r = fn(scope);
-      } catch (err) {
-        node.functionSettled(false, err);
-        return;
-      }
-      Promise.resolve(r).then(
-        (v) => node.functionSettled(true, v),
-        (e: unknown) => node.functionSettled(false, e),
-      );
-    });
-    return node.settled as Promise<T>;
   }
 
   scopeSettled(node: ScopeNode, committed: boolean): void {
@@ -270,8 +221,6 @@ export class SupervisorCore implements InterruptSource, ScopeOwner {
     if (committed) this.registry.scopes.committed++;
     else this.registry.scopes.aborted++;
   }
-
-  // ---- what the supervisor and workers report ----------------------------------------------------------------
 
   /** The slow path of checkForInterrupts(): drain the mailbox, then the precious workers' own death reports. */
   drainInterrupts(): void {
@@ -358,8 +307,6 @@ export class SupervisorCore implements InterruptSource, ScopeOwner {
     r.scope?.abort(err);
   }
 
-  // ---- shutdown and death --------------------------------------------------------------------------------------
-
   shutdown(timeoutMs: number): Promise<void> {
     this.#shutdown ??= this.#doShutdown(timeoutMs);
     return this.#shutdown;
@@ -433,13 +380,6 @@ export class SupervisorCore implements InterruptSource, ScopeOwner {
     if (on) this.#thread.ref();
     else this.#thread.unref();
   }
-}
-
-/** The innermost scope in the chain that has not settled (orphaned async code may outlive its scope). */
-function nearestOpen(node: ScopeNode): ScopeNode | undefined {
-  let n: ScopeNode | undefined = node;
-  while (n !== undefined && (n.state === 'committed' || n.state === 'aborted')) n = n.parent;
-  return n;
 }
 
 function reviveExit(e: SerializedExit): WorkerExit {
