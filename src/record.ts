@@ -151,10 +151,15 @@ export class WorkerRecord implements ScopeMember {
     return w !== undefined && outcomeOf(w) === O_NONE;
   }
 
-  /** G2: sets TERM, interrupts the worker (signal, latch, checkForInterrupts), wakes the supervisor. Never throws. */
+  /**
+   * G2: sets TERM, interrupts the worker (signal, latch, checkForInterrupts), wakes the supervisor. Never throws.
+   * A worker that already reported its outcome is exiting and will never wait again: it is not notified (a notify
+   * racing a worker's teardown can crash Node 20; see interrupts.ts releaseWaits).
+   */
   requestTermination(): void {
-    if (requestTermination(this.table.i32, this.#ctrlAt, this.gen) === undefined) return;
-    deliverInterrupt(this.table.i32, this.table.at(this.slot, INTERRUPT), this.table.at(this.slot, LATCH));
+    const before = requestTermination(this.table.i32, this.#ctrlAt, this.gen);
+    if (before === undefined) return;
+    if (outcomeOf(before) === O_NONE) deliverInterrupt(this.table.i32, this.table.at(this.slot, INTERRUPT), this.table.at(this.slot, LATCH));
     this.#wakeSupervisor(this.slot, this.gen);
   }
 

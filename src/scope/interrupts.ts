@@ -52,6 +52,8 @@ let draining = false;
 /** Identifies the current watcher loop; a loop whose token is stale stops (the words it watched were replaced). */
 let watchToken = 0;
 let watching = false;
+/** The thread is exiting: no new watcher (releaseWaits). */
+let released = false;
 let latch: SharedLatch | undefined;
 let self: WorkerSelf | undefined;
 let terminationError: TerminationRequestedError | undefined;
@@ -150,9 +152,23 @@ export function processInterrupts(): void {
   }
 }
 
+/**
+ * Called as this thread exits: stops the idle watcher and wakes every wait pending on this thread's words, so
+ * that no waiter of a dying thread is left for another thread's Atomics.notify. Node 20 can crash (SIGSEGV in
+ * Atomics.notify → uv_async_send) when a notify reaches the pending waitAsync of a worker being torn down
+ * (docs/benchmarks.md, "Known crash"); a waiter woken by its own thread while that thread is alive is gone from
+ * the wait list before the teardown starts.
+ */
+export function releaseWaits(): void {
+  released = true;
+  watchToken++;
+  Atomics.notify(words.i32, words.interrupt);
+  Atomics.notify(words.i32, words.latch);
+}
+
 /** Keeps one Atomics.waitAsync on the counter so interrupts are processed while the thread is idle. */
 function watch(): void {
-  if (watching) return;
+  if (watching || released) return;
   watching = true;
   const token = ++watchToken;
   const loop = (): void => {

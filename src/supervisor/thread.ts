@@ -12,7 +12,7 @@ import { MessageChannel, parentPort, workerData, type Transferable } from 'node:
 import { CTRL, INTERRUPT, LATCH, STARTED_AT, SlotTable, wordsOf } from '../shared/layout.js';
 import type { MailboxMessage, RegisterRequest, SerializedExit, SupervisorInit, SupervisorRequest, WorkerReport } from '../shared/protocol.js';
 import { serializeError } from '../shared/protocol.js';
-import { FREE, PENDING, RUNNING, STARTING, genOf, requestTermination, stateOf, termRequested, transition } from '../shared/slots.js';
+import { FREE, O_NONE, PENDING, RUNNING, STARTING, genOf, outcomeOf, requestTermination, stateOf, termRequested, transition } from '../shared/slots.js';
 import { deliverInterrupt } from '../shared/latch.js';
 import { Run, classify } from './lifecycle.js';
 import type { RunnerEvents, StartInfo } from './runner.js';
@@ -200,7 +200,9 @@ function onShutdown(timeoutMs: number): void {
   shutdownGraceMs = timeoutMs;
   for (const run of [...runs.values()]) {
     const { slot, gen } = run.request;
-    if (requestTermination(table.i32, ctrlAt(slot), gen) !== undefined) {
+    const before = requestTermination(table.i32, ctrlAt(slot), gen);
+    // Not a worker that already reported its outcome: it is exiting (see record.ts requestTermination).
+    if (before !== undefined && outcomeOf(before) === O_NONE) {
       deliverInterrupt(table.i32, table.at(slot, INTERRUPT), table.at(slot, LATCH));
     }
     if (run.phase === 'restart-wait') {

@@ -16,7 +16,7 @@ import { SharedLatch, deliverInterrupt } from '../shared/latch.js';
 import type { Assignment, DeathReport, SpareInit, WorkerReport } from '../shared/protocol.js';
 import { serializeError } from '../shared/protocol.js';
 import { O_COMPLETED, O_CRASHED, O_FAILED, O_NONE, RUNNING, STARTING, commit, reportOutcome, termRequested, transition, type Outcome } from '../shared/slots.js';
-import { installWorker, interruptPending, myLatch } from '../scope/interrupts.js';
+import { installWorker, interruptPending, myLatch, releaseWaits } from '../scope/interrupts.js';
 import { runWorker, type WorkerHost } from './run.js';
 
 const port = parentPort!;
@@ -58,6 +58,7 @@ function threadHost(a: Assignment): WorkerHost {
   process.on('uncaughtExceptionMonitor', (err) => (uncaught = err));
   process.on('exit', (code) => {
     if (!exiting) report(O_CRASHED, code, uncaught === undefined ? {} : { error: serializeError(uncaught) });
+    releaseWaits(); // every exit passes here: leave no pending wait for another thread to notify
   });
 
   return {

@@ -25,7 +25,7 @@ import { CTRL, INTERRUPT, LATCH, SLOT_INTS } from '../shared/layout.js';
 import { deliverInterrupt, type Latch, type WaitResult } from '../shared/latch.js';
 import { FD_CONTROL, FD_SIGNALS, SIG_CRASH, SIG_REGISTRANT_LATCH, serializeError, type ProcessAssignment, type ProcessDown, type ProcessUp } from '../shared/protocol.js';
 import { RUNNING, TERM, pack } from '../shared/slots.js';
-import { installWorker, myLatch } from '../scope/interrupts.js';
+import { installWorker, myLatch, releaseWaits } from '../scope/interrupts.js';
 import { runWorker, type WorkerHost } from './run.js';
 import type { WatchdogInit } from './watchdog.js';
 import { IpcChannel } from './ipc-channel.js';
@@ -98,6 +98,7 @@ function processHost(a: ProcessAssignment): WorkerHost {
   process.on('uncaughtExceptionMonitor', (err) => (uncaught = err));
   process.on('exit', (code) => {
     if (!exiting) signalLine(`${SIG_CRASH}${code} ${uncaught === undefined ? '' : JSON.stringify(serializeError(uncaught))}`);
+    releaseWaits(); // the watchdog thread notifies these words: leave it no waiter of an exiting thread
   });
   const exit = (code: number): never => {
     exiting = true;
