@@ -179,7 +179,14 @@ export function unknownOption(field: string, where: string, known: readonly stri
 
 function show(value: unknown): string {
   if (typeof value === 'function') return `a function (function)`;
-  if (typeof value === 'object' && value !== null) return `\`${Array.isArray(value) ? 'array' : Object.prototype.toString.call(value)}\` (object)`;
+  if (typeof value === 'object' && value !== null) {
+    // A revoked Proxy, or one whose traps throw, must not turn a validation error into a different one.
+    try {
+      return `\`${Array.isArray(value) ? 'array' : Object.prototype.toString.call(value)}\` (object)`;
+    } catch {
+      return '`an object that cannot be inspected` (object)';
+    }
+  }
   return `\`${describe(value)}\` (${value === null ? 'null' : typeof value})`;
 }
 
@@ -189,6 +196,6 @@ function describe(value: unknown): string {
   try {
     return String(value);
   } catch {
-    return Object.prototype.toString.call(value);
+    return 'a value that cannot be printed';
   }
 }

@@ -18,7 +18,7 @@
  * 2. After close() nothing is dispatched and every pending task has been rejected.
  * 3. map's results are in input order; it rejects at the first failed input (TaskFailedError with its index).
  */
-import { PoolWorkerDiedError, ScopeClosedError, TaskFailedError } from '../errors.js';
+import { PoolWorkerDiedError, ScopeClosedError, TaskFailedError, invalidOption } from '../errors.js';
 import type { WorkerHandle } from '../handle.js';
 import type { ScopedWorkerSpec } from '../options.js';
 import type { WorkerExit } from '../record.js';
@@ -133,6 +133,9 @@ export class PoolCore implements ScopeMember {
     let list: unknown[];
     try {
       ({ concurrency } = validateMapOptions(options));
+      if (inputs === null || typeof (inputs as { [Symbol.iterator]?: unknown })?.[Symbol.iterator] !== 'function') {
+        throw invalidOption('inputs', 'an iterable', inputs);
+      }
       list = Array.from(inputs);
     } catch (err) {
       return Promise.reject(err);

@@ -28,6 +28,9 @@ import { SharedLatch, setLatchWord, type Latch } from '../shared/latch.js';
 import { TERM, genOf } from '../shared/slots.js';
 import { currentFrame } from './context.js';
 
+/** Captured at load, before any user code runs: a worker may overwrite globalThis.Atomics, and this module still runs after it (outcome, latches, exit). */
+const Atomics = globalThis.Atomics;
+
 /** Something that can make interrupts pending for this thread: a supervisor client. */
 export interface InterruptSource {
   /** Processes everything pending (synchronously). Must not throw. */

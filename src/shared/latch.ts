@@ -36,6 +36,9 @@
  */
 import { invalidOption, unknownOption } from '../errors.js';
 
+/** Captured at load, before any user code runs: a worker may overwrite globalThis.Atomics, and this module still runs after it (outcome, latches, exit). */
+const Atomics = globalThis.Atomics;
+
 /** Loads before sleeping: ~2,000 reads cover a partner that answers within a few microseconds. */
 export const SPIN_LOADS = 2000;
 /** Async waits spin less: spinning blocks the event loop, and a waitAsync wake-up is cheap relative to it. */

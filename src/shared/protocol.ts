@@ -63,6 +63,11 @@ export interface SupervisorInit {
 
 /** Who a run is, as every side needs to know it. */
 export interface RunIdentity {
+  /**
+   * A random token of this run. User code shares the worker's parentPort (threads) and IPC channel (processes)
+   * with the bootstrap: reports without the token are not the bootstrap's and are ignored.
+   */
+  nonce: string;
   slot: number;
   gen: number;
   id: string;
@@ -127,6 +132,14 @@ export type WorkerReport =
   | { t: 'running' }
   | { t: 'outcome'; reason: Exclude<ExitReason, 'never-started'>; code: number; result?: unknown; error?: SerializedError };
 
+/** A WorkerReport as it travels on a thread worker's parentPort: with its run's nonce. */
+export type SignedReport = WorkerReport & { nonce: string };
+
+/** Whether a message from a worker is its bootstrap's report for this run (user code may post anything). */
+export function isReport(m: unknown, nonce: string): m is SignedReport {
+  return typeof m === 'object' && m !== null && (m as { nonce?: unknown }).nonce === nonce && ((m as { t?: unknown }).t === 'running' || (m as { t?: unknown }).t === 'outcome');
+}
+
 export interface DeathReport {
   t: 'death';
   reason: 'failed' | 'crashed';
@@ -137,6 +150,7 @@ export interface DeathReport {
 /** What a process worker learns first over IPC (its identity; it has no slot table). */
 export interface ProcessAssignment {
   t: 'assign';
+  nonce: string;
   id: string;
   name: string;
   entry: string;
@@ -147,11 +161,12 @@ export interface ProcessAssignment {
 
 export type ProcessDown = ProcessAssignment | { t: 'commit'; ok: boolean } | { t: 'run'; ok: boolean } | { t: 'port'; value: unknown };
 
-export type ProcessUp =
+export type ProcessUp = { nonce: string } & (
   | { t: 'commit?' }
   | { t: 'running?' }
   | { t: 'outcome'; reason: 'completed' | 'failed'; code: number; result?: unknown; error?: SerializedError }
-  | { t: 'port'; value: unknown };
+  | { t: 'port'; value: unknown }
+);
 
 /** Bytes on the control pipe (supervisor → child watchdog). */
 export const CMD_TERMINATE = 0x54; // 'T'
@@ -170,9 +185,20 @@ export interface SpareInit {
 
 const MAX_CAUSE_DEPTH = 4;
 
+/** Captured at load, before user code runs: a worker that overwrites globalThis.Error must not break reporting. */
+const ErrorClass = Error;
+
+function isError(value: unknown): value is Error {
+  try {
+    return value instanceof ErrorClass;
+  } catch {
+    return false; // a revoked Proxy throws on instanceof
+  }
+}
+
 /** Flattens a thrown value for structured clone. Never throws. */
 export function serializeError(value: unknown, depth = 0): SerializedError {
-  if (value instanceof Error) {
+  if (isError(value)) {
     const out: SerializedError = {
       name: value.name,
       message: value.message,
@@ -204,6 +230,6 @@ function safeString(v: unknown): string {
   try {
     return typeof v === 'string' ? JSON.stringify(v) : String(v);
   } catch {
-    return Object.prototype.toString.call(v);
+    return 'a value that cannot be printed'; // a revoked Proxy, a throwing toString
   }
 }

@@ -14,6 +14,7 @@
  * 3. Nothing is registered once `closed` is set, and `closed` is set before the shutdown request is posted.
  */
 import { MessageChannel, Worker, receiveMessageOnPort, SHARE_ENV, type MessagePort, type Transferable } from 'node:worker_threads';
+import { randomUUID } from 'node:crypto';
 import { pino, type Logger } from 'pino';
 import { RelayChannel, type WorkerChannel } from '../channel.js';
 import { PreciousWorkerDiedError, SupervisorClosedError, SupervisorDiedError, SupervisorShutdownError, WorkerCapacityError, invalidOption } from '../errors.js';
@@ -125,6 +126,7 @@ export class SupervisorCore implements InterruptSource, ScopeHost {
     const control = s.precious ? new MessageChannel() : undefined;
     const request: RegisterRequest = {
       t: 'register',
+      nonce: randomUUID(),
       slot,
       gen,
       id,

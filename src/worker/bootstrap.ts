@@ -13,18 +13,27 @@
 import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { CTRL, INTERRUPT, LATCH, STARTED_AT, SlotTable, THREAD_ID, wordsOf } from '../shared/layout.js';
 import { SharedLatch, deliverInterrupt } from '../shared/latch.js';
-import type { Assignment, DeathReport, SpareInit, WorkerReport } from '../shared/protocol.js';
+import type { Assignment, DeathReport, SignedReport, SpareInit } from '../shared/protocol.js';
 import { serializeError } from '../shared/protocol.js';
 import { O_COMPLETED, O_CRASHED, O_FAILED, O_NONE, RUNNING, STARTING, commit, reportOutcome, termRequested, transition, type Outcome } from '../shared/slots.js';
 import { installWorker, interruptPending, myLatch, releaseWaits } from '../scope/interrupts.js';
 import { runWorker, type WorkerHost } from './run.js';
 
+/** Captured at load, before any user code runs: a worker may overwrite globalThis.Atomics, and this module still runs after it (outcome, latches, exit). */
+const Atomics = globalThis.Atomics;
+
 const port = parentPort!;
+/** Captured before user code runs, which may overwrite process.exit. */
+const exitProcess: (code?: number) => never = process.exit.bind(process);
 const init = workerData as Assignment | SpareInit;
 if (init.t === 'spare') port.once('message', (a: Assignment) => void runWorker(threadHost(a)));
 else void runWorker(threadHost(init));
 
 function threadHost(a: Assignment): WorkerHost {
+  // workerData is readable by user code: keep the run's nonce here and take it out of workerData before any
+  // user code runs.
+  const nonce = a.nonce;
+  if (init.t === 'assign') delete (init as Partial<Assignment>).nonce;
   const table = new SlotTable(a.table);
   const i32 = table.i32;
   const ctrlAt = table.at(a.slot, CTRL);
@@ -47,11 +56,11 @@ function threadHost(a: Assignment): WorkerHost {
       a.controlPort?.postMessage(death);
       deliverInterrupt(registrant.i32, registrant.interrupt, registrant.latch);
     }
-    port.postMessage({ t: 'outcome', reason, code, ...detail } satisfies WorkerReport);
+    port.postMessage({ t: 'outcome', reason, code, ...detail, nonce } satisfies SignedReport);
   };
   const exit = (code: number): never => {
     exiting = true;
-    process.exit(code);
+    exitProcess(code);
   };
 
   // A stop that is not the bootstrap's own (process.exit in user code, an uncaught exception): report a crash.
@@ -76,12 +85,12 @@ function threadHost(a: Assignment): WorkerHost {
     running: () => {
       if (termRequested(Atomics.load(i32, ctrlAt))) return false;
       transition(i32, ctrlAt, a.gen, [STARTING], RUNNING, 'entry loaded');
-      port.postMessage({ t: 'running' } satisfies WorkerReport);
+      port.postMessage({ t: 'running', nonce } satisfies SignedReport);
       return true;
     },
     complete: (result) => {
       // Post first: an uncloneable result throws here, and the run is then failed, not completed.
-      port.postMessage({ t: 'outcome', reason: 'completed', code: 0, result } satisfies WorkerReport);
+      port.postMessage({ t: 'outcome', reason: 'completed', code: 0, result, nonce } satisfies SignedReport);
       reportOutcome(i32, ctrlAt, a.gen, O_COMPLETED);
       return exit(0);
     },

@@ -4,17 +4,17 @@
  * supported across processes (a value with transferables is cloned where possible, else the post throws).
  */
 import type { WorkerChannel } from '../channel.js';
-import type { ProcessUp } from '../shared/protocol.js';
+
 
 type Listener = (value: unknown) => void;
 
 export class IpcChannel implements WorkerChannel {
-  readonly #send: (m: ProcessUp) => void;
+  readonly #send: (m: { t: 'port'; value: unknown }) => void;
   readonly #listeners = new Set<Listener>();
   readonly #held: unknown[] = [];
   #closed = false;
 
-  constructor(send: (m: ProcessUp) => void) {
+  constructor(send: (m: { t: 'port'; value: unknown }) => void) {
     this.#send = send;
   }
 

@@ -30,16 +30,25 @@ import { runWorker, type WorkerHost } from './run.js';
 import type { WatchdogInit } from './watchdog.js';
 import { IpcChannel } from './ipc-channel.js';
 
+/** Captured at load, before any user code runs: a worker may overwrite globalThis.Atomics, and this module still runs after it (outcome, latches, exit). */
+const Atomics = globalThis.Atomics;
+
+/** Captured before user code runs, which may overwrite process.exit. */
+const exitProcess: (code?: number) => never = process.exit.bind(process);
+
 /** The local words; the generation is always 0 here (one run per process). */
 const local = new Int32Array(new SharedArrayBuffer(SLOT_INTS * 4));
 local[CTRL] = pack(RUNNING, 0);
 
-const send = (m: ProcessUp): void => void process.send!(m);
-const sendAndFlush = (m: ProcessUp): Promise<void> =>
+/** The run's nonce, set from the assignment: every message up carries it (protocol.ts RunIdentity). */
+let nonce = '';
+type Up = ProcessUp extends infer U ? (U extends unknown ? Omit<U, 'nonce'> : never) : never;
+const send = (m: Up): void => void process.send!({ ...m, nonce });
+const sendAndFlush = (m: Up): Promise<void> =>
   new Promise((resolve) => {
     // A synchronous throw (uncloneable value) propagates to the caller; a send that fails later means the
     // supervisor is gone, and the watchdog ends this process.
-    process.send!(m, undefined, {}, () => resolve());
+    process.send!({ ...m, nonce }, undefined, {}, () => resolve());
   });
 
 /** One line on the signal pipe, synchronously (usable in the 'exit' hook). Retries a full non-blocking pipe. */
@@ -76,6 +85,7 @@ function requestTerminationLocally(): void {
 }
 
 function processHost(a: ProcessAssignment): WorkerHost {
+  nonce = a.nonce;
   const controller = new AbortController();
   let exiting = false;
   let uncaught: unknown;
@@ -102,7 +112,7 @@ function processHost(a: ProcessAssignment): WorkerHost {
   });
   const exit = (code: number): never => {
     exiting = true;
-    process.exit(code);
+    exitProcess(code);
   };
 
   return {

@@ -16,6 +16,9 @@ import { CMD_LATCH, CMD_TERMINATE } from '../shared/protocol.js';
 import { deliverInterrupt, setLatchWord } from '../shared/latch.js';
 import { TERM } from '../shared/slots.js';
 
+/** Captured at load, before any user code runs: a worker may overwrite globalThis.Atomics, and this module still runs after it (outcome, latches, exit). */
+const Atomics = globalThis.Atomics;
+
 export interface WatchdogInit {
   words: SharedArrayBuffer;
   fd: number;

@@ -84,7 +84,10 @@ export function startProcess(info: StartInfo, events: RunnerEvents): Runner {
     return decided;
   };
 
-  child.on('message', (m: ProcessUp) => {
+  child.on('message', (raw: unknown) => {
+    // User code in the child can send too: only the bootstrap's messages carry this run's nonce.
+    if (typeof raw !== 'object' || raw === null || (raw as { nonce?: unknown }).nonce !== req.nonce) return;
+    const m = raw as ProcessUp;
     switch (m.t) {
       case 'commit?': {
         table.f64[table.atF64(req.slot, STARTED_AT)] = Date.now();
@@ -169,7 +172,7 @@ export function startProcess(info: StartInfo, events: RunnerEvents): Runner {
     events.exit(code, signal);
   }
 
-  const assignment: ProcessAssignment = { t: 'assign', id: req.id, name: req.name, entry: req.entry, data: req.data, precious: req.precious, logLevel: info.logLevel };
+  const assignment: ProcessAssignment = { t: 'assign', nonce: req.nonce, id: req.id, name: req.name, entry: req.entry, data: req.data, precious: req.precious, logLevel: info.logLevel };
   try {
     child.send(assignment);
   } catch (err) {

@@ -9,8 +9,8 @@
  */
 import { SHARE_ENV, Worker, type Transferable } from 'node:worker_threads';
 import { wordsRef } from '../../shared/layout.js';
-import type { Assignment, SpareInit, WorkerReport } from '../../shared/protocol.js';
-import { serializeError } from '../../shared/protocol.js';
+import type { Assignment, SpareInit } from '../../shared/protocol.js';
+import { isReport, serializeError } from '../../shared/protocol.js';
 import type { Runner, RunnerEvents, StartInfo } from '../runner.js';
 
 const BOOTSTRAP_URL = new URL('../../worker/bootstrap.js', import.meta.url);
@@ -32,6 +32,7 @@ export class ThreadRuntime {
       t: 'assign',
       table: info.table.buffer,
       registrant: wordsRef(info.registrant),
+      nonce: req.nonce,
       slot: req.slot,
       gen: req.gen,
       id: req.id,
@@ -61,7 +62,9 @@ export class ThreadRuntime {
         ...(info.resourceLimits ? { resourceLimits: info.resourceLimits } : {}),
       });
     }
-    worker.on('message', (m: WorkerReport) => events.report(m));
+    worker.on('message', (m: unknown) => {
+      if (isReport(m, req.nonce)) events.report(m);
+    });
     worker.on('error', (err) => events.error(serializeError(err)));
     worker.once('exit', (code) => events.exit(code, null));
     return {
