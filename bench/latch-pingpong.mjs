@@ -1,0 +1,173 @@
+// Figure: round trips per second between the main thread and one worker (G12).
+//
+// Ours: the registrant resets its latch (myLatch()), sets the worker's (handle.latch) and waits for its own; the
+// worker (fixtures/pong.mjs) waits for its latch, resets it and sets the registrant's (ctx.registrantLatch) —
+// both sides with waitSync(), or both with wait(). The same with a process worker (report only: every set is
+// relayed by the supervisor thread and a pipe).
+// Baselines, each a bare worker on raw shared memory or messages (fixtures/raw-pong.mjs, echo.mjs):
+// - raw spin+wait: the best hand-written Atomics ping-pong (spin up to 2,000 loads, then Atomics.wait, notify only
+//   when the other side sleeps);
+// - raw waitAsync: Atomics.waitAsync on both sides;
+// - postMessage: the worker posts every message back; the main thread awaits each reply;
+// - process: a forked child that sends every IPC message back (for the process runtime's figure).
+// Every repetition runs for REP_MS; the variants alternate repetition by repetition.
+import { fork } from 'node:child_process';
+import { Worker } from 'node:worker_threads';
+import { Supervisor, checkForInterrupts, myLatch } from 'bgworkers';
+import { PING, PONG, SPIN_LOADS, signal, waitChange } from './fixtures/raw-protocol.mjs';
+import { check, fixture, interleave, ratioOf, result, series, within } from './lib.mjs';
+
+export const name = 'latch-pingpong';
+export const title = 'latch ping-pong, main thread <-> worker';
+export const target = 'waitSync() >= 0.67x raw spin+wait and >= 10x postMessage; wait() >= 1x raw waitAsync';
+
+/** Round trips between two clock reads. */
+const BATCH = 64;
+const STARTUP_TIMEOUT_MS = 30_000;
+
+/** Runs `rounds(BATCH)` until `ms` have passed; returns round trips per second. */
+async function timed(ms, rounds) {
+  let done = 0;
+  const t0 = performance.now();
+  let t = t0;
+  while (t - t0 < ms) {
+    const r = rounds(BATCH);
+    if (r !== undefined) await r;
+    done += BATCH;
+    t = performance.now();
+  }
+  return done / ((t - t0) / 1000);
+}
+
+function oursSync(theirs) {
+  const mine = myLatch();
+  return (n) => {
+    for (let i = 0; i < n; i++) {
+      mine.reset();
+      theirs.set();
+      while (!mine.waitSync().latchSet) checkForInterrupts();
+    }
+  };
+}
+
+function oursAsync(theirs) {
+  const mine = myLatch();
+  return async (n) => {
+    for (let i = 0; i < n; i++) {
+      mine.reset();
+      theirs.set();
+      while (!(await mine.wait()).latchSet) checkForInterrupts();
+    }
+  };
+}
+
+/** A bare worker, once it said 'ready'; `w.exited` resolves when it exits (listened to from the start). */
+async function bareWorker(file, workerData) {
+  const w = new Worker(fixture(file), { workerData });
+  w.exited = new Promise((resolve) => w.once('exit', resolve));
+  await within(new Promise((resolve) => w.once('message', resolve)), STARTUP_TIMEOUT_MS, `${file}: ready`);
+  return w;
+}
+
+export async function run({ quick }) {
+  const repMs = quick ? 30 : 250;
+  const reps = quick ? 2 : 12;
+
+  // Raw spin+wait.
+  const spinWords = new Int32Array(new SharedArrayBuffer(16));
+  const spinWorker = await bareWorker('raw-pong.mjs', { sab: spinWords.buffer, mode: 'spin' });
+  let spinSeq = 0;
+  const rawSpin = (n) => {
+    for (let i = 0; i < n; i++) {
+      signal(spinWords, PING, ++spinSeq);
+      waitChange(spinWords, PONG, spinSeq - 1, SPIN_LOADS);
+    }
+  };
+  // Raw waitAsync.
+  const asyncWords = new Int32Array(new SharedArrayBuffer(16));
+  const asyncWorker = await bareWorker('raw-pong.mjs', { sab: asyncWords.buffer, mode: 'async' });
+  let asyncSeq = 0;
+  const rawAsync = async (n) => {
+    for (let i = 0; i < n; i++) {
+      Atomics.store(asyncWords, PING, ++asyncSeq);
+      Atomics.notify(asyncWords, PING);
+      while (Atomics.load(asyncWords, PONG) !== asyncSeq) {
+        const r = Atomics.waitAsync(asyncWords, PONG, asyncSeq - 1);
+        if (r.async) await r.value;
+      }
+    }
+  };
+  // postMessage.
+  const echo = await bareWorker('echo.mjs');
+  let answer;
+  echo.on('message', (m) => answer(m));
+  const postMessage = async (n) => {
+    for (let i = 0; i < n; i++) await new Promise((resolve) => ((answer = resolve), echo.postMessage(i)));
+  };
+  // Fork IPC.
+  const child = fork(fixture('echo-process.mjs'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  await within(new Promise((resolve) => child.once('message', resolve)), STARTUP_TIMEOUT_MS, 'echo-process: ready');
+  let ipcAnswer;
+  child.on('message', (m) => ipcAnswer(m));
+  const ipc = async (n) => {
+    for (let i = 0; i < n; i++) await new Promise((resolve) => ((ipcAnswer = resolve), child.send(i)));
+  };
+
+  const supervisor = await Supervisor.start({ logger: false });
+  let samples;
+  try {
+    samples = await supervisor.scope(async (scope) => {
+      const reg = (wait, runtime) => scope.register({ entry: fixture('pong.mjs'), data: { wait }, runtime, ephemeral: true, precious: true });
+      const syncW = reg('sync', 'thread');
+      const asyncW = reg('async', 'thread');
+      const procW = reg('sync', 'process');
+      await within(Promise.all([syncW, asyncW, procW].map((h) => h.waitForStartup())), STARTUP_TIMEOUT_MS, 'pong workers: startup');
+      return interleave(
+        {
+          waitSync: () => timed(repMs, oursSync(syncW.latch)),
+          rawSpin: () => timed(repMs, rawSpin),
+          wait: () => timed(repMs, oursAsync(asyncW.latch)),
+          rawAsync: () => timed(repMs, rawAsync),
+          postMessage: () => timed(repMs, postMessage),
+          process: () => timed(repMs, oursSync(procW.latch)),
+          ipc: () => timed(repMs, ipc),
+        },
+        { warmup: 1, reps },
+      );
+    });
+  } finally {
+    await supervisor.shutdown();
+    signal(spinWords, PING, -1);
+    Atomics.store(asyncWords, PING, -1);
+    Atomics.notify(asyncWords, PING);
+    await echo.terminate();
+    child.kill();
+    await within(Promise.all([spinWorker.exited, asyncWorker.exited]), STARTUP_TIMEOUT_MS, 'raw-pong: exit');
+  }
+
+  const rt = 'round trips/s';
+  const opts = { better: 'higher' };
+  const ours = {
+    waitSync: series('ours, waitSync() both sides', rt, samples.waitSync, opts),
+    wait: series('ours, wait() both sides', rt, samples.wait, opts),
+    process: series('ours, process worker, waitSync() both sides', rt, samples.process, opts),
+  };
+  const baselines = {
+    rawSpin: series('raw Atomics: spin 2,000 loads, then Atomics.wait', rt, samples.rawSpin, opts),
+    rawAsync: series('raw Atomics.waitAsync', rt, samples.rawAsync, opts),
+    postMessage: series('postMessage echo (worker thread)', rt, samples.postMessage, opts),
+    ipc: series('fork() IPC echo (child process)', rt, samples.ipc, opts),
+  };
+  return result({
+    unit: rt,
+    ours,
+    baselines,
+    checks: [
+      check('waitSync() / raw spin+wait', ratioOf(ours.waitSync, baselines.rawSpin), 'x', '>=', 0.67),
+      check('waitSync() / postMessage', ratioOf(ours.waitSync, baselines.postMessage), 'x', '>=', 10),
+      check('wait() / raw waitAsync', ratioOf(ours.wait, baselines.rawAsync), 'x', '>=', 1),
+      check('process worker / fork() IPC echo', ratioOf(ours.process, baselines.ipc), 'x'),
+    ],
+    notes: [`${reps} repetitions of ${repMs} ms per variant, interleaved, after one warm-up repetition each.`],
+  });
+}

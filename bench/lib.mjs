@@ -1,0 +1,127 @@
+// Shared helpers of the benchmark suite: interleaved repetitions, statistics, checks against targets.
+//
+// A figure module exports `{ name, title, target, run({ quick }) }`; run() resolves with a result built from
+// `series()` and `check()` (see run.mjs for how results are printed and stored).
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export { sleep };
+
+/** A fixture's URL (bench/fixtures/<name>). */
+export const fixture = (name) => new URL(`./fixtures/${name}`, import.meta.url);
+
+/** Wall-clock instant comparable across threads and processes (ms since epoch, sub-µs resolution). */
+export const now = () => performance.timeOrigin + performance.now();
+
+/**
+ * Runs every variant `warmup` times (results discarded), then `reps` rounds of one repetition each, alternating
+ * the order of the variants from round to round (A B C, C B A, ...) so that neither side always runs first, or
+ * always right after the other. Each variant is `async (round) => sample` (round -1 while warming up; the sample
+ * is a number, or an array of numbers, possibly empty). Returns `{ id: number[] }`.
+ */
+export async function interleave(variants, { warmup = 1, reps }) {
+  const ids = Object.keys(variants);
+  for (let w = 0; w < warmup; w++) for (const id of ids) await variants[id](-1);
+  const samples = Object.fromEntries(ids.map((id) => [id, []]));
+  for (let r = 0; r < reps; r++) {
+    const order = r % 2 === 0 ? ids : [...ids].reverse();
+    for (const id of order) {
+      const s = await variants[id](r);
+      if (Array.isArray(s)) samples[id].push(...s);
+      else samples[id].push(s);
+    }
+  }
+  return samples;
+}
+
+/** The p-th percentile (0..100) of sorted numbers, nearest-rank. */
+export function percentile(sorted, p) {
+  if (sorted.length === 0) return NaN;
+  const rank = Math.ceil((p / 100) * sorted.length);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, rank - 1))];
+}
+
+/**
+ * A measured series: `label` as printed, `unit`, and `better: 'higher' | 'lower'`. With `percentiles`, the p50
+ * and p99 are kept too (latency figures).
+ */
+export function series(label, unit, samples, { better = 'lower', percentiles = false, extra } = {}) {
+  const sorted = [...samples].sort((a, b) => a - b);
+  const s = {
+    label,
+    unit,
+    better,
+    n: sorted.length,
+    min: sorted[0],
+    median: percentile(sorted, 50),
+    max: sorted[sorted.length - 1],
+  };
+  if (percentiles) s.p99 = percentile(sorted, 99);
+  if (extra) Object.assign(s, extra);
+  return s;
+}
+
+/**
+ * A check against a target. `value` is what is compared: a ratio of medians (unit 'x') or an absolute figure.
+ * `op` is '<=' or '>='. `met` is null when the check is report-only (no bound).
+ */
+export function check(name, value, unit, op, bound) {
+  const met = bound === undefined ? null : op === '<=' ? value <= bound : value >= bound;
+  const target = bound === undefined ? 'report' : `${op} ${bound}${unit === 'x' ? 'x' : ` ${unit}`}`;
+  return { name, value, unit, target, met };
+}
+
+/** Ratio of medians of two series. */
+export const ratioOf = (a, b) => a.median / b.median;
+
+/**
+ * Assembles a figure's result. `ours` and `baselines` map ids to series; `checks` is a list of check(); the
+ * headline `ratio` is the first check's value when it is a ratio. `met` is true when every bounded check is met,
+ * null when the figure only reports.
+ */
+export function result({ unit, ours, baselines, checks, notes = [] }) {
+  const bounded = checks.filter((c) => c.met !== null);
+  const headline = checks.find((c) => c.unit === 'x');
+  return {
+    unit,
+    ours,
+    baselines,
+    ratio: headline ? headline.value : null,
+    checks,
+    met: bounded.length === 0 ? null : bounded.every((c) => c.met),
+    notes,
+  };
+}
+
+/** A number for tables: 3 significant digits, thousands separated. */
+export function fmt(x) {
+  if (x === null || x === undefined || Number.isNaN(x)) return '–';
+  if (!Number.isFinite(x)) return String(x);
+  const a = Math.abs(x);
+  if (a >= 1000) return Math.round(x).toLocaleString('en-US');
+  if (a >= 100) return x.toFixed(0);
+  if (a >= 10) return x.toFixed(1);
+  if (a >= 1) return x.toFixed(2);
+  if (a === 0) return '0';
+  return x.toPrecision(3);
+}
+
+/** Spins (no yield) for `ms` milliseconds. */
+export function spinFor(ms) {
+  const end = performance.now() + ms;
+  while (performance.now() < end);
+}
+
+/** Resolves on the next turn of the event loop (after I/O callbacks). */
+export const yieldLoop = () => new Promise((resolve) => setImmediate(resolve));
+
+/** Rejects when `promise` takes longer than `ms` (a benchmark must end by itself, never hang). */
+export function within(promise, ms, what) {
+  let timer;
+  return Promise.race([
+    promise,
+    new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`bench: ${what}: no answer within ${ms} ms`)), ms);
+      timer.unref();
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
