@@ -52,7 +52,6 @@ export class ThreadRuntime {
       spare.removeAllListeners();
       spare.postMessage(assignment, transfer);
       worker = spare;
-      queueMicrotask(() => this.replenish());
     } else {
       worker = new Worker(BOOTSTRAP_URL, {
         workerData: assignment,
@@ -62,11 +61,24 @@ export class ThreadRuntime {
         ...(info.resourceLimits ? { resourceLimits: info.resourceLimits } : {}),
       });
     }
+    // A used spare is replaced once its worker runs (or stops): starting the replacement right away would compete
+    // for the CPU with the very start the spare is there to speed up (measured: ~2x slower warm starts on 2 cores).
+    let replace = spare !== undefined;
+    const replaceSpare = (): void => {
+      if (!replace) return;
+      replace = false;
+      this.replenish();
+    };
     worker.on('message', (m: unknown) => {
-      if (isReport(m, req.nonce)) events.report(m);
+      if (!isReport(m, req.nonce)) return;
+      events.report(m);
+      if (m.t === 'running') replaceSpare();
     });
     worker.on('error', (err) => events.error(serializeError(err)));
-    worker.once('exit', (code) => events.exit(code, null));
+    worker.once('exit', (code) => {
+      replaceSpare();
+      events.exit(code, null);
+    });
     return {
       threadId: worker.threadId,
       pid: 0,
