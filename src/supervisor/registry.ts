@@ -57,7 +57,11 @@ const FILTER_KEYS = ['kind', 'labels', 'state'] as const;
 
 export class Registry {
   readonly #table: SlotTable;
-  readonly #records = new Map<number, WorkerRecord>(); // by slot
+  /**
+   * By slot and generation, not by slot alone: the supervisor frees a slot before it posts that worker's 'stopped'
+   * (slots.ts invariant 1), so a register() in between reuses the slot while the old record still awaits its stop.
+   */
+  readonly #records = new Map<string, WorkerRecord>();
   readonly startedAt = Date.now();
   stopped = 0;
   exits: Record<WorkerExit['reason'], number> = { completed: 0, failed: 0, crashed: 0, terminated: 0, 'never-started': 0 };
@@ -70,17 +74,17 @@ export class Registry {
   }
 
   add(record: WorkerRecord): void {
-    this.#records.set(record.slot, record);
+    this.#records.set(keyOf(record.slot, record.gen), record);
   }
 
   /** The live record for (slot, gen), if any. */
   get(slot: number, gen: number): WorkerRecord | undefined {
-    const r = this.#records.get(slot);
-    return r !== undefined && r.gen === gen ? r : undefined;
+    return this.#records.get(keyOf(slot, gen));
   }
 
   remove(record: WorkerRecord): void {
-    if (this.#records.get(record.slot) === record) this.#records.delete(record.slot);
+    const key = keyOf(record.slot, record.gen);
+    if (this.#records.get(key) === record) this.#records.delete(key);
   }
 
   get size(): number {
@@ -122,6 +126,10 @@ export class Registry {
       terminations: { ...this.terminations },
     };
   }
+}
+
+function keyOf(slot: number, gen: number): string {
+  return `${slot}:${gen}`;
 }
 
 function infoOf(r: WorkerRecord): WorkerInfo {

@@ -310,23 +310,44 @@ describe('slot control word: commit against requestTermination on real threads',
     try {
       const deadline = performance.now() + HANG_MS;
       for (let round = 1; round <= rounds; round++) {
-        Atomics.store(i32, W.ROUND, round);
-        Atomics.notify(i32, W.ROUND);
-        // The worker announces the round before it starts spinning on commit().
-        while (Atomics.load(i32, W.READY) !== round) hangCheck(deadline, `round ${round} ready`);
-        const [beforeClaim, beforeTerm] = delays[round - 1]!;
-        spin(beforeClaim, i32);
-        const gen = claim(i32, W.CTRL); // FREE -> PENDING: from here the worker's commit can win
-        spin(beforeTerm, i32);
-        const prev = requestTermination(i32, W.CTRL, gen);
+        // Every third round forces each order, so both outcomes are checked however the threads get scheduled;
+        // the rest race freely.
+        const order = round % 3 === 0 ? 'term-first' : round % 3 === 1 ? 'commit-first' : 'race';
+        let gen: number;
+        let prev: number | undefined;
+        if (order === 'term-first') {
+          // The claim and TERM land before the worker may start spinning: its commit can only see TERM.
+          gen = claim(i32, W.CTRL);
+          prev = requestTermination(i32, W.CTRL, gen);
+          Atomics.store(i32, W.ROUND, round);
+          Atomics.notify(i32, W.ROUND);
+        } else {
+          Atomics.store(i32, W.ROUND, round);
+          Atomics.notify(i32, W.ROUND);
+          // The worker announces the round before it starts spinning on commit().
+          while (Atomics.load(i32, W.READY) !== round) hangCheck(deadline, `round ${round} ready`);
+          const [beforeClaim, beforeTerm] = delays[round - 1]!;
+          spin(beforeClaim, i32);
+          gen = claim(i32, W.CTRL); // FREE -> PENDING: from here the worker's commit can win
+          if (order === 'commit-first') {
+            while (stateOf(Atomics.load(i32, W.CTRL)) === PENDING) hangCheck(deadline, `round ${round} commit`);
+          } else {
+            spin(beforeTerm, i32);
+          }
+          prev = requestTermination(i32, W.CTRL, gen);
+        }
         for (let r = Atomics.load(i32, W.RESULT); r >>> 2 !== round; r = Atomics.load(i32, W.RESULT)) {
           hangCheck(deadline, `round ${round} result`);
           Atomics.wait(i32, W.RESULT, r, 10);
         }
         const committed = (Atomics.load(i32, W.RESULT) & 3) === COMMIT_WON;
         const word = Atomics.load(i32, W.CTRL);
-        if (committed) commitWins++;
-        else termWins++;
+        if (order === 'race') {
+          if (committed) commitWins++;
+          else termWins++;
+        } else if (committed !== (order === 'commit-first')) {
+          violations.push(`round ${round}: forced ${order}, but commit ${committed}`);
+        }
         const termFirst = prev !== undefined && stateOf(prev) === PENDING;
         const ok =
           gen === round &&
@@ -342,8 +363,8 @@ describe('slot control word: commit against requestTermination on real threads',
       await worker.terminate();
     }
     expect(violations).toEqual([]);
-    // Both sides must have won some rounds, or the race was never really run.
-    expect(commitWins).toBeGreaterThan(0);
-    expect(termWins).toBeGreaterThan(0);
+    // Which side wins the free races depends on scheduling (on a loaded machine the commit may never get through
+    // in time), so the split is only reported; the forced rounds check both outcomes whatever the scheduling.
+    console.info(`free races: commit won ${commitWins}, TERM won ${termWins}`);
   });
 });
