@@ -214,7 +214,21 @@ export function serializeError(value: unknown, depth = 0): SerializedError {
 
 /** Rebuilds an Error from its serialized form: same name, message, stack and code. */
 export function reviveError(s: SerializedError): Error {
-  const err = new Error(s.message, s.cause ? { cause: reviveError(s.cause) } : undefined);
+  const cause = s.cause ? { cause: reviveError(s.cause) } : undefined;
+  let err: Error;
+  if (s.stack === undefined) {
+    err = new Error(s.message, cause);
+  } else {
+    // The stack that matters is the original's, set below: capturing one here would only cost time on the path
+    // from a precious worker's death to the registrant's throw.
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
+    try {
+      err = new Error(s.message, cause);
+    } finally {
+      Error.stackTraceLimit = limit;
+    }
+  }
   Object.defineProperty(err, 'name', { value: s.name, writable: true, configurable: true, enumerable: false });
   if (s.stack !== undefined) err.stack = s.stack;
   if (s.code !== undefined) (err as { code?: unknown }).code = s.code;
