@@ -6,8 +6,13 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { PreciousWorkerDiedError, checkForInterrupts, interruptPending, myLatch, type Scope } from '../../dist/index.js';
 import { RUNTIMES, fixture, startSupervisor } from '../helpers.js';
 
-/** Spins without yielding until checkForInterrupts() throws; returns what it threw and how many checks ran. */
-function spinUntilInterrupted(check: () => void, limitMs = 15_000): { error: unknown; checks: number } {
+/**
+ * Spins without yielding until checkForInterrupts() throws; returns what it threw and how many checks ran.
+ * `kill` (the latch set that makes the worker die) runs after the first check has passed, inside the loop: the
+ * death then certainly lands while the registrant spins. Setting the latch before the loop would let the woken
+ * worker preempt the registrant on 2 loaded cores and die before the first check.
+ */
+function spinUntilInterrupted(check: () => void, kill?: () => void, limitMs = 15_000): { error: unknown; checks: number } {
   const deadline = performance.now() + limitMs;
   let checks = 0;
   for (;;) {
@@ -16,6 +21,7 @@ function spinUntilInterrupted(check: () => void, limitMs = 15_000): { error: unk
     } catch (error) {
       return { error, checks };
     }
+    if (checks === 0) kill?.();
     checks++;
     if ((checks & 0xfff) === 0 && performance.now() > deadline) return { error: undefined, checks };
   }
@@ -47,9 +53,8 @@ describe.each(RUNTIMES)('%s runtime', (runtime) => {
             ...(how === 'oom' ? { resourceLimits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 4 } } : {}),
           });
           await h.waitForStartup();
-          h.latch.set();
           // From here on, no await: the registrant is busy in synchronous code until the death surfaces.
-          seen = spinUntilInterrupted(checkForInterrupts);
+          seen = spinUntilInterrupted(checkForInterrupts, () => h.latch.set());
           return 'fn returned';
         });
         await expect(outcome).rejects.toBeInstanceOf(PreciousWorkerDiedError);
