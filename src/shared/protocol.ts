@@ -215,24 +215,28 @@ export function serializeError(value: unknown, depth = 0): SerializedError {
 /** Rebuilds an Error from its serialized form: same name, message, stack and code. */
 export function reviveError(s: SerializedError): Error {
   const cause = s.cause ? { cause: reviveError(s.cause) } : undefined;
-  let err: Error;
-  if (s.stack === undefined) {
-    err = new Error(s.message, cause);
-  } else {
-    // The stack that matters is the original's, set below: capturing one here would only cost time on the path
-    // from a precious worker's death to the registrant's throw.
-    const limit = Error.stackTraceLimit;
-    Error.stackTraceLimit = 0;
-    try {
-      err = new Error(s.message, cause);
-    } finally {
-      Error.stackTraceLimit = limit;
-    }
-  }
+  // With a stack to restore, none is captured here: the original's is the one that matters, and capturing costs time
+  // on the path from a precious worker's death to the registrant's throw.
+  const err = s.stack === undefined ? new Error(s.message, cause) : withoutStack(() => new Error(s.message, cause));
   Object.defineProperty(err, 'name', { value: s.name, writable: true, configurable: true, enumerable: false });
   if (s.stack !== undefined) err.stack = s.stack;
   if (s.code !== undefined) (err as { code?: unknown }).code = s.code;
   return err;
+}
+
+/** Runs `make` with stack capture off (if the host lets us change `Error.stackTraceLimit`). */
+function withoutStack<T>(make: () => T): T {
+  const limit = Error.stackTraceLimit;
+  try {
+    Error.stackTraceLimit = 0;
+  } catch {
+    return make(); // a frozen Error (a hardened realm): capture it is, then
+  }
+  try {
+    return make();
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
 }
 
 function cloneableScalar(v: unknown): unknown {

@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import * as errors from '../../src/errors.js';
 import * as index from '../../src/index.js';
+import { reviveError, serializeError } from '../../src/shared/protocol.js';
 
 const {
   BgWorkersError,
@@ -155,5 +156,27 @@ describe('invalidOption and unknownOption', () => {
     const e = unknownOption('maxworkers', 'supervisor', ['maxWorkers']);
     expect(e).toBeInstanceOf(InvalidWorkerSpecError);
     expect([e.code, e.field]).toEqual(['ERR_INVALID_WORKER_SPEC', 'maxworkers']);
+  });
+});
+
+describe('reviveError (errors carried back from a worker)', () => {
+  it("keeps the original's name, message, code, cause and stack, and leaves Error.stackTraceLimit as it was", () => {
+    const original = Object.assign(new TypeError('boom', { cause: new RangeError('inner') }), { code: 'E_BOOM' });
+    const limit = Error.stackTraceLimit;
+    const revived = reviveError(serializeError(original));
+    expect(Error.stackTraceLimit).toBe(limit);
+    expect([revived.name, revived.message, (revived as { code?: unknown }).code, revived.stack]).toEqual(['TypeError', 'boom', 'E_BOOM', original.stack]);
+    expect((revived.cause as Error).message).toBe('inner');
+  });
+
+  it('still works when the host froze Error.stackTraceLimit', () => {
+    const desc = Object.getOwnPropertyDescriptor(Error, 'stackTraceLimit')!;
+    Object.defineProperty(Error, 'stackTraceLimit', { value: desc.value, writable: false, configurable: true });
+    try {
+      const revived = reviveError(serializeError(new Error('frozen')));
+      expect([revived.message, revived.stack?.split('\n')[0]]).toEqual(['frozen', 'Error: frozen']);
+    } finally {
+      Object.defineProperty(Error, 'stackTraceLimit', desc);
+    }
   });
 });
