@@ -8,7 +8,7 @@
 // - 2,000 `run()`s one at a time (each awaited before the next) — target: ours >= 0.9x piscina;
 // - the process runtime's map of the trivial tasks (report only).
 // Every pool is created and warmed up before anything is measured and lives for the whole figure; the variants
-// alternate repetition by repetition.
+// rotate through every order repetition by repetition (lib.mjs interleave()).
 import { Worker } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { Tinypool } from 'tinypool';
@@ -122,7 +122,7 @@ export async function run({ quick }) {
           piscina: () => timeIt('piscina run', () => sequential(piscina.trivial), v(runN)),
           tinypool: () => timeIt('tinypool run', () => sequential(tinypool.trivial), v(runN)),
         },
-        { warmup: 1, reps: quick ? 1 : 20 },
+        { warmup: 1, reps: quick ? 1 : 24 }, // 4 x the 6 orders of 3 variants
       );
       return { maps, cpu, runs };
     }));
