@@ -2,10 +2,9 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
+    // Every test file, test/reliability/fuzz.test.ts included: it runs a bounded number of random fault schedules
+    // here (FUZZ_CI_RUNS); `npm run test:fuzz` runs many more (FUZZ_RUNS).
     include: ['test/**/*.test.ts'],
-    // test/reliability/fuzz.test.ts runs a bounded number of random fault schedules here (FUZZ_CI_RUNS);
-    // `npm run test:fuzz` runs many more (FUZZ_RUNS).
-    exclude: ['**/node_modules/**'],
     // Every test and hook has a timeout: a hang fails the run instead of stalling CI.
     testTimeout: 20_000,
     hookTimeout: 20_000,
