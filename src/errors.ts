@@ -103,6 +103,40 @@ export class PoolWorkerDiedError extends BgWorkersError {
   }
 }
 
+/**
+ * A pool task's input (or result) cannot be structured-cloned (a function, a symbol, a class instance with
+ * private state...): the task did not run (or its result is lost). `index` is the input's position in `map()`.
+ */
+export class TaskCloneError extends BgWorkersError {
+  /** What could not be cloned. */
+  readonly what: 'input' | 'result';
+  /** The input's position in map()'s inputs; undefined for run(). */
+  readonly index: number | undefined;
+  constructor(pool: string, what: 'input' | 'result', index: number | undefined, cause: unknown) {
+    super('ERR_TASK_CLONE', `pool "${pool}": ${what}${index === undefined ? '' : ` of input ${index}`} cannot be cloned${cause instanceof Error ? `: ${cause.message}` : ''}`, { cause });
+    this.what = what;
+    this.index = index;
+  }
+}
+
+/** `run()`/`map()` on a pool whose queue already holds `maxQueue` waiting calls. */
+export class PoolQueueFullError extends BgWorkersError {
+  readonly maxQueue: number;
+  constructor(pool: string, maxQueue: number) {
+    super('ERR_POOL_QUEUE_FULL', `pool "${pool}": queue full (${maxQueue} waiting)`);
+    this.maxQueue = maxQueue;
+  }
+}
+
+/** A pool task ran past its `timeoutMs`: its run was aborted (task.signal) and, if it went on, its worker stopped. */
+export class TaskTimeoutError extends BgWorkersError {
+  readonly timeoutMs: number;
+  constructor(pool: string, timeoutMs: number) {
+    super('ERR_TASK_TIMEOUT', `pool "${pool}": task timed out after ${timeoutMs} ms`);
+    this.timeoutMs = timeoutMs;
+  }
+}
+
 /** A latch operation that a latch relayed across processes cannot do: `ctx.registrantLatch` of a process worker can only be set. */
 export class RemoteLatchError extends BgWorkersError {
   constructor(operation: string) {

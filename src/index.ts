@@ -12,6 +12,7 @@ export {
   BgWorkersError,
   InvalidWorkerSpecError,
   PreciousWorkerDiedError,
+  PoolQueueFullError,
   PoolWorkerDiedError,
   PreciousWorkerOutlivedScopeError,
   RemoteLatchError,
@@ -20,7 +21,9 @@ export {
   SupervisorClosedError,
   SupervisorDiedError,
   SupervisorShutdownError,
+  TaskCloneError,
   TaskFailedError,
+  TaskTimeoutError,
   TerminationRequestedError,
   WorkerCapacityError,
   WorkerStartupError,
@@ -33,4 +36,5 @@ export type { Latch, WaitOptions, WaitResult } from './shared/latch.js';
 export type { ScopeState } from './scope/node.js';
 export type { SupervisorMetrics, WorkerFilter, WorkerInfo } from './supervisor/registry.js';
 export type { PoolOptions } from './pool/options.js';
-export type { PoolStats } from './pool/pool.js';
+export type { HistogramSummary, PoolStats } from './pool/stats.js';
+export type { PoolMapOptions, PoolRunOptions } from './pool/scoped-pool.js';

@@ -4,6 +4,7 @@
  */
 export { defineWorker } from './worker/context.js';
 export { defineTask } from './pool/task.js';
+export { move } from './pool/move.js';
 export type { TaskContext, TaskFunction } from './pool/task.js';
 export type { WorkerContext, WorkerDefinition } from './worker/context.js';
 export { checkForInterrupts, interruptPending, myLatch } from './scope/interrupts.js';

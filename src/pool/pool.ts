@@ -1,106 +1,101 @@
 /**
- * ScopedPool: a fan-out pool owned by a scope, built on the supervisor's own workers. Each pool worker is an
+ * PoolCore: the engine of a fan-out pool owned by a scope, on the supervisor's own workers. Each pool worker is an
  * ordinary registered worker (ephemeral, and precious unless `precious: false`) running pool-worker.ts, so every
  * guarantee of a worker holds for it: the supervisor starts and stops it (G2), its death aborts the scope and is
  * seen synchronously by checkForInterrupts() (G4), it ends with the scope (G3, G10), it holds a slot and shows in
- * `supervisor.workers()`. Why not piscina: see docs/architecture.md (its workers are started by the registrant
- * outside the supervisor, and a death reaches the registrant only when its event loop runs).
+ * `supervisor.workers()`. Why not piscina: see docs/architecture.md.
  *
- * Dispatch: inputs go out in batches over each worker's direct port, at most MAX_BATCHES_IN_FLIGHT per worker,
- * so a worker always has the next batch queued. `map` sizes batches adaptively: it starts small and aims each
- * batch at TARGET_BATCH_MICROS of worker time, so 100,000 trivial tasks need a few hundred messages while 1 ms
- * tasks go two or so at a time and the last batch cannot leave one worker long behind. `run` is one task per
- * message.
+ * Dispatch (#dispatch, O(1) per task in the queue's length): the queue is a deque of entries; the head entry goes
+ * out in one batch to, in this order of preference, (1) a worker with room (fewer than concurrentTasksPerWorker
+ * batches), (2) a new worker if the pool may grow, (3) as look-ahead, a busy worker's FIFO — only when every
+ * worker is busy, and never for a task with a timeout. An idle worker with nothing queued steals unstarted tasks
+ * back from a look-ahead batch (thread pools, via the gate), so a short task never waits behind a long one while
+ * a worker idles. Batch sizes adapt (a map per job, run()s pool-wide): each batch aims at TARGET_BATCH_MICROS of
+ * worker time and at most a fair share of what is queued, so 100,000 trivial tasks take a few hundred messages
+ * while 1 ms tasks go one or two at a time. Queued run()s of the same task function share batches.
+ *
+ * Aborts (a run's or map's signal, a timeout, the map failing): a task not started is cancelled through the gate
+ * and never starts (thread pools; a process pool never sends a cancellable task ahead). A started task gets its
+ * task.signal aborted and is abandoned: its worker gets no new work until it ends, and is stopped (and replaced on
+ * demand) if it has not ended abortGraceMs later. A stop the pool asked for is not a precious death.
+ *
+ * A worker that dies: its tasks that never started are queued again; those that had started fail with
+ * PoolWorkerDiedError (non-precious pools answer each task as it ends, so only the running ones are lost).
  *
  * Invariants:
- * 1. Every task settles exactly once: with its result, its own error, the scope's abort reason, ScopeClosedError
- *    (the scope committed with the task pending), or PoolWorkerDiedError (a non-precious worker died with it).
- * 2. After close() nothing is dispatched and every pending task has been rejected.
+ * 1. Every job settles exactly once: its result, its task's error, the scope's abort reason, ScopeClosedError (the
+ *    scope committed with it pending), its signal's reason, TaskTimeoutError, TaskCloneError, PoolQueueFullError,
+ *    or PoolWorkerDiedError. Settling removes its abort listener.
+ * 2. After close nothing is dispatched and every pending job has been rejected.
  * 3. map's results are in input order; it rejects at the first failed input (TaskFailedError with its index).
+ * 4. A batch is counted in flight only once its post succeeded (a post that throws changes no counter).
+ * 5. No task starts after its job settled by an abort, where the gate can prevent it (gate.ts invariant 2).
  */
-import { PoolWorkerDiedError, ScopeClosedError, TaskFailedError, invalidOption } from '../errors.js';
+import type { Transferable } from 'node:worker_threads';
+import { PoolQueueFullError, PoolWorkerDiedError, ScopeClosedError, TaskCloneError, TaskFailedError, TaskTimeoutError, invalidOption } from '../errors.js';
 import type { WorkerHandle } from '../handle.js';
 import type { ScopedWorkerSpec } from '../options.js';
 import type { WorkerExit } from '../record.js';
 import type { ScopeMember, ScopeNode } from '../scope/node.js';
-import { reviveError } from '../shared/protocol.js';
-import type { BatchDone, PoolDown } from './protocol.js';
+import { reviveError, serializeError } from '../shared/protocol.js';
+import { Deque } from './deque.js';
+import { GATE_SIZE, G_CANCELLED, G_DONE, G_QUEUED, gateCancel, gateFree, gateQueue, gateState, newGate } from './gate.js';
 import { validateMapOptions, validateRunOptions, type ResolvedPoolOptions } from './options.js';
+import type { BatchDone, PoolDown, PoolWorkerData } from './protocol.js';
+import { PoolTimes, summary, type PoolStats } from './stats.js';
 
-/** Batches a worker has queued or running: one running, one ready, so it never idles waiting for a message. */
-export const MAX_BATCHES_IN_FLIGHT = 2;
-/** Worker time one map batch aims at: large enough to amortise a message (~5 µs), small enough to balance. */
+export type { PoolStats } from './stats.js';
+import { T_ANSWERED, T_PENDING, T_STOLEN, usable, type Batch, type Entry, type Job, type Member } from './work.js';
+
+/** Batches a busy worker may hold beyond the ones it runs: one ready, so it never idles waiting for a message. */
+export const LOOKAHEAD_BATCHES = 1;
+/** Worker time one batch aims at: large enough to amortise a message (~5 µs), small enough to balance. */
 export const TARGET_BATCH_MICROS = 2000;
-/** Upper bound on inputs per batch (bounds message size and memory per batch). */
+/** Upper bound on inputs per batch (bounds message size, and the gate words a worker holds). */
 export const MAX_BATCH = 1024;
 /** The first batches of a map, before any timing is known. */
 const FIRST_BATCH = 16;
+/** Weight of history in the measured time per input (per answered batch). */
+const DECAY = 0.9;
 
 const POOL_WORKER_URL = new URL('./pool-worker.js', import.meta.url);
 
-/** Counters of a pool, read synchronously. */
-export interface PoolStats {
-  /** Inputs waiting for a worker. */
-  queued: number;
-  /** Inputs sent to a worker and not yet answered. */
-  running: number;
-  /** Inputs answered (with a result or an error). */
-  done: number;
-  /** Pool workers holding a slot. */
-  workers: number;
-}
+type Register = (spec: ScopedWorkerSpec, throwOnFull: boolean) => WorkerHandle | undefined;
 
-interface Job {
-  readonly kind: 'run' | 'map';
-  readonly inputs: readonly unknown[];
-  readonly results: unknown[];
-  readonly resolve: (v: unknown) => void;
-  readonly reject: (e: unknown) => void;
-  readonly concurrency: number;
-  readonly signal: AbortSignal | undefined;
-  next: number;
-  inFlight: number;
-  answered: number;
-  batch: number;
-  settled: boolean;
-}
-
-interface Batch {
-  readonly id: number;
-  readonly job: Job;
-  readonly start: number;
-  readonly count: number;
-  readonly member: Member;
-}
-
-interface Member {
-  readonly handle: WorkerHandle;
-  readonly batches: Map<number, Batch>;
-  readonly onMessage: (m: unknown) => void;
-}
-
-/** The registrant-side engine of a pool; also a member of its scope, so scope teardown closes it. */
 export class PoolCore implements ScopeMember {
   readonly ref: { id: string; name: string };
   readonly ephemeral = true;
   readonly precious = false;
   readonly #o: ResolvedPoolOptions;
   readonly #node: ScopeNode;
-  readonly #register: (spec: ScopedWorkerSpec, throwOnFull: boolean) => WorkerHandle | undefined;
+  readonly #register: Register;
   readonly #members = new Set<Member>();
-  readonly #queue: Job[] = [];
+  readonly #queue = new Deque<Entry>();
   readonly #stopped: Promise<unknown>[] = [];
+  readonly #times = new PoolTimes();
+  readonly #drainWaiters: (() => void)[] = [];
+  /**
+   * Look-ahead is possible: thread pools (the gate makes it abortable and tells what started), and precious process
+   * pools for tasks that cannot be aborted (a death aborts their scope anyway, so what started does not matter).
+   */
+  readonly #lookahead: boolean;
   #nextBatch = 1;
   #workerSeq = 0;
   #closed = false;
-  #queued = 0;
-  #running = 0;
+  #queuedTasks = 0;
+  #queueSize = 0;
+  #outstanding = 0;
   #done = 0;
+  #runSumMicros = 0;
+  #runSumRan = 0;
+  #deadWorkerMs = 0;
+  #busyMicros = 0;
 
-  constructor(o: ResolvedPoolOptions, node: ScopeNode, register: (spec: ScopedWorkerSpec, throwOnFull: boolean) => WorkerHandle | undefined) {
+  constructor(o: ResolvedPoolOptions, node: ScopeNode, register: Register) {
     this.#o = o;
     this.#node = node;
     this.#register = register;
+    this.#lookahead = o.runtime === 'thread' || o.precious;
     this.ref = { id: `pool:${o.name}`, name: o.name };
     const started: WorkerHandle[] = [];
     try {
@@ -114,25 +109,56 @@ export class PoolCore implements ScopeMember {
   }
 
   get stats(): PoolStats {
-    return { queued: this.#queued, running: this.#running, done: this.#done, workers: this.#members.size };
+    let ahead = 0;
+    let stolen = 0;
+    for (const m of this.#members) {
+      for (const b of m.batches.values()) {
+        for (let t = 0; t < b.count; t++) {
+          if (b.state[t] === T_STOLEN) stolen++;
+          else if (b.state[t] === T_PENDING && m.gate !== undefined && gateState(m.gate, b.seq + t) === G_QUEUED) ahead++;
+        }
+      }
+    }
+    const now = performance.now();
+    let aliveMs = this.#deadWorkerMs;
+    for (const m of this.#members) aliveMs += now - m.bornAt;
+    return {
+      queued: this.#queuedTasks + ahead,
+      running: this.#outstanding - ahead - stolen,
+      done: this.#done,
+      workers: this.#members.size,
+      runTime: summary(this.#times.run, this.#times.runCount),
+      waitTime: summary(this.#times.wait),
+      utilization: aliveMs > 0 ? this.#busyMicros / 1000 / aliveMs : 0,
+    };
+  }
+
+  /** Calls waiting for a worker (a map counts once). */
+  get queueSize(): number {
+    return this.#queueSize;
+  }
+
+  drained(): Promise<void> {
+    if (this.#isDrained()) return Promise.resolve();
+    return new Promise((resolve) => this.#drainWaiters.push(resolve));
   }
 
   run(input: unknown, options: unknown): Promise<unknown> {
-    let signal: AbortSignal | undefined;
+    let o;
     try {
-      ({ signal } = validateRunOptions(options));
+      o = validateRunOptions(options, this.#o.timeoutMs);
     } catch (err) {
       return Promise.reject(err);
     }
-    if (signal?.aborted) return Promise.reject(signal.reason);
-    return this.#submit('run', [input], 1, signal).then((r) => (r as unknown[])[0]);
+    if (o.signal?.aborted) return Promise.reject(o.signal.reason);
+    return this.#submit('run', [input], Number.MAX_SAFE_INTEGER, o.name, o.signal, o.timeoutMs, o.transfer).then((r) => (r as unknown[])[0]);
   }
 
   map(inputs: Iterable<unknown>, options: unknown): Promise<unknown[]> {
-    let concurrency: number;
+    let o;
     let list: unknown[];
     try {
-      ({ concurrency } = validateMapOptions(options));
+      o = validateMapOptions(options, this.#o.timeoutMs);
       if (inputs === null || typeof (inputs as { [Symbol.iterator]?: unknown })?.[Symbol.iterator] !== 'function') {
         throw invalidOption('inputs', 'an iterable', inputs);
       }
@@ -140,146 +166,479 @@ export class PoolCore implements ScopeMember {
     } catch (err) {
       return Promise.reject(err);
     }
-    if (list.length === 0) return this.#closed ? Promise.reject(this.#closedReason()) : Promise.resolve([]);
-    return this.#submit('map', list, concurrency, undefined) as Promise<unknown[]>;
+    if (this.#closed) return Promise.reject(this.#closedReason());
+    if (o.signal?.aborted) return Promise.reject(o.signal.reason);
+    if (list.length === 0) return Promise.resolve([]);
+    return this.#submit('map', list, o.concurrency, o.name, o.signal, o.timeoutMs, undefined) as Promise<unknown[]>;
   }
 
-  #submit(kind: 'run' | 'map', inputs: unknown[], concurrency: number, signal: AbortSignal | undefined): Promise<unknown> {
+  #submit(kind: 'run' | 'map', inputs: unknown[], concurrency: number, name: string | undefined, signal: AbortSignal | undefined, timeoutMs: number | undefined, transfer: readonly Transferable[] | undefined): Promise<unknown> {
     if (this.#closed) return Promise.reject(this.#closedReason());
     return new Promise((resolve, reject) => {
-      const job: Job = { kind, inputs, results: new Array(inputs.length), resolve, reject, concurrency, signal, next: 0, inFlight: 0, answered: 0, batch: kind === 'run' ? 1 : FIRST_BATCH, settled: false };
-      this.#queue.push(job);
-      this.#queued += inputs.length;
-      signal?.addEventListener('abort', () => this.#cancel(job), { once: true });
+      const job: Job = {
+        kind, name, inputs, results: new Array(inputs.length), resolve, reject, concurrency, signal, timeoutMs, transfer,
+        cancellable: signal !== undefined || timeoutMs !== undefined, submittedAt: performance.now(),
+        queued: inputs.length, inFlight: 0, answered: 0, batch: kind === 'run' ? 1 : FIRST_BATCH, sumMicros: 0, sumRan: 0,
+        settled: false, parked: undefined, batches: new Set(), onAbort: undefined,
+      };
+      this.#queue.push({ job, next: 0, end: inputs.length });
+      this.#queuedTasks += inputs.length;
+      this.#queueSize++;
+      if (signal !== undefined) {
+        job.onAbort = () => this.#abort(job, signal.reason);
+        signal.addEventListener('abort', job.onAbort, { once: true });
+      }
       this.#dispatch();
+      // Back-pressure: a call that could not go to a worker at once and finds maxQueue waiting is refused.
+      if (!job.settled && job.queued > 0 && this.#queueSize > this.#o.maxQueue) this.#settle(job, false, new PoolQueueFullError(this.#o.name, this.#o.maxQueue));
     });
   }
 
-  /** Sends batches while some worker has room and some job has inputs left (invariant 2: not after close). */
+  // ---- dispatch ----------------------------------------------------------------------------------------------
+
   #dispatch(): void {
-    while (!this.#closed && this.#queue.length > 0) {
-      let member = this.#leastBusy();
-      // Grow on demand up to maxWorkers (scope active, a slot free) rather than queue behind a busy worker.
-      if ((member === undefined || member.batches.size > 0) && this.#members.size < this.#o.maxWorkers && this.#node.state === 'active') {
-        member = this.#addWorker(false) ?? member;
+    while (!this.#closed) {
+      const entry = this.#head();
+      if (entry === undefined) {
+        if (this.#steal()) continue;
+        return;
+      }
+      let member = this.#withRoom();
+      if (member === undefined && this.#members.size < this.#o.maxWorkers && this.#node.state === 'active') member = this.#addWorker(false);
+      let ahead = false;
+      if (member === undefined && this.#lookahead && entry.job.timeoutMs === undefined && (this.#o.runtime === 'thread' || !entry.job.cancellable)) {
+        member = this.#forLookahead();
+        ahead = true;
       }
       if (member === undefined) return;
-      const job = this.#queue.find((j) => j.inFlight < j.concurrency);
-      if (job === undefined) return;
-      const left = job.inputs.length - job.next;
-      // Never put more than a fair share of what is left in one batch, so a short map still spreads out.
-      const fair = Math.ceil(left / (this.#o.maxWorkers * MAX_BATCHES_IN_FLIGHT));
-      const count = Math.max(1, Math.min(job.batch, fair, left, job.concurrency - job.inFlight));
-      const batch: Batch = { id: this.#nextBatch++, job, start: job.next, count, member };
-      job.next += count;
-      job.inFlight += count;
-      this.#queued -= count;
-      this.#running += count;
-      if (job.next === job.inputs.length) this.#queue.splice(this.#queue.indexOf(job), 1);
-      member.batches.set(batch.id, batch);
-      const inputs = count === job.inputs.length ? (job.inputs as unknown[]) : job.inputs.slice(batch.start, batch.start + count);
-      const msg: PoolDown = { t: 'batch', id: batch.id, inputs, cancellable: job.signal !== undefined };
-      member.handle.port.postMessage(msg);
+      this.#send(member, entry, ahead);
     }
   }
 
-  #leastBusy(): Member | undefined {
+  /** The queue's first live entry; settled jobs' entries are dropped, jobs at their concurrency parked. */
+  #head(): Entry | undefined {
+    for (;;) {
+      const e = this.#queue.peek();
+      if (e === undefined) return undefined;
+      if (e.job.settled || e.next >= e.end) {
+        this.#queue.shift();
+        continue;
+      }
+      if (e.job.inFlight >= e.job.concurrency) {
+        this.#queue.shift();
+        (e.job.parked ??= []).push(e);
+        continue;
+      }
+      return e;
+    }
+  }
+
+  #withRoom(): Member | undefined {
     let best: Member | undefined;
     for (const m of this.#members) {
-      if (m.batches.size < MAX_BATCHES_IN_FLIGHT && (best === undefined || m.batches.size < best.batches.size)) best = m;
+      if (usable(m) && m.batches.size < this.#o.concurrentTasksPerWorker && (best === undefined || m.batches.size < best.batches.size)) best = m;
     }
     return best;
   }
 
-  /** Registers one pool worker; with throwOnFull false, returns undefined when no slot is free. */
-  #addWorker(throwOnFull: boolean): Member | undefined {
-    const o = this.#o;
-    const spec: ScopedWorkerSpec = {
-      entry: POOL_WORKER_URL,
-      name: `${o.name}#${++this.#workerSeq}`,
-      kind: o.kind,
-      labels: o.labels,
-      data: { entry: o.entry },
-      runtime: o.runtime,
-      ephemeral: true,
-      precious: o.precious,
-      ...(o.resourceLimits ? { resourceLimits: o.resourceLimits } : {}),
-    };
-    const handle = this.#register(spec, throwOnFull);
-    if (handle === undefined) return undefined;
-    const member: Member = { handle, batches: new Map(), onMessage: (m) => this.#answered(member, m as BatchDone) };
-    handle.port.on('message', member.onMessage);
-    this.#members.add(member);
-    this.#stopped.push(handle.waitForShutdown().then((exit) => this.#workerStopped(member, exit)));
-    return member;
+  #forLookahead(): Member | undefined {
+    let best: Member | undefined;
+    const limit = this.#o.concurrentTasksPerWorker + LOOKAHEAD_BATCHES;
+    for (const m of this.#members) {
+      if (usable(m) && m.batches.size < limit && m.outstanding + MAX_BATCH <= GATE_SIZE && (best === undefined || m.batches.size < best.batches.size)) best = m;
+    }
+    return best;
   }
+
+  /** Sends one batch from the head of the queue to `member` (invariant 4: counters change after the post). */
+  #send(member: Member, entry: Entry, ahead: boolean): void {
+    const first = entry.job;
+    const jobs: Job[] = [];
+    const idx: number[] = [];
+    const inputs: unknown[] = [];
+    const single = first.timeoutMs !== undefined || first.transfer !== undefined || (this.#o.runtime === 'process' && (first.cancellable || !this.#o.precious));
+    const fair = Math.ceil(this.#queuedTasks / (this.#o.maxWorkers * (1 + LOOKAHEAD_BATCHES)));
+    if (first.kind === 'map') {
+      const count = single ? 1 : Math.max(1, Math.min(first.batch, fair, entry.end - entry.next, first.concurrency - first.inFlight));
+      for (let i = 0; i < count; i++) {
+        jobs.push(first);
+        idx.push(entry.next + i);
+      }
+      if (count === first.inputs.length) inputs.push(...first.inputs);
+      else for (let i = 0; i < count; i++) inputs.push(first.inputs[entry.next + i]);
+    } else {
+      const limit = single ? 1 : Math.max(1, Math.min(this.#runBatchSize(), fair));
+      // Consecutive queued run()s of the same task function share a batch; taken from the queue after the post.
+      let n = 0;
+      for (let k = 0; n < limit; k++) {
+        const e = k === 0 ? entry : this.#peekAt(k);
+        if (e === undefined || e.job.kind !== 'run' || e.job.name !== first.name || e.job.settled) break;
+        if (k > 0 && (e.job.timeoutMs !== undefined || e.job.transfer !== undefined || (this.#o.runtime === 'process' && e.job.cancellable))) break;
+        jobs.push(e.job);
+        idx.push(0);
+        inputs.push(e.job.inputs[0]);
+        n++;
+      }
+    }
+    const count = jobs.length;
+    const seq = member.nextSeq;
+    const gate = member.gate;
+    if (gate !== undefined) for (let i = 0; i < count; i++) gateQueue(gate, seq + i);
+    const cancellable = jobs.some((j) => j.cancellable);
+    const id = this.#nextBatch++;
+    const msg: PoolDown = { t: 'batch', id, name: first.name, seq, inputs, cancellable };
+    try {
+      member.handle.port.postMessage(msg, first.transfer as Transferable[] | undefined);
+    } catch (err) {
+      if (gate !== undefined) for (let i = 0; i < count; i++) gateFree(gate, seq + i);
+      this.#cloneFailed(jobs, idx, inputs, err);
+      return;
+    }
+    // Posted: now take the tasks out of the queue and count them in flight.
+    member.nextSeq += count;
+    const batch: Batch = { id, member, seq, count, jobs, idx, state: new Uint8Array(count), abandoned: undefined, answered: 0, timer: undefined };
+    const now = performance.now();
+    if (first.kind === 'map') {
+      entry.next += count;
+      if (entry.next >= entry.end) this.#queue.shift();
+    } else {
+      for (let k = 0; k < count; k++) this.#queue.shift();
+    }
+    if (first.kind === 'map') this.#took(first, count, batch, ahead, now);
+    else for (const job of jobs) this.#took(job, 1, batch, ahead, now);
+    this.#queuedTasks -= count;
+    this.#outstanding += count;
+    member.outstanding += count;
+    member.batches.set(id, batch);
+    if (member.idleTimer !== undefined) {
+      clearTimeout(member.idleTimer);
+      member.idleTimer = undefined;
+    }
+    if (first.timeoutMs !== undefined) {
+      const ms = first.timeoutMs;
+      batch.timer = setTimeout(() => this.#abort(first, new TaskTimeoutError(this.#o.name, ms)), ms);
+    }
+  }
+
+  /** `count` of a job's queued inputs went out in `batch`. */
+  #took(job: Job, count: number, batch: Batch, ahead: boolean, now: number): void {
+    job.queued -= count;
+    job.inFlight += count;
+    if (job.queued === 0) this.#queueSize--;
+    job.batches.add(batch);
+    if (!ahead) this.#times.recordWait((now - job.submittedAt) * 1000);
+  }
+
+  /** The k-th live entry of the queue from its head (run batching looks past the head); undefined past a gap. */
+  #peekAt(k: number): Entry | undefined {
+    return this.#queue.at(k);
+  }
+
+  /** A post threw (DataCloneError): reject the jobs whose input cannot be cloned; the rest stay queued. */
+  #cloneFailed(jobs: Job[], idx: number[], inputs: unknown[], err: unknown): void {
+    let found = false;
+    for (let i = 0; i < jobs.length; i++) {
+      try {
+        structuredClone(inputs[i]);
+      } catch (e) {
+        found = true;
+        const job = jobs[i]!;
+        this.#settle(job, false, new TaskCloneError(this.#o.name, 'input', job.kind === 'map' ? idx[i] : undefined, e));
+      }
+    }
+    // Every input clones alone (a bad transfer list): the post's own error belongs to the first job.
+    if (!found) this.#settle(jobs[0]!, false, new TaskCloneError(this.#o.name, 'input', jobs[0]!.kind === 'map' ? idx[0] : undefined, err));
+  }
+
+  #runBatchSize(): number {
+    if (this.#runSumRan === 0) return 1;
+    const perInput = this.#runSumMicros / this.#runSumRan;
+    return Math.max(1, Math.min(MAX_BATCH, Math.floor(TARGET_BATCH_MICROS / Math.max(perInput, 0.01))));
+  }
+
+  /**
+   * Work stealing: with nothing queued, a worker with room takes back the unstarted tail of a busy worker's
+   * look-ahead batch (thread pools: a gate CAS per task, so a task runs on exactly one of them). True if it took any.
+   */
+  #steal(): boolean {
+    const thief = this.#withRoom();
+    if (thief === undefined) return false;
+    for (const victim of this.#members) {
+      if (victim === thief || victim.gate === undefined || victim.batches.size <= this.#o.concurrentTasksPerWorker) continue;
+      let last: Batch | undefined;
+      for (const b of victim.batches.values()) last = b;
+      if (last === undefined) continue;
+      const taken: Entry[] = [];
+      for (let t = last.count - 1; t >= 0; t--) {
+        if (last.state[t] !== T_PENDING) continue;
+        const job = last.jobs[t]!;
+        if (job.settled) continue;
+        if (!gateCancel(victim.gate, last.seq + t)) break; // started: so has everything before it
+        last.state[t] = T_STOLEN;
+        job.inFlight--;
+        if (job.queued === 0) this.#queueSize++;
+        job.queued++;
+        this.#queuedTasks++;
+        const i = last.idx[t]!;
+        const prev = taken[taken.length - 1];
+        if (prev !== undefined && prev.job === job && prev.next === i + 1) prev.next = i;
+        else taken.push({ job, next: i, end: i + 1 });
+      }
+      if (taken.length > 0) {
+        // Taken from the tail backwards: unshifting in that order puts the oldest at the head.
+        for (const e of taken) this.#queue.unshift(e);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  // ---- answers -----------------------------------------------------------------------------------------------
 
   #answered(member: Member, m: BatchDone): void {
     const batch = member.batches.get(m.id);
     if (batch === undefined) return;
-    member.batches.delete(m.id);
-    const { job } = batch;
-    this.#running -= batch.count;
-    this.#done += batch.count;
-    job.inFlight -= batch.count;
-    if (!job.settled) {
-      if (m.errors !== undefined && m.errors.length > 0) {
-        const [i, e] = m.errors[0]!;
-        const error = reviveError(e);
-        this.#settle(job, false, job.kind === 'run' ? error : new TaskFailedError(this.#o.name, batch.start + i, error));
-      } else {
-        for (let i = 0; i < batch.count; i++) job.results[batch.start + i] = m.results[i];
-        job.answered += batch.count;
-        if (job.kind === 'map' && m.micros > 0) {
-          const perItem = m.micros / batch.count;
-          job.batch = Math.max(1, Math.min(MAX_BATCH, Math.round(TARGET_BATCH_MICROS / perItem)));
+    const gate = member.gate;
+    const errors = m.errors === undefined ? undefined : new Map(m.errors);
+    const skipped = m.skipped === undefined ? undefined : new Set(m.skipped);
+    const end = m.from + m.results.length;
+    let jobOfBatch: Job | undefined; // the map job this batch ran for, if any (for its batch size)
+    for (let t = m.from; t < end; t++) {
+      const st = batch.state[t];
+      if (st === T_ANSWERED) continue;
+      batch.state[t] = T_ANSWERED;
+      batch.answered++;
+      member.outstanding--;
+      this.#outstanding--;
+      if (gate !== undefined) gateFree(gate, batch.seq + t);
+      if (batch.abandoned?.[t] === 1) {
+        batch.abandoned[t] = 0;
+        if (--member.abandoned === 0 && member.graceTimer !== undefined) {
+          clearTimeout(member.graceTimer);
+          member.graceTimer = undefined;
         }
-        if (job.answered === job.inputs.length) this.#settle(job, true, job.results);
+      }
+      if (st === T_STOLEN) continue; // queued again when it was taken back: its job counted it then
+      const job = batch.jobs[t]!;
+      job.inFlight--;
+      if (skipped?.has(t) === true) continue; // cancelled before it started: its job has settled
+      this.#done++;
+      if (job.kind === 'map') jobOfBatch = job;
+      if (job.settled) continue;
+      const e = errors?.get(t);
+      if (e !== undefined) {
+        const error = reviveError(e);
+        this.#settle(job, false, job.kind === 'run' ? error : new TaskFailedError(this.#o.name, batch.idx[t]!, error));
+        continue;
+      }
+      job.results[batch.idx[t]!] = m.results[t - m.from];
+      if (++job.answered === job.inputs.length) this.#settle(job, true, job.kind === 'run' ? job.results : job.results);
+      else if (job.parked !== undefined && job.inFlight < job.concurrency) this.#unpark(job);
+    }
+    if (m.ran > 0) {
+      this.#times.recordRun(m.micros, m.ran);
+      member.busyMicros += m.micros;
+      this.#busyMicros += m.micros;
+      if (jobOfBatch !== undefined) {
+        jobOfBatch.sumMicros = jobOfBatch.sumMicros * DECAY + m.micros;
+        jobOfBatch.sumRan = jobOfBatch.sumRan * DECAY + m.ran;
+        const perInput = jobOfBatch.sumMicros / jobOfBatch.sumRan;
+        jobOfBatch.batch = Math.max(1, Math.min(MAX_BATCH, Math.floor(TARGET_BATCH_MICROS / Math.max(perInput, 0.01))));
+      } else {
+        this.#runSumMicros = this.#runSumMicros * DECAY + m.micros;
+        this.#runSumRan = this.#runSumRan * DECAY + m.ran;
       }
     }
+    if (batch.answered === batch.count) {
+      member.batches.delete(batch.id);
+      if (batch.timer !== undefined) clearTimeout(batch.timer);
+      for (const job of new Set(batch.jobs)) job.batches.delete(batch);
+      if (member.batches.size === 0) this.#idle(member);
+    }
     this.#dispatch();
+    this.#checkDrained();
   }
 
-  /** A run() whose signal aborted: reject it now; a batch already sent is cancelled in the worker. */
-  #cancel(job: Job): void {
+  #unpark(job: Job): void {
+    const parked = job.parked!;
+    job.parked = undefined;
+    for (let i = parked.length - 1; i >= 0; i--) this.#queue.unshift(parked[i]!);
+  }
+
+  // ---- aborts ------------------------------------------------------------------------------------------------
+
+  /**
+   * A job's run was aborted (its signal, a timeout): it rejects now; its unstarted tasks are cancelled through the
+   * gate (they never start: invariant 5) and its running ones abandoned (their task.signal aborts; their worker
+   * gets no new work until they end, and is stopped abortGraceMs later if they have not).
+   */
+  #abort(job: Job, reason: unknown): void {
     if (job.settled) return;
-    const queuedIndex = this.#queue.indexOf(job);
-    if (queuedIndex >= 0) {
-      this.#queue.splice(queuedIndex, 1);
-      this.#queued -= job.inputs.length - job.next;
+    this.#settle(job, false, reason);
+    for (const batch of job.batches) {
+      const member = batch.member;
+      for (let t = 0; t < batch.count; t++) {
+        if (batch.jobs[t] !== job || batch.state[t] !== T_PENDING) continue;
+        if (member.gate !== undefined) {
+          if (gateCancel(member.gate, batch.seq + t)) continue; // never starts; answered as skipped
+          const st = gateState(member.gate, batch.seq + t);
+          if (st === G_CANCELLED || st === G_DONE) continue; // cancelled already, or ended (its answer is on the way)
+        }
+        (batch.abandoned ??= new Uint8Array(batch.count))[t] = 1;
+        member.abandoned++;
+        member.handle.port.postMessage({ t: 'cancel', seq: batch.seq + t, reason: serializeError(reason) } satisfies PoolDown);
+        member.graceTimer ??= setTimeout(() => this.#retire(member), this.#o.abortGraceMs);
+      }
     }
-    for (const m of this.#members) {
-      for (const b of m.batches.values()) if (b.job === job) m.handle.port.postMessage({ t: 'cancel', id: b.id } satisfies PoolDown);
-    }
-    this.#settle(job, false, job.signal!.reason);
   }
 
-  #workerStopped(member: Member, exit: WorkerExit): void {
-    this.#members.delete(member);
-    member.handle.port.off('message', member.onMessage);
-    if (member.batches.size === 0 || this.#closed) return;
-    // A non-precious pool lost a worker with work in flight (a precious one has aborted the scope, which closes
-    // the pool): those tasks fail, and the pool carries on with a replacement when a slot is free.
-    const err = new PoolWorkerDiedError(member.handle, exit);
-    for (const b of member.batches.values()) {
-      this.#running -= b.count;
-      b.job.inFlight -= b.count;
-      this.#settle(b.job, false, err);
+  /** Cancels a settled job's tasks that have not started (a failed map's rest): they would only waste a worker. */
+  #cancelRest(job: Job): void {
+    for (const batch of job.batches) {
+      const gate = batch.member.gate;
+      if (gate === undefined) continue;
+      for (let t = 0; t < batch.count; t++) if (batch.jobs[t] === job && batch.state[t] === T_PENDING) gateCancel(gate, batch.seq + t);
     }
-    member.batches.clear();
-    this.#dispatch();
   }
 
   #settle(job: Job, ok: boolean, value: unknown): void {
     if (job.settled) return;
     job.settled = true;
-    const queuedIndex = this.#queue.indexOf(job);
-    if (queuedIndex >= 0) {
-      this.#queue.splice(queuedIndex, 1);
-      this.#queued -= job.inputs.length - job.next;
+    if (job.onAbort !== undefined) {
+      job.signal!.removeEventListener('abort', job.onAbort);
+      job.onAbort = undefined;
     }
+    if (job.queued > 0) {
+      // Its entries stay in the queue and are dropped when they reach the head (O(1) here).
+      this.#queuedTasks -= job.queued;
+      this.#queueSize--;
+      job.queued = 0;
+    }
+    job.parked = undefined;
+    if (!ok && job.kind === 'map') this.#cancelRest(job);
     if (ok) job.resolve(value);
     else job.reject(value);
+    this.#checkDrained();
+  }
+
+  // ---- workers -----------------------------------------------------------------------------------------------
+
+  /** Registers one pool worker; with throwOnFull false, returns undefined when no slot is free. */
+  #addWorker(throwOnFull: boolean): Member | undefined {
+    const o = this.#o;
+    const gate = o.runtime === 'thread' ? newGate() : undefined;
+    const data: PoolWorkerData = { entry: o.entry, data: o.data, gate, concurrency: o.concurrentTasksPerWorker, answerEach: !o.precious, pool: o.name };
+    const spec: ScopedWorkerSpec = {
+      entry: POOL_WORKER_URL,
+      name: `${o.name}#${++this.#workerSeq}`,
+      kind: o.kind,
+      labels: o.labels,
+      data,
+      runtime: o.runtime,
+      ephemeral: true,
+      precious: o.precious,
+      // A stop the pool asks for comes after abortGraceMs already: force it as soon again.
+      gracefulTimeoutMs: o.abortGraceMs,
+      ...(o.resourceLimits ? { resourceLimits: o.resourceLimits } : {}),
+      ...(o.env ? { env: o.env } : {}),
+      ...(o.execArgv ? { execArgv: o.execArgv } : {}),
+    };
+    const handle = this.#register(spec, throwOnFull);
+    if (handle === undefined) return undefined;
+    const member: Member = {
+      handle, gate: gate === undefined ? undefined : new Int32Array(gate), bornAt: performance.now(), nextSeq: 0, batches: new Map(),
+      outstanding: 0, abandoned: 0, retiring: false, busyMicros: 0, idleTimer: undefined, graceTimer: undefined,
+      onMessage: (m) => this.#answered(member, m as BatchDone),
+    };
+    handle.port.on('message', member.onMessage);
+    this.#members.add(member);
+    // Deferred one turn: answers the worker posted before it died arrive first (they travel on another port).
+    this.#stopped.push(handle.waitForShutdown().then((exit) => new Promise<void>((resolve) => setImmediate(() => {
+      this.#workerStopped(member, exit);
+      resolve();
+    }))));
+    if (member.batches.size === 0) this.#idle(member);
+    return member;
+  }
+
+  /** A worker has nothing in flight: above minWorkers, it stops after idleTimeoutMs unless work comes. */
+  #idle(member: Member): void {
+    if (this.#o.idleTimeoutMs === Infinity || this.#closed || member.retiring) return;
+    if (member.idleTimer !== undefined) clearTimeout(member.idleTimer);
+    member.idleTimer = setTimeout(() => {
+      member.idleTimer = undefined;
+      if (member.batches.size === 0 && this.#live() > this.#o.minWorkers) this.#retire(member);
+    }, this.#o.idleTimeoutMs);
+    member.idleTimer.unref();
+  }
+
+  #live(): number {
+    let n = 0;
+    for (const m of this.#members) if (!m.retiring) n++;
+    return n;
+  }
+
+  /** Asks a worker to stop (idle, or an aborted task went on past its grace). Requested: never a precious death. */
+  #retire(member: Member): void {
+    member.graceTimer = undefined;
+    if (member.retiring || !this.#members.has(member)) return;
+    member.retiring = true;
+    member.handle.terminate();
+    this.#dispatch(); // its queued work may go to a new worker now
+  }
+
+  #workerStopped(member: Member, exit: WorkerExit): void {
+    this.#members.delete(member);
+    member.handle.port.off('message', member.onMessage);
+    clearTimeout(member.idleTimer);
+    clearTimeout(member.graceTimer);
+    this.#deadWorkerMs += performance.now() - member.bornAt;
+    const gate = member.gate;
+    let died: PoolWorkerDiedError | undefined;
+    const again: Entry[] = [];
+    for (const batch of member.batches.values()) {
+      if (batch.timer !== undefined) clearTimeout(batch.timer);
+      for (let t = 0; t < batch.count; t++) {
+        const st = batch.state[t];
+        if (st === T_ANSWERED) continue;
+        batch.state[t] = T_ANSWERED;
+        this.#outstanding--;
+        const started = gate === undefined || gateState(gate, batch.seq + t) !== G_QUEUED;
+        if (gate !== undefined) gateFree(gate, batch.seq + t);
+        if (st === T_STOLEN) continue;
+        const job = batch.jobs[t]!;
+        job.inFlight--;
+        job.batches.delete(batch);
+        if (job.settled || this.#closed) continue;
+        if (!started) {
+          // Never started: run it elsewhere (a task runs at most once).
+          if (job.queued === 0) this.#queueSize++;
+          job.queued++;
+          this.#queuedTasks++;
+          again.push({ job, next: batch.idx[t]!, end: batch.idx[t]! + 1 });
+        } else {
+          this.#settle(job, false, (died ??= new PoolWorkerDiedError(member.handle, exit)));
+        }
+      }
+    }
+    member.batches.clear();
+    member.outstanding = 0;
+    member.abandoned = 0;
+    for (let i = again.length - 1; i >= 0; i--) this.#queue.unshift(again[i]!);
+    if (this.#closed) return;
+    // Keep minWorkers while the scope is active (a non-precious pool outlives its workers' deaths).
+    while (this.#live() < this.#o.minWorkers && this.#node.state === 'active' && this.#addWorker(false) !== undefined);
+    this.#dispatch();
+    this.#checkDrained();
+  }
+
+  #isDrained(): boolean {
+    return this.#closed || (this.#queuedTasks === 0 && this.#outstanding === 0);
+  }
+
+  #checkDrained(): void {
+    if (this.#drainWaiters.length === 0 || !this.#isDrained()) return;
+    for (const resolve of this.#drainWaiters.splice(0)) resolve();
   }
 
   #closedReason(): unknown {
@@ -296,10 +655,16 @@ export class PoolCore implements ScopeMember {
     if (this.#closed) return;
     this.#closed = true; // invariant 2
     const reason = this.#closedReason();
-    for (const job of [...this.#queue]) this.#settle(job, false, reason);
+    for (let e = this.#queue.shift(); e !== undefined; e = this.#queue.shift()) this.#settle(e.job, false, reason);
     for (const m of this.#members) {
-      for (const b of m.batches.values()) this.#settle(b.job, false, reason);
+      clearTimeout(m.idleTimer);
+      clearTimeout(m.graceTimer);
+      for (const b of m.batches.values()) {
+        clearTimeout(b.timer);
+        for (const job of b.jobs) this.#settle(job, false, reason);
+      }
     }
+    this.#checkDrained();
   }
 
   whenStopped(): Promise<unknown> {

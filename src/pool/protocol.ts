@@ -1,23 +1,53 @@
 /**
  * Messages between a pool (registrant side, pool.ts) and its workers (pool-worker.ts), over each worker's
  * direct port (handle.port ↔ ctx.port). Inputs travel in batches so that many small tasks cost one message
- * each way per batch, and several batches are in flight per worker so a worker never waits for the next.
+ * each way per batch. Task i of a batch has the gate sequence number `seq + i` (gate.ts).
  */
 import type { SerializedError } from '../shared/protocol.js';
 
 export type PoolDown =
-  | { t: 'batch'; id: number; inputs: unknown[]; cancellable: boolean }
-  | { t: 'cancel'; id: number };
+  | {
+      t: 'batch';
+      id: number;
+      /** The task function's export name; undefined: the default export. */
+      name: string | undefined;
+      /** Gate sequence number of the first input. */
+      seq: number;
+      inputs: unknown[];
+      /** The tasks may be aborted while running (they get their own task.signal). */
+      cancellable: boolean;
+    }
+  | { t: 'cancel'; seq: number; reason: SerializedError };
 
+/** The worker's answer for inputs [from, from + results.length) of batch `id`. */
 export interface BatchDone {
   t: 'done';
   id: number;
-  /** One entry per input; undefined where the task threw (see errors). */
+  from: number;
+  /** One entry per input; undefined where the task threw (see errors) or was skipped. */
   results: unknown[];
-  /** [index in batch, error] for the inputs whose task threw or rejected. */
+  /** [index in batch, error] for the inputs whose task threw or rejected, or whose result cannot be cloned. */
   errors: [number, SerializedError][] | undefined;
-  /** Worker-side time spent on the batch, in microseconds (drives the adaptive batch size). */
+  /** Indexes in the batch of inputs the worker did not start: the pool cancelled or took them back (gate.ts). */
+  skipped: number[] | undefined;
+  /** Worker time spent on these inputs (started ones), in microseconds: batch sizes and stats.runTime. */
   micros: number;
+  /** How many of these inputs started (micros / ran is their mean run time). */
+  ran: number;
+}
+
+/** Worker data of a pool worker. */
+export interface PoolWorkerData {
+  entry: string;
+  /** The pool's `data`, handed to every task as task.data. */
+  data: unknown;
+  /** Thread pools: the start gate (gate.ts); undefined for process workers. */
+  gate: SharedArrayBuffer | undefined;
+  concurrency: number;
+  /** Answer each input on its own (non-precious pools: after a crash, only the running task is lost). */
+  answerEach: boolean;
+  /** Name of the pool, for errors. */
+  pool: string;
 }
 
 export type PoolUp = BatchDone;

@@ -1,9 +1,49 @@
 /**
  * ScopedPool: the public face of a pool (pool.ts holds the engine, PoolCore). Created by `scope.pool()`.
  */
-import type { PoolCore, PoolStats } from './pool.js';
+import type { Transferable } from 'node:worker_threads';
+import type { PoolCore } from './pool.js';
+import type { PoolStats } from './stats.js';
 
-/** A pool of workers owned by a scope: `run` one input, `map` many (in input order). Created by `scope.pool()`. */
+/** Options of `pool.run()`. */
+export interface PoolRunOptions {
+  /** Aborting it rejects the run with `signal.reason`; a task not started never starts, a running one sees `task.signal` abort. */
+  signal?: AbortSignal;
+  /** The task function: a named export of the pool's entry module. @default the default export */
+  name?: string;
+  /** ArrayBuffers and MessagePorts inside the input to move to the worker instead of copying (thread pools). */
+  transfer?: readonly Transferable[];
+  /**
+   * Rejects with TaskTimeoutError this long (ms) after the task was sent to a worker; the task is then aborted
+   * as if by `signal`. @default the pool's `timeoutMs`
+   */
+  timeoutMs?: number;
+}
+
+/** Options of `pool.map()`. */
+export interface PoolMapOptions {
+  /** Inputs in flight at most. @default unbounded (batches fill every worker) */
+  concurrency?: number;
+  /** Aborts the whole map, as `run()`'s signal does for each of its tasks. */
+  signal?: AbortSignal;
+  /** The task function: a named export of the pool's entry module. @default the default export */
+  name?: string;
+  /** Per task, as for `run()`; tasks with a timeout are sent one at a time. @default the pool's `timeoutMs` */
+  timeoutMs?: number;
+}
+
+/**
+ * A pool of workers owned by a scope: `run` one input, `map` many (in input order). Created by `scope.pool()`.
+ *
+ * @example
+ * ```ts
+ * const total = await supervisor.scope(async (scope) => {
+ *   const pool = scope.pool<number, number>({ entry: new URL('./square.mjs', import.meta.url), maxWorkers: 2 });
+ *   const squares = await pool.map([1, 2, 3]);
+ *   return squares.reduce((a, b) => a + b, 0);
+ * });
+ * ```
+ */
 export class ScopedPool<I = unknown, O = unknown> {
   readonly #core: PoolCore;
 
@@ -13,23 +53,36 @@ export class ScopedPool<I = unknown, O = unknown> {
   }
 
   /**
-   * Runs the task on one input. Rejects with the task's own error if it throws, with `signal.reason` if the
-   * signal aborts first (an in-flight task's `task.signal` aborts too), and with the scope's abort reason or
+   * Runs a task on one input, on a worker with room if there is one. Rejects with the task's own error if it
+   * throws, with `signal.reason` if the signal aborts first, TaskTimeoutError, TaskCloneError (an input that
+   * cannot be cloned), PoolQueueFullError (`maxQueue` calls already wait), and with the scope's abort reason or
    * ScopeClosedError if the scope ends first.
    */
-  run(input: I, options?: { signal?: AbortSignal }): Promise<O> {
+  run(input: I, options?: PoolRunOptions): Promise<O> {
     return this.#core.run(input, options) as Promise<O>;
   }
 
   /**
-   * Runs the task on every input, in batches, and resolves with the results in input order. Rejects with
-   * TaskFailedError (`index`, `cause`) at the first input whose task throws.
+   * Runs a task on every input, in batches, and resolves with the results in input order. Rejects with
+   * TaskFailedError (`index`, `cause`) at the first input whose task throws (the inputs not started yet are
+   * dropped), TaskCloneError with the input's `index`, or as `run()` does.
    */
-  map(inputs: Iterable<I>, options?: { concurrency?: number }): Promise<O[]> {
+  map(inputs: Iterable<I>, options?: PoolMapOptions): Promise<O[]> {
     return this.#core.map(inputs, options) as Promise<O[]>;
   }
 
+  /** Counters and timing histograms, read synchronously. */
   get stats(): PoolStats {
     return this.#core.stats;
+  }
+
+  /** Calls (`run()`s, and `map()`s counted once) waiting for a worker: what `maxQueue` bounds. */
+  get queueSize(): number {
+    return this.#core.queueSize;
+  }
+
+  /** Resolves once nothing is queued or running (at once if so already, or once the pool's scope has ended). */
+  drained(): Promise<void> {
+    return this.#core.drained();
   }
 }

@@ -26,6 +26,7 @@
  * 'exit' event. Nothing else is ordered across ports, so every message carries (slot, gen) and receivers
  * check it against the slot table.
  */
+import { types } from 'node:util';
 import type { MessagePort, ResourceLimits } from 'node:worker_threads';
 import type { WordsRef } from './layout.js';
 
@@ -188,9 +189,12 @@ const MAX_CAUSE_DEPTH = 4;
 /** Captured at load, before user code runs: a worker that overwrites globalThis.Error must not break reporting. */
 const ErrorClass = Error;
 
+const isNativeError = types.isNativeError;
+
+/** An Error of this realm or of another one (a `vm` context's Error is not `instanceof` ours). */
 function isError(value: unknown): value is Error {
   try {
-    return value instanceof ErrorClass;
+    return value instanceof ErrorClass || isNativeError(value);
   } catch {
     return false; // a revoked Proxy throws on instanceof
   }

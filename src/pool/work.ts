@@ -1,0 +1,97 @@
+/**
+ * The pool's units of work, as the engine (pool.ts) keeps them: a Job is one `run()` or `map()` call, an Entry a
+ * range of a job's inputs waiting in the pool's queue, a Batch the inputs sent to one worker in one message, a
+ * Member one pool worker.
+ *
+ * A task (one input of a job) is, from the pool's side: queued (in an Entry) → in flight (in a Batch; thread pools
+ * also know from the gate whether it started) → answered (the worker's 'done' covered it). A task in flight is
+ * `pending` in its batch until answered; one taken back from a look-ahead batch is `stolen` (it is queued again
+ * at once, and its gate word is freed when the worker answers for it, skipped).
+ */
+import type { Transferable } from 'node:worker_threads';
+import type { WorkerHandle } from '../handle.js';
+
+export interface Job {
+  readonly kind: 'run' | 'map';
+  readonly name: string | undefined;
+  readonly inputs: readonly unknown[];
+  readonly results: unknown[];
+  readonly resolve: (v: unknown) => void;
+  readonly reject: (e: unknown) => void;
+  /** map's `concurrency`: inputs in flight at most. */
+  readonly concurrency: number;
+  readonly signal: AbortSignal | undefined;
+  readonly timeoutMs: number | undefined;
+  readonly transfer: readonly Transferable[] | undefined;
+  /** Its tasks get their own task.signal (an abort or a timeout can reach them while they run). */
+  readonly cancellable: boolean;
+  readonly submittedAt: number;
+  /** Inputs in the queue (entries, parked ones included). */
+  queued: number;
+  /** Inputs sent and neither answered nor stolen back. */
+  inFlight: number;
+  answered: number;
+  /** map: the next batch's size, adapted to the measured time per input. */
+  batch: number;
+  /** Decayed sums of measured worker time and inputs run, for `batch`. */
+  sumMicros: number;
+  sumRan: number;
+  settled: boolean;
+  /** Entries held back while the job is at its concurrency. */
+  parked: Entry[] | undefined;
+  /** Batches with some of its tasks in flight. */
+  readonly batches: Set<Batch>;
+  onAbort: (() => void) | undefined;
+}
+
+/** Inputs [next, end) of a job, waiting in the queue. */
+export interface Entry {
+  readonly job: Job;
+  next: number;
+  end: number;
+}
+
+export const T_PENDING = 0;
+export const T_ANSWERED = 1;
+export const T_STOLEN = 2;
+
+export interface Batch {
+  readonly id: number;
+  readonly member: Member;
+  /** Gate sequence number of task 0. */
+  readonly seq: number;
+  readonly count: number;
+  /** Per task: its job and its input's index in the job. */
+  readonly jobs: Job[];
+  readonly idx: number[];
+  /** Per task: T_PENDING, T_ANSWERED or T_STOLEN. */
+  readonly state: Uint8Array;
+  /** Per task: its run was aborted while it ran (its worker owes the pool its end). */
+  abandoned: Uint8Array | undefined;
+  answered: number;
+  timer: NodeJS.Timeout | undefined;
+}
+
+export interface Member {
+  readonly handle: WorkerHandle;
+  readonly gate: Int32Array | undefined;
+  readonly bornAt: number;
+  nextSeq: number;
+  /** Batches sent and not fully answered, in send order. */
+  readonly batches: Map<number, Batch>;
+  /** Tasks sent and not answered (stolen ones included: their gate word is in use until then). */
+  outstanding: number;
+  /** Tasks whose run was aborted while they ran and that have not ended: no new work until they have. */
+  abandoned: number;
+  /** Asked to stop by the pool (idle, or an aborted task that did not end): gets no new work. */
+  retiring: boolean;
+  busyMicros: number;
+  idleTimer: NodeJS.Timeout | undefined;
+  graceTimer: NodeJS.Timeout | undefined;
+  readonly onMessage: (m: unknown) => void;
+}
+
+/** Whether a member may be given work at all. */
+export function usable(m: Member): boolean {
+  return !m.retiring && m.abandoned === 0;
+}
