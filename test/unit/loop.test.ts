@@ -163,13 +163,26 @@ describe('supervisor loop: shutdown', () => {
     expect(h.runners).toHaveLength(2);
   });
 
-  it('a second shutdown with a shorter timeout brings the forced stop forward, a longer one not back', () => {
+  it('a second shutdown with a longer timeout does not put the forced stop back', () => {
     const h = new LoopHarness();
     h.register(0, { gracefulTimeoutMs: 1000 });
     h.run(0);
     h.shutdown(500);
     h.clock.advance(100);
     h.shutdown(800); // deadline 900 > 500: unchanged
+    h.clock.advance(399);
+    expect(h.runnerOf(0).forces).toBe(0);
+    h.clock.advance(1);
+    expect(h.runnerOf(0).forces).toBe(1);
+    expect(h.clock.pending).toBe(0);
+  });
+
+  it('a second shutdown with a shorter timeout brings the forced stop forward', () => {
+    const h = new LoopHarness();
+    h.register(0, { gracefulTimeoutMs: 1000 });
+    h.run(0);
+    h.shutdown(500);
+    h.clock.advance(100);
     h.shutdown(100); // deadline 200 < 500: brought forward
     h.clock.advance(99);
     expect(h.runnerOf(0).forces).toBe(0);
@@ -177,6 +190,7 @@ describe('supervisor loop: shutdown', () => {
     expect(h.runnerOf(0).forces).toBe(1);
     h.clock.advance(1000);
     expect(h.runnerOf(0).forces).toBe(1);
+    expect(h.runnerOf(0).stops).toBe(1); // relayed once, by the first shutdown
   });
 
   it('a shutdown with no runs finishes at once', async () => {
