@@ -1,6 +1,6 @@
 /**
  * Supervisor: the public registrant-side facade. The engine is SupervisorCore (core.ts); the thread that starts
- * and stops workers is thread.ts.
+ * and stops workers is the supervisor loop (loop.ts, on the thread thread.ts starts).
  */
 import type { WorkerHandle } from '../handle.js';
 import { validateShutdownOptions, validateSupervisorOptions, type ScopeOptions, type SupervisorOptions, type WorkerSpec } from '../options.js';

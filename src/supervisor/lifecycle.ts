@@ -39,6 +39,7 @@
  */
 import type { RegisterRequest, SerializedError, SerializedExit } from '../shared/protocol.js';
 import type { Runner } from './runner.js';
+import { clearRealTimer, type Timer } from './clock.js';
 import { O_COMPLETED, O_CRASHED, O_FAILED, O_NONE, O_TERMINATED, PENDING, outcomeOf, stateOf, termRequested } from '../shared/slots.js';
 
 export type Phase = 'spawning' | 'running' | 'restart-wait' | 'done';
@@ -66,10 +67,10 @@ export class Run {
   token: object | undefined;
   stopping = false;
   forced = false;
-  graceTimer: NodeJS.Timeout | undefined;
-  /** performance.now() at which the grace timer forces the stop. */
+  graceTimer: Timer | undefined;
+  /** The clock's now() at which the grace timer forces the stop. */
   graceDeadline = Infinity;
-  restartTimer: NodeJS.Timeout | undefined;
+  restartTimer: Timer | undefined;
   reports: RunReports = {};
   /** The last failed/crashed run's exit, for a restartable worker. */
   lastFailure: SerializedExit | undefined;
@@ -85,9 +86,10 @@ export class Run {
     this.phase = to;
   }
 
-  clearTimers(): void {
-    clearTimeout(this.graceTimer);
-    clearTimeout(this.restartTimer);
+  /** Cancels both timers, with the clear function of the clock that set them. */
+  clearTimers(clear: (timer: Timer | undefined) => void = clearRealTimer): void {
+    clear(this.graceTimer);
+    clear(this.restartTimer);
     this.graceTimer = undefined;
     this.restartTimer = undefined;
   }

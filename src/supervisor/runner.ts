@@ -1,5 +1,5 @@
 /**
- * What the supervisor loop (thread.ts) sees of a started worker, whatever its runtime: events in, stop requests
+ * What the supervisor loop (loop.ts) sees of a started worker, whatever its runtime: events in, stop requests
  * out. A runtime (runtimes/thread.ts, runtimes/process.ts) turns its own transport into these.
  */
 import type { MessagePort, ResourceLimits } from 'node:worker_threads';
@@ -39,4 +39,15 @@ export interface StartInfo {
   userPort: MessagePort;
   controlPort: MessagePort | undefined;
   resourceLimits: ResourceLimits | undefined;
+}
+
+/** A runtime's start function: starts one run's worker and turns its transport into `events`. May throw. */
+export type StartRunner = (info: StartInfo, events: RunnerEvents) => Runner;
+
+/** The runtimes the supervisor loop starts workers with (runtimes/thread.ts, runtimes/process.ts). */
+export interface Runtimes {
+  thread: StartRunner;
+  process: StartRunner;
+  /** Stops whatever the runtimes keep besides runs (spare threads). Resolves when that is gone. */
+  close(): Promise<void>;
 }
