@@ -7,7 +7,7 @@
  *
  * Everything it touches is injected (LoopDeps): the slot table and the registrant's words, `post` for the
  * mailbox, the runtimes that start workers and the clock; thread.ts wires the real ones on the supervisor
- * thread, the tests fake runtimes and clock. Each decision is a pure function of decisions.ts; this file reads
+ * thread, the tests fake runtimes and clock. Each decision is a pure function of restart-policy.ts; this file reads
  * the words, asks, and carries the answer out. Per-run state machine: lifecycle.ts.
  *
  * ## States of the loop
@@ -34,7 +34,7 @@ import { serializeError } from '../shared/protocol.js';
 import { FREE, PENDING, RUNNING, STARTING, requestTermination, transition } from '../shared/slots.js';
 import { deliverInterrupt } from '../shared/latch.js';
 import type { Clock } from './clock.js';
-import { decideExit, decideFinish, decideForce, decideGrace, decideRequeued, decideShutdown, decideStart, decideTerminate } from './decisions.js';
+import { decideExit, decideFinish, decideForce, decideGrace, decideRequeued, decideShutdown, decideStart, decideTerminate } from './restart-policy.js';
 import { Run, classify } from './lifecycle.js';
 import type { RunnerEvents, Runtimes, StartInfo } from './runner.js';
 

@@ -1,6 +1,6 @@
 /**
- * The model of test/property/decisions.model.test.ts: what the supervisor loop should do, written from the headers
- * of src/supervisor/lifecycle.ts (phases, `classify`) and src/supervisor/decisions.ts (each decision), on plain
+ * The model of test/property/restart-policy.model.test.ts: what the supervisor loop should do, written from the headers
+ * of src/supervisor/lifecycle.ts (phases, `classify`) and src/supervisor/restart-policy.ts (each decision), on plain
  * data; and check(), which compares a real LoopHarness with it after every command.
  */
 import { expect } from 'vitest';
@@ -68,7 +68,7 @@ export const newSlot = (): Slot => ({
   restartAt: Infinity, stopping: false, deadline: Infinity, forceFired: false, forced: false, runners: 0, stops: 0, forces: 0, workerInterrupts: 0, timerSeq: 0,
 });
 
-/** lifecycle.ts `classify` and decisions.ts, from their headers. */
+/** lifecycle.ts `classify` and restart-policy.ts, from their headers. */
 export function finish(m: Model, i: number, reason: Reason, hasError: boolean): void {
   const s = m.slots[i]!;
   if (reason === 'never-started' && s.ranBefore) {

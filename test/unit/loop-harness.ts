@@ -2,7 +2,7 @@
  * A SupervisorLoop (src/supervisor/loop.ts) on a real slot table with a fake clock and fake runtimes, and the
  * other threads' moves (the registrant's claim and TERM, the worker's commit and outcome, the runner's exit)
  * as plain calls, so a test decides every order. Used by test/unit/loop.test.ts and
- * test/property/decisions.model.test.ts.
+ * test/property/restart-policy.model.test.ts.
  */
 import { CTRL, SlotTable, T_INTERRUPT, createThreadWords, type ThreadWords } from '../../src/shared/layout.js';
 import type { MailboxMessage, RegisterRequest, SerializedError } from '../../src/shared/protocol.js';

@@ -1,10 +1,10 @@
 /**
- * Model-based test of the supervisor loop's restart and stop decisions (src/supervisor/decisions.ts, carried out
+ * Model-based test of the supervisor loop's restart and stop decisions (src/supervisor/restart-policy.ts, carried out
  * by src/supervisor/loop.ts): random sequences of every move the other threads and time can make — register
  * (with TERM set before it or not), the worker's commit, outcome and exit, terminate (current or stale), shutdown,
  * the clock — run against a real SupervisorLoop on a real slot table with fake runtimes and a fake clock
  * (test/unit/loop-harness.ts), and checked after every move against a plain model written from the headers of
- * lifecycle.ts and decisions.ts: every message posted, the slot word, the runners' stop and force calls, the
+ * lifecycle.ts and restart-policy.ts: every message posted, the slot word, the runners' stop and force calls, the
  * interrupts, the armed timers. The model is ./loop-model.ts.
  */
 import fc from 'fast-check';

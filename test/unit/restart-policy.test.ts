@@ -1,5 +1,5 @@
 /**
- * The supervisor loop's decisions (src/supervisor/decisions.ts): every branch of every decision, on control words
+ * The supervisor loop's decisions (src/supervisor/restart-policy.ts): every branch of every decision, on control words
  * built with pack() and plain run data. The loop that carries them out is test/unit/loop.test.ts.
  */
 import { describe, expect, it } from 'vitest';
@@ -15,7 +15,7 @@ import {
   decideStart,
   decideTerminate,
   wantsRestart,
-} from '../../src/supervisor/decisions.js';
+} from '../../src/supervisor/restart-policy.js';
 import type { Phase } from '../../src/supervisor/lifecycle.js';
 
 const GEN = 7;
