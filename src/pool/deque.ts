@@ -33,10 +33,6 @@ export class Deque<T> {
     return k < 0 || k >= this.#size ? undefined : this.#buf[(this.#head + k) & (this.#buf.length - 1)];
   }
 
-  peekBack(): T | undefined {
-    return this.#size === 0 ? undefined : this.#buf[(this.#head + this.#size - 1) & (this.#buf.length - 1)];
-  }
-
   shift(): T | undefined {
     if (this.#size === 0) return undefined;
     const v = this.#buf[this.#head];
@@ -44,21 +40,6 @@ export class Deque<T> {
     this.#head = (this.#head + 1) & (this.#buf.length - 1);
     this.#size--;
     return v;
-  }
-
-  pop(): T | undefined {
-    if (this.#size === 0) return undefined;
-    const i = (this.#head + this.#size - 1) & (this.#buf.length - 1);
-    const v = this.#buf[i];
-    this.#buf[i] = undefined;
-    this.#size--;
-    return v;
-  }
-
-  clear(): void {
-    this.#buf = new Array(16);
-    this.#head = 0;
-    this.#size = 0;
   }
 
   #grow(): void {

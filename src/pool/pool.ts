@@ -75,8 +75,8 @@ export class PoolCore implements ScopeMember {
   readonly #times = new PoolTimes();
   readonly #drainWaiters: (() => void)[] = [];
   /**
-   * Look-ahead is possible: thread pools (the gate makes it abortable and tells what started), and precious process
-   * pools for tasks that cannot be aborted (a death aborts their scope anyway, so what started does not matter).
+   * Look-ahead only in thread pools: the gate makes work sent ahead abortable and tells, after a death or a stop,
+   * what had started. A process pool sends a worker only what it can start at once, so all it sent has started.
    */
   readonly #lookahead: boolean;
   #nextBatch = 1;
@@ -95,7 +95,7 @@ export class PoolCore implements ScopeMember {
     this.#o = o;
     this.#node = node;
     this.#register = register;
-    this.#lookahead = o.runtime === 'thread' || o.precious;
+    this.#lookahead = o.runtime === 'thread';
     this.ref = { id: `pool:${o.name}`, name: o.name };
     const started: WorkerHandle[] = [];
     try {
@@ -109,13 +109,18 @@ export class PoolCore implements ScopeMember {
   }
 
   get stats(): PoolStats {
+    // In flight but not started (sent ahead), and in flight but never to start (taken back, cancelled).
     let ahead = 0;
-    let stolen = 0;
+    let gone = 0;
     for (const m of this.#members) {
       for (const b of m.batches.values()) {
         for (let t = 0; t < b.count; t++) {
-          if (b.state[t] === T_STOLEN) stolen++;
-          else if (b.state[t] === T_PENDING && m.gate !== undefined && gateState(m.gate, b.seq + t) === G_QUEUED) ahead++;
+          if (b.state[t] === T_STOLEN) gone++;
+          else if (b.state[t] === T_PENDING && m.gate !== undefined) {
+            const st = gateState(m.gate, b.seq + t);
+            if (st === G_QUEUED) ahead++;
+            else if (st === G_CANCELLED) gone++;
+          }
         }
       }
     }
@@ -124,7 +129,7 @@ export class PoolCore implements ScopeMember {
     for (const m of this.#members) aliveMs += now - m.bornAt;
     return {
       queued: this.#queuedTasks + ahead,
-      running: this.#outstanding - ahead - stolen,
+      running: this.#outstanding - ahead - gone,
       done: this.#done,
       workers: this.#members.size,
       runTime: summary(this.#times.run, this.#times.runCount),
@@ -190,7 +195,7 @@ export class PoolCore implements ScopeMember {
       }
       this.#dispatch();
       // Back-pressure: a call that could not go to a worker at once and finds maxQueue waiting is refused.
-      if (!job.settled && job.queued > 0 && this.#queueSize > this.#o.maxQueue) this.#settle(job, false, new PoolQueueFullError(this.#o.name, this.#o.maxQueue));
+      if (!job.settled && job.queued === inputs.length && this.#queueSize > this.#o.maxQueue) this.#settle(job, false, new PoolQueueFullError(this.#o.name, this.#o.maxQueue));
     });
   }
 
@@ -205,13 +210,11 @@ export class PoolCore implements ScopeMember {
       }
       let member = this.#withRoom();
       if (member === undefined && this.#members.size < this.#o.maxWorkers && this.#node.state === 'active') member = this.#addWorker(false);
-      let ahead = false;
-      if (member === undefined && this.#lookahead && entry.job.timeoutMs === undefined && (this.#o.runtime === 'thread' || !entry.job.cancellable)) {
+      if (member === undefined && this.#lookahead && entry.job.timeoutMs === undefined) {
         member = this.#forLookahead();
-        ahead = true;
       }
       if (member === undefined) return;
-      this.#send(member, entry, ahead);
+      this.#send(member, entry);
     }
   }
 
@@ -251,7 +254,7 @@ export class PoolCore implements ScopeMember {
   }
 
   /** Sends one batch from the head of the queue to `member` (invariant 4: counters change after the post). */
-  #send(member: Member, entry: Entry, ahead: boolean): void {
+  #send(member: Member, entry: Entry): void {
     const first = entry.job;
     const jobs: Job[] = [];
     const idx: number[] = [];
@@ -304,8 +307,8 @@ export class PoolCore implements ScopeMember {
     } else {
       for (let k = 0; k < count; k++) this.#queue.shift();
     }
-    if (first.kind === 'map') this.#took(first, count, batch, ahead, now);
-    else for (const job of jobs) this.#took(job, 1, batch, ahead, now);
+    if (first.kind === 'map') this.#took(first, count, batch, now);
+    else for (const job of jobs) this.#took(job, 1, batch, now);
     this.#queuedTasks -= count;
     this.#outstanding += count;
     member.outstanding += count;
@@ -321,12 +324,12 @@ export class PoolCore implements ScopeMember {
   }
 
   /** `count` of a job's queued inputs went out in `batch`. */
-  #took(job: Job, count: number, batch: Batch, ahead: boolean, now: number): void {
+  #took(job: Job, count: number, batch: Batch, now: number): void {
     job.queued -= count;
     job.inFlight += count;
     if (job.queued === 0) this.#queueSize--;
     job.batches.add(batch);
-    if (!ahead) this.#times.recordWait((now - job.submittedAt) * 1000);
+    this.#times.recordWait((now - job.submittedAt) * 1000);
   }
 
   /** The k-th live entry of the queue from its head (run batching looks past the head); undefined past a gap. */
@@ -364,33 +367,45 @@ export class PoolCore implements ScopeMember {
     const thief = this.#withRoom();
     if (thief === undefined) return false;
     for (const victim of this.#members) {
-      if (victim === thief || victim.gate === undefined || victim.batches.size <= this.#o.concurrentTasksPerWorker) continue;
+      if (victim === thief || victim.batches.size <= this.#o.concurrentTasksPerWorker) continue;
       let last: Batch | undefined;
       for (const b of victim.batches.values()) last = b;
-      if (last === undefined) continue;
-      const taken: Entry[] = [];
-      for (let t = last.count - 1; t >= 0; t--) {
-        if (last.state[t] !== T_PENDING) continue;
-        const job = last.jobs[t]!;
+      if (last !== undefined && this.#takeBack(victim, [last], true) > 0) return true;
+    }
+    return false;
+  }
+
+  /**
+   * Queues again the unstarted tasks of `batches` (newest first) of a thread pool worker, each cancelled in its
+   * gate first; with `tailOnly`, a batch's tasks only up to the first one that started (from its end). Returns
+   * how many it took. They go to the head of the queue, oldest first.
+   */
+  #takeBack(victim: Member, batches: readonly Batch[], tailOnly: boolean): number {
+    const gate = victim.gate;
+    if (gate === undefined) return 0;
+    let n = 0;
+    for (const b of batches) {
+      for (let t = b.count - 1; t >= 0; t--) {
+        if (b.state[t] !== T_PENDING) continue;
+        const job = b.jobs[t]!;
         if (job.settled) continue;
-        if (!gateCancel(victim.gate, last.seq + t)) break; // started: so has everything before it
-        last.state[t] = T_STOLEN;
+        if (!gateCancel(gate, b.seq + t)) {
+          if (tailOnly) break; // started: so has everything before it
+          continue;
+        }
+        b.state[t] = T_STOLEN;
         job.inFlight--;
         if (job.queued === 0) this.#queueSize++;
         job.queued++;
         this.#queuedTasks++;
-        const i = last.idx[t]!;
-        const prev = taken[taken.length - 1];
-        if (prev !== undefined && prev.job === job && prev.next === i + 1) prev.next = i;
-        else taken.push({ job, next: i, end: i + 1 });
-      }
-      if (taken.length > 0) {
-        // Taken from the tail backwards: unshifting in that order puts the oldest at the head.
-        for (const e of taken) this.#queue.unshift(e);
-        return true;
+        n++;
+        const i = b.idx[t]!;
+        const head = this.#queue.peek();
+        if (head !== undefined && head.job === job && head.next === i + 1) head.next = i;
+        else this.#queue.unshift({ job, next: i, end: i + 1 });
       }
     }
-    return false;
+    return n;
   }
 
   // ---- answers -----------------------------------------------------------------------------------------------
@@ -432,7 +447,7 @@ export class PoolCore implements ScopeMember {
         continue;
       }
       job.results[batch.idx[t]!] = m.results[t - m.from];
-      if (++job.answered === job.inputs.length) this.#settle(job, true, job.kind === 'run' ? job.results : job.results);
+      if (++job.answered === job.inputs.length) this.#settle(job, true, job.results);
       else if (job.parked !== undefined && job.inFlight < job.concurrency) this.#unpark(job);
     }
     if (m.ran > 0) {
@@ -488,8 +503,11 @@ export class PoolCore implements ScopeMember {
         member.abandoned++;
         member.handle.port.postMessage({ t: 'cancel', seq: batch.seq + t, reason: serializeError(reason) } satisfies PoolDown);
         member.graceTimer ??= setTimeout(() => this.#retire(member), this.#o.abortGraceMs);
+        // Whatever waits behind the abandoned task on that worker goes elsewhere (it may never get there).
+        this.#takeBack(member, [...member.batches.values()].reverse(), false);
       }
     }
+    this.#dispatch();
   }
 
   /** Cancels a settled job's tasks that have not started (a failed map's rest): they would only waste a worker. */

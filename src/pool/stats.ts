@@ -29,7 +29,7 @@ export interface PoolStats {
    * cost more than the task) and recorded once, at its mean: percentiles weigh batches, `count` counts tasks.
    */
   runTime: HistogramSummary;
-  /** From `run()`/`map()` to the task being sent to a worker with room for it. */
+  /** From `run()`/`map()` to the task being sent to a worker (one sample per call and batch). */
   waitTime: HistogramSummary;
   /** Busy time of the pool's workers over their time alive, from 0 to 1 (times concurrentTasksPerWorker at most). */
   utilization: number;
