@@ -24,7 +24,7 @@
  * 2. QUEUED → STARTED and QUEUED → CANCELLED are compare-and-swaps: exactly one of them wins for each task.
  */
 
-/** Words per worker: more than any worker may have outstanding (MAX_BATCH x batches in flight, see pool.ts). */
+/** Words per worker: more than any worker may have outstanding (MAX_BATCH x the batches a worker may hold, see pool.ts `forLookahead`). */
 export const GATE_SIZE = 8192;
 
 export const G_FREE = 0;
