@@ -22,6 +22,11 @@
  * A worker that dies: its tasks that never started are queued again; those that had started fail with
  * PoolWorkerDiedError (non-precious pools answer each task as it ends, so only the running ones are lost).
  *
+ * Why one file of ~700 lines: dispatch, answers, aborts and worker stops all move the same counters (queued,
+ * in flight, outstanding per worker, the gate words) and each must see the others' invariants hold; the types
+ * (work.ts), the gate (gate.ts), the queue (deque.ts), the worker side (pool-worker.ts), stats (stats.ts) and
+ * validation (options.ts) are out already. Its sections: dispatch, answers, aborts, workers.
+ *
  * Invariants:
  * 1. Every job settles exactly once: its result, its task's error, the scope's abort reason, ScopeClosedError (the
  *    scope committed with it pending), its signal's reason, TaskTimeoutError, TaskCloneError, PoolQueueFullError,
@@ -239,7 +244,7 @@ export class PoolCore implements ScopeMember {
   #withRoom(): Member | undefined {
     let best: Member | undefined;
     for (const m of this.#members) {
-      if (usable(m) && m.batches.size < this.#o.concurrentTasksPerWorker && (best === undefined || m.batches.size < best.batches.size)) best = m;
+      if (usable(m) && m.batches.size < this.#o.concurrentTasksPerWorker && m.outstanding + MAX_BATCH <= GATE_SIZE && (best === undefined || m.batches.size < best.batches.size)) best = m;
     }
     return best;
   }
