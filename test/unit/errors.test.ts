@@ -3,6 +3,7 @@
  * its class, carries `cause` where it wraps something, and is exported from the public index. The option template
  * is checked here once, by its text.
  */
+import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import * as errors from '../../src/errors.js';
 import * as index from '../../src/index.js';
@@ -11,6 +12,7 @@ import { reviveError, serializeError } from '../../src/shared/protocol.js';
 const {
   BgWorkersError,
   InvalidWorkerSpecError,
+  PoolQueueFullError,
   PoolWorkerDiedError,
   PreciousWorkerDiedError,
   PreciousWorkerOutlivedScopeError,
@@ -20,7 +22,9 @@ const {
   SupervisorClosedError,
   SupervisorDiedError,
   SupervisorShutdownError,
+  TaskCloneError,
   TaskFailedError,
+  TaskTimeoutError,
   TerminationRequestedError,
   WorkerCapacityError,
   WorkerStartupError,
@@ -41,6 +45,9 @@ const CASES: [string, () => errors.BgWorkersError, string][] = [
   ['WorkerStartupError', () => new WorkerStartupError(worker, failedExit), 'ERR_WORKER_STARTUP'],
   ['TaskFailedError', () => new TaskFailedError('thumbs', 3, boom), 'ERR_TASK_FAILED'],
   ['PoolWorkerDiedError', () => new PoolWorkerDiedError(worker, { reason: 'crashed', code: 134, signal: null }), 'ERR_POOL_WORKER_DIED'],
+  ['TaskCloneError', () => new TaskCloneError('thumbs', 'input', 2, boom), 'ERR_TASK_CLONE'],
+  ['TaskTimeoutError', () => new TaskTimeoutError('thumbs', 50), 'ERR_TASK_TIMEOUT'],
+  ['PoolQueueFullError', () => new PoolQueueFullError('thumbs', 4), 'ERR_POOL_QUEUE_FULL'],
   ['RemoteLatchError', () => new RemoteLatchError('wait'), 'ERR_REMOTE_LATCH'],
   ['InvalidWorkerSpecError', () => new InvalidWorkerSpecError('entry', 'bad entry'), 'ERR_INVALID_WORKER_SPEC'],
   ['ScopeClosedError', () => new ScopeClosedError('closed'), 'ERR_SCOPE_CLOSED'],
@@ -167,6 +174,13 @@ describe('reviveError (errors carried back from a worker)', () => {
     expect(Error.stackTraceLimit).toBe(limit);
     expect([revived.name, revived.message, (revived as { code?: unknown }).code, revived.stack]).toEqual(['TypeError', 'boom', 'E_BOOM', original.stack]);
     expect((revived.cause as Error).message).toBe('inner');
+  });
+
+  it('an Error of another realm (a vm context) keeps its name, message and cause: it is not `instanceof` ours', () => {
+    const foreign = runInNewContext('const e = new RangeError("foo", { cause: new Error("inner") }); e.code = "E_VM"; e') as Error;
+    expect(foreign instanceof Error).toBe(false); // the premise: a realm-dependent check would miss it
+    const s = serializeError(foreign);
+    expect([s.nonError, s.name, s.message, s.code, s.cause?.message]).toEqual([false, 'RangeError', 'foo', 'E_VM', 'inner']);
   });
 
   it('still works when the host froze Error.stackTraceLimit', () => {
