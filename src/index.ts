@@ -3,7 +3,7 @@
  * background workers. See README.md and docs/guide.md.
  * @packageDocumentation
  */
-export { Supervisor } from './supervisor/client.js';
+export { Supervisor } from './registrant/client.js';
 export { Scope, currentScope } from './scope/scope.js';
 export { WorkerHandle } from './handle.js';
 export { ScopedPool } from './pool/scoped-pool.js';
@@ -34,7 +34,7 @@ export type { WorkerExit, WorkerState } from './record.js';
 export type { WorkerChannel } from './channel.js';
 export type { Latch, WaitOptions, WaitResult } from './shared/latch.js';
 export type { ScopeState } from './scope/node.js';
-export type { SupervisorMetrics, WorkerFilter, WorkerInfo } from './supervisor/registry.js';
+export type { SupervisorMetrics, WorkerFilter, WorkerInfo } from './registrant/registry.js';
 export type { PoolOptions } from './pool/options.js';
 export type { HistogramSummary, PoolStats } from './pool/stats.js';
 export type { PoolMapOptions, PoolRunOptions } from './pool/scoped-pool.js';

@@ -7,7 +7,7 @@ import type { WorkerHandle } from '../handle.js';
 import type { ScopedWorkerSpec } from '../options.js';
 import type { PoolOptions } from '../pool/options.js';
 import type { ScopedPool } from '../pool/scoped-pool.js';
-import type { Supervisor } from '../supervisor/client.js';
+import type { Supervisor } from '../registrant/client.js';
 import { pollInterrupts } from './interrupts.js';
 import { currentFrame } from './context.js';
 import { nearestOpen } from './run.js';

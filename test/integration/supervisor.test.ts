@@ -6,7 +6,7 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { InvalidWorkerSpecError, Supervisor, SupervisorDiedError, type WorkerHandle } from '../../dist/index.js';
-import { kCore } from '../../dist/supervisor/client.js';
+import { kCore } from '../../dist/registrant/client.js';
 import { RUNTIMES, fixture, startSupervisor, threadCount, until } from '../helpers.js';
 
 describe('registry and metrics', () => {

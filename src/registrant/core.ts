@@ -1,11 +1,15 @@
 /**
- * The registrant side of a supervisor: claims slots and posts requests (register), asks for stops (terminate
- * sets TERM, then wakes the supervisor thread), runs scopes, and applies what the supervisor and the workers
- * report — from its mailbox port, drained synchronously by checkForInterrupts() when the thread's interrupt
+ * The registrant side of a supervisor: registers workers (registration.ts), asks for stops (terminate sets
+ * TERM, then wakes the supervisor thread), runs scopes, shuts down, takes over when the supervisor thread dies
+ * (takeover.ts), and applies what the supervisor and the workers report — from its mailbox port, drained synchronously by checkForInterrupts() when the thread's interrupt
  * counter moved, and asynchronously otherwise. It never starts or stops a worker itself (G2).
  *
  * Keep-alive: the supervisor thread is ref'd only while a worker holds a slot or a shutdown runs, so an idle
  * supervisor does not keep the process alive (shutdown() is still the way to release it deterministically).
+ *
+ * Why ~290 lines: what remains besides the facade's plumbing is the handling of the supervisor's reports (#apply,
+ * #stopped, #preciousDeath), which is to become one lifecycle event stream (registrant/events.ts) that the
+ * registry, the logger and precious-death handling subscribe to; until then it stays here, in one place.
  *
  * Invariants:
  * 1. A record leaves the registry exactly when its 'stopped' message is applied; the slot is already free then.
@@ -13,27 +17,28 @@
  *    report or the supervisor's 'stopped').
  * 3. Nothing is registered once `closed` is set, and `closed` is set before the shutdown request is posted.
  */
-import { MessageChannel, Worker, receiveMessageOnPort, SHARE_ENV, type MessagePort, type Transferable } from 'node:worker_threads';
-import { randomUUID } from 'node:crypto';
+import { MessageChannel, Worker, receiveMessageOnPort, SHARE_ENV, type MessagePort } from 'node:worker_threads';
 import { pino, type Logger } from 'pino';
-import { RelayChannel, type WorkerChannel } from '../channel.js';
-import { PreciousWorkerDiedError, SupervisorClosedError, SupervisorDiedError, SupervisorShutdownError, WorkerCapacityError, invalidOption } from '../errors.js';
+import { RelayChannel } from '../channel.js';
+import { PreciousWorkerDiedError, SupervisorClosedError, SupervisorDiedError, SupervisorShutdownError } from '../errors.js';
 import { WorkerHandle } from '../handle.js';
-import { defaultName, validateSpec, type ResolvedSupervisorOptions, type ScopedWorkerSpec } from '../options.js';
+import type { ResolvedSupervisorOptions, ScopedWorkerSpec } from '../options.js';
 import { WorkerRecord, type WorkerExit } from '../record.js';
-import { addInterruptSource, interruptPending, removeInterruptSource, threadWords, type InterruptSource } from '../scope/interrupts.js';
+import { addInterruptSource, removeInterruptSource, threadWords, type InterruptSource } from '../scope/interrupts.js';
 import type { ScopeNode } from '../scope/node.js';
 import type { ScopeHost } from '../scope/run.js';
-import { CTRL, FLAGS, FLAG_EPHEMERAL, FLAG_PRECIOUS, FLAG_PROCESS, INTERRUPT, LATCH, PID, SCOPE_ID, STARTED_AT, SlotTable, THREAD_ID, wordsRef } from '../shared/layout.js';
-import { reviveError, type DeathReport, type MailboxMessage, type RegisterRequest, type SerializedExit, type SupervisorInit } from '../shared/protocol.js';
-import { FREE, O_CRASHED, O_FAILED, PENDING, RUNNING, STARTING, claim, outcomeOf, transition } from '../shared/slots.js';
+import { SlotTable, wordsRef } from '../shared/layout.js';
+import { reviveError, type DeathReport, type MailboxMessage, type SerializedExit, type SupervisorInit } from '../shared/protocol.js';
+import { O_CRASHED, O_FAILED, outcomeOf } from '../shared/slots.js';
 import type { Supervisor } from './client.js';
 import { validatePoolOptions, type PoolOptions } from '../pool/options.js';
 import { PoolCore } from '../pool/pool.js';
 import { ScopedPool } from '../pool/scoped-pool.js';
 import { Registry } from './registry.js';
+import { Registration, registerWorker } from './registration.js';
+import { takeOver } from './takeover.js';
 
-const THREAD_URL = new URL('./thread.js', import.meta.url);
+const THREAD_URL = new URL('../supervisor/thread.js', import.meta.url);
 
 export class SupervisorCore implements InterruptSource, ScopeHost {
   readonly supervisor: Supervisor;
@@ -46,8 +51,7 @@ export class SupervisorCore implements InterruptSource, ScopeHost {
   readonly #mailbox: MessagePort;
   readonly #roots = new Set<ScopeNode>();
   readonly #precious = new Set<WorkerRecord>();
-  #nextId = 0;
-  #hint = 0;
+  readonly #registration: Registration;
   #ready: { resolve: () => void; reject: (e: unknown) => void } | undefined;
   #shutdown: Promise<void> | undefined;
   #shutdownDone: (() => void) | undefined;
@@ -81,6 +85,13 @@ export class SupervisorCore implements InterruptSource, ScopeHost {
       this.#threadGone = true;
       this.#died(new Error(`supervisor thread exited with code ${code}`));
     });
+    this.#registration = new Registration({
+      table: this.table,
+      options,
+      logger: this.logger,
+      post: (request, transfer) => this.#thread.postMessage(request, transfer),
+      wake: (slot, gen) => this.#wake(slot, gen),
+    });
     this.#mailbox.on('message', (m: MailboxMessage) => this.#apply(m));
     this.#mailbox.unref();
     addInterruptSource(this);
@@ -94,94 +105,12 @@ export class SupervisorCore implements InterruptSource, ScopeHost {
 
   registerIn<D, R>(node: ScopeNode | undefined, spec: ScopedWorkerSpec<D>, throwOnFull: boolean): WorkerHandle<R> | undefined {
     if (this.closed) throw new SupervisorClosedError('register');
-    const s = validateSpec(spec, node !== undefined);
-    node?.assertActive('register');
-    const claimed = this.#claim();
-    if (claimed === undefined) {
-      if (throwOnFull) throw new WorkerCapacityError(this.table.size);
-      return undefined;
-    }
-    const { slot, gen } = claimed;
-    const id = String(++this.#nextId);
-    const name = s.name ?? defaultName(s.entryPath, id);
-    const i32 = this.table.i32;
-    Atomics.store(i32, this.table.at(slot, LATCH), 0);
-    Atomics.store(i32, this.table.at(slot, INTERRUPT), 0);
-    Atomics.store(i32, this.table.at(slot, THREAD_ID), 0);
-    Atomics.store(i32, this.table.at(slot, PID), 0);
-    Atomics.store(i32, this.table.at(slot, FLAGS), (s.ephemeral ? FLAG_EPHEMERAL : 0) | (s.precious ? FLAG_PRECIOUS : 0) | (s.runtime === 'process' ? FLAG_PROCESS : 0));
-    Atomics.store(i32, this.table.at(slot, SCOPE_ID), node?.id ?? 0);
-    this.table.f64[this.table.atF64(slot, STARTED_AT)] = 0;
-
-    const restartable = s.restartDelayMs >= 0;
-    let port: WorkerChannel;
-    let userPort: MessagePort | undefined;
-    if (restartable) {
-      port = new RelayChannel();
-    } else {
-      const ch = new MessageChannel();
-      port = ch.port1;
-      userPort = ch.port2;
-    }
-    const control = s.precious ? new MessageChannel() : undefined;
-    const request: RegisterRequest = {
-      t: 'register',
-      nonce: randomUUID(),
-      slot,
-      gen,
-      id,
-      name,
-      entry: s.entry,
-      data: s.data,
-      precious: s.precious,
-      ephemeral: s.ephemeral,
-      scopeId: node?.id ?? 0,
-      restartDelayMs: s.restartDelayMs,
-      gracefulTimeoutMs: s.gracefulTimeoutMs ?? this.options.gracefulTimeoutMs,
-      runtime: s.runtime,
-      env: s.env,
-      execArgv: s.execArgv,
-      resourceLimits: s.resourceLimits,
-      userPort,
-      controlPort: control?.port2,
-    };
-    const transfer: Transferable[] = [];
-    if (userPort) transfer.push(userPort);
-    if (control) transfer.push(control.port2);
-    try {
-      this.#thread.postMessage(request, transfer);
-    } catch (err) {
-      // Nothing was sent: roll the claim back (invariant 1 of slots.ts allows it) and leave nothing behind (G1).
-      transition(i32, this.table.at(slot, CTRL), gen, [PENDING], FREE, 'rollback');
-      port.close();
-      userPort?.close();
-      control?.port1.close();
-      control?.port2.close();
-      throw invalidOption('data', 'structured-cloneable (no functions, symbols or non-transferable objects)', s.data, err);
-    }
-    const record = new WorkerRecord({
-      table: this.table,
-      slot,
-      gen,
-      id,
-      name,
-      kind: s.kind,
-      labels: s.labels,
-      runtime: s.runtime,
-      ephemeral: s.ephemeral,
-      precious: s.precious,
-      scope: node,
-      port,
-      controlPort: control?.port1,
-      logger: this.logger?.child({ worker: id, name, kind: s.kind, scope: node?.id, runtime: s.runtime }),
-      wakeSupervisor: (slot, gen) => this.#wake(slot, gen),
-      interrupted: interruptPending,
-    });
+    const record = registerWorker(this.#registration, node, spec, throwOnFull);
+    if (record === undefined) return undefined;
     this.registry.add(record);
     if (record.precious) this.#precious.add(record);
     node?.members.push(record);
     this.#updateKeepAlive();
-    record.logger?.debug({ entry: s.entry, ephemeral: s.ephemeral, precious: s.precious }, 'worker registered');
     return new WorkerHandle<R>(record);
   }
 
@@ -192,19 +121,6 @@ export class SupervisorCore implements InterruptSource, ScopeHost {
     const core = new PoolCore(o, node, (spec, throwOnFull) => this.registerIn(node, spec, throwOnFull));
     node.members.push(core); // after its workers: teardown (reverse order) closes the pool before stopping them
     return new ScopedPool<I, O>(core);
-  }
-
-  #claim(): { slot: number; gen: number } | undefined {
-    const size = this.table.size;
-    for (let i = 0; i < size; i++) {
-      const slot = (this.#hint + i) % size;
-      const gen = claim(this.table.i32, this.table.at(slot, CTRL));
-      if (gen >= 0) {
-        this.#hint = (slot + 1) % size;
-        return { slot, gen };
-      }
-    }
-    return undefined;
   }
 
   #wake(slot: number, gen: number): void {
@@ -339,24 +255,7 @@ export class SupervisorCore implements InterruptSource, ScopeHost {
     this.#ready?.reject(reason);
     this.drainInterrupts(); // stops it reported before dying are real stops
     for (const node of [...this.#roots].reverse()) node.abort(reason);
-    for (const r of [...this.registry.all()]) {
-      // With the supervisor gone its last duty falls to us: a process worker would notice on its own (its control
-      // pipe closes with the thread), but we are its parent and can end it now rather than in a few ms.
-      const pid = r.pid;
-      if (pid !== undefined) {
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch {
-          // already gone
-        }
-      }
-      // The registrant owns the table now (the exception to slots.ts invariant 1): free the slot as the supervisor
-      // would have, by the same CAS. Its worker died with the supervisor, not of its own accord: every scope is
-      // already aborted with SupervisorDiedError, so this is not counted or logged as a precious death.
-      transition(this.table.i32, this.table.at(r.slot, CTRL), r.gen, [PENDING, STARTING, RUNNING], FREE, 'supervisor died');
-      r.deathHandled = true;
-      this.#stopped(r.slot, r.gen, { reason: 'crashed', code: null, signal: null, error: reason }, false, false);
-    }
+    takeOver(this.table, [...this.registry.all()], reason, (r, exit) => this.#stopped(r.slot, r.gen, exit, false, false));
     this.#shutdownDone?.();
     this.#release();
   }
