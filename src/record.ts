@@ -13,7 +13,7 @@ import type { WorkerChannel } from './channel.js';
 import { CTRL, INTERRUPT, LATCH, PID, THREAD_ID, type SlotTable } from './shared/layout.js';
 import { SharedLatch, deliverInterrupt } from './shared/latch.js';
 import { FREE, O_NONE, PENDING, RUNNING, STARTING, genOf, outcomeOf, requestTermination, stateOf, termRequested } from './shared/slots.js';
-import type { ScopeMember, ScopeNode } from './scope/node.js';
+import type { ScopeNode, ScopeResource } from './scope/node.js';
 
 /** A worker's lifecycle state as users see it. */
 export type WorkerState = 'pending' | 'starting' | 'running' | 'stopping' | 'stopped';
@@ -59,7 +59,7 @@ export interface RecordInit {
 
 type Waiter<T> = { resolve: (v: T) => void; reject: (e: unknown) => void };
 
-export class WorkerRecord implements ScopeMember {
+export class WorkerRecord implements ScopeResource {
   readonly table: SlotTable;
   readonly slot: number;
   readonly gen: number;
@@ -161,6 +161,23 @@ export class WorkerRecord implements ScopeMember {
     if (before === undefined) return;
     if (outcomeOf(before) === O_NONE) deliverInterrupt(this.table.i32, this.table.at(this.slot, INTERRUPT), this.table.at(this.slot, LATCH));
     this.#wakeSupervisor(this.slot, this.gen);
+  }
+
+  // ScopeResource: flagged workers close with their scope; a precious, non-ephemeral one still live blocks a commit.
+  get closesWithScope(): boolean {
+    return this.ephemeral || this.precious;
+  }
+
+  blocksCommit(): boolean {
+    return this.precious && !this.ephemeral && this.isLive();
+  }
+
+  close(): void {
+    this.requestTermination();
+  }
+
+  get closed(): Promise<WorkerExit> {
+    return this.whenStopped();
   }
 
   whenStarted(): Promise<void> {

@@ -41,7 +41,7 @@ import { PoolQueueFullError, PoolWorkerDiedError, ScopeClosedError, TaskCloneErr
 import type { WorkerHandle } from '../handle.js';
 import type { ScopedWorkerSpec } from '../options.js';
 import type { WorkerExit } from '../record.js';
-import type { ScopeMember, ScopeNode } from '../scope/node.js';
+import type { ScopeNode, ScopeResource } from '../scope/node.js';
 import { reviveError, serializeError } from '../shared/protocol.js';
 import { Deque } from './deque.js';
 import { GATE_SIZE, G_CANCELLED, G_DONE, G_QUEUED, gateCancel, gateFree, gateQueue, gateState, newGate } from './gate.js';
@@ -67,10 +67,10 @@ const POOL_WORKER_URL = new URL('./pool-worker.js', import.meta.url);
 
 type Register = (spec: ScopedWorkerSpec, throwOnFull: boolean) => WorkerHandle | undefined;
 
-export class PoolCore implements ScopeMember {
+export class PoolCore implements ScopeResource {
   readonly ref: { id: string; name: string };
-  readonly ephemeral = true;
-  readonly precious = false;
+  /** The scope's end closes the pool (ScopeResource); its workers are resources of the scope too. */
+  readonly closesWithScope = true;
   readonly #o: ResolvedPoolOptions;
   readonly #node: ScopeNode;
   readonly #register: Register;
@@ -668,13 +668,14 @@ export class PoolCore implements ScopeMember {
     return this.#node.aborted ? this.#node.reason : new ScopeClosedError(`pool "${this.#o.name}": its scope has ended`);
   }
 
-  // ---- ScopeMember: the scope's teardown closes the pool (its workers are members too and are stopped) -------
+  // ---- ScopeResource: the scope's teardown closes the pool (its workers are resources too and are stopped) -----
 
-  isLive(): boolean {
-    return false; // never "outlives" the scope: it is ephemeral
+  /** A pool never blocks a commit: what is pending is rejected with ScopeClosedError and its workers stop. */
+  blocksCommit(): boolean {
+    return false;
   }
 
-  requestTermination(): void {
+  close(): void {
     if (this.#closed) return;
     this.#closed = true; // invariant 2
     const reason = this.#closedReason();
@@ -690,7 +691,7 @@ export class PoolCore implements ScopeMember {
     this.#checkDrained();
   }
 
-  whenStopped(): Promise<unknown> {
+  get closed(): Promise<unknown> {
     return Promise.all(this.#stopped);
   }
 }

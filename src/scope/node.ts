@@ -39,20 +39,27 @@ import { wakeSelf } from './interrupts.js';
 
 export type ScopeState = 'active' | 'committing' | 'aborting' | 'committed' | 'aborted';
 
-/** A worker as a scope sees it. */
-export interface ScopeMember {
+/**
+ * What a scope owns: a worker, a pool (and, as they come, spawned tasks and poison guards). One contract, so
+ * teardown is one loop and no resource pretends to be another.
+ */
+export interface ScopeResource {
   readonly ref: WorkerRef;
-  readonly ephemeral: boolean;
-  readonly precious: boolean;
-  /** Not stopped, and its main has neither returned nor thrown. */
-  isLive(): boolean;
+  /** The scope's end closes it and waits for it (ephemeral or precious workers, pools); an unflagged worker is left running. */
+  readonly closesWithScope: boolean;
   /**
-   * Asks the supervisor to stop it (G2). Synchronous, idempotent, and not expected to throw; if it does,
-   * teardown still makes every other request and the scope rejects with the failure (invariant 5).
+   * G5: a commit would leave it running though it may not outlive the scope (a precious, non-ephemeral worker
+   * still running): the commit reports it (PreciousWorkerOutlivedScopeError) and closes it.
    */
-  requestTermination(): void;
-  /** Resolves once it has stopped. Never rejects. */
-  whenStopped(): Promise<unknown>;
+  blocksCommit(): boolean;
+  /**
+   * Closes it: a worker is asked to stop (G2), a pool rejects what is pending and stops its workers. `reason` is
+   * the scope's abort reason, or undefined on commit. Synchronous, idempotent, and not expected to throw; if it
+   * does, teardown still closes every other resource and the scope rejects with the failure (invariant 5).
+   */
+  close(reason: unknown): void;
+  /** Resolves once it is closed (a worker: stopped). Never rejects. */
+  readonly closed: Promise<unknown>;
 }
 
 /** Callbacks a scope makes into its owner (the supervisor client), which keeps metrics and the root list. */
@@ -82,7 +89,7 @@ export class ScopeNode implements ScopeFrame {
   readonly children = new Set<ScopeNode>();
   /** The public Scope of this node (set right after construction by whoever creates both). */
   facade: Scope | undefined;
-  readonly members: ScopeMember[] = [];
+  readonly members: ScopeResource[] = [];
   #fnSettled = false;
   #fnValue: unknown;
   #teardown: Promise<void> | undefined;
@@ -150,14 +157,14 @@ export class ScopeNode implements ScopeFrame {
     }
     for (let i = this.members.length - 1; i >= 0; i--) {
       const m = this.members[i]!;
-      if (!m.ephemeral && !m.precious) continue;
-      if (committing && m.precious && !m.ephemeral && m.isLive()) outlived.push(m.ref);
+      if (!m.closesWithScope) continue;
+      if (committing && m.blocksCommit()) outlived.push(m.ref);
       try {
-        m.requestTermination();
+        m.close(committing ? undefined : this.reason);
       } catch (err) {
-        this.#teardownErrors.push(err); // invariant 5: every request is made; failures are reported together
+        this.#teardownErrors.push(err); // invariant 5: every resource is closed; failures are reported together
       }
-      waits.push(m.whenStopped());
+      waits.push(m.closed);
     }
     if (outlived.length > 0) this.#outlived = new PreciousWorkerOutlivedScopeError(outlived);
     this.#teardown = Promise.all(waits).then(() => {

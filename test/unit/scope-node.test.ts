@@ -7,10 +7,10 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { PreciousWorkerOutlivedScopeError, ScopeClosedError } from '../../src/errors.js';
-import { ScopeNode, type ScopeMember, type ScopeOwner } from '../../src/scope/node.js';
+import { ScopeNode, type ScopeOwner, type ScopeResource } from '../../src/scope/node.js';
 
-/** A worker as a scope sees it; the test decides when it stops. */
-class FakeMember implements ScopeMember {
+/** A worker as a scope sees it (a ScopeResource); the test decides when it stops. */
+class FakeMember implements ScopeResource {
   readonly ref: { id: string; name: string };
   readonly ephemeral: boolean;
   readonly precious: boolean;
@@ -30,15 +30,18 @@ class FakeMember implements ScopeMember {
     this.precious = flags.precious ?? false;
     this.#stopped = new Promise((resolve) => (this.#resolve = resolve));
   }
-  isLive(): boolean {
-    return this.live;
+  get closesWithScope(): boolean {
+    return this.ephemeral || this.precious;
   }
-  requestTermination(): void {
+  blocksCommit(): boolean {
+    return this.precious && !this.ephemeral && this.live;
+  }
+  close(): void {
     this.terminationRequests++;
     this.log.push(this.ref.name);
     this.onRequest();
   }
-  whenStopped(): Promise<unknown> {
+  get closed(): Promise<unknown> {
     return this.#stopped;
   }
   stop(): void {
@@ -406,7 +409,7 @@ describe('random trees of scopes', () => {
             settledOrder.push(i);
             // invariant 3, at the moment it settles
             if (!fnDone[i]) violations.push(`node ${i} settled before its function`);
-            if (node.members.some((m) => (m.ephemeral || m.precious) && (m as FakeMember).live)) violations.push(`node ${i} settled before its flagged members stopped`);
+            if (node.members.some((m) => m.closesWithScope && (m as FakeMember).live)) violations.push(`node ${i} settled before its flagged members stopped`);
             for (let c = 0; c < n; c++) if (parentOf(c) === i && !settledOrder.includes(c)) violations.push(`node ${i} settled before child ${c}`);
             if (committed !== (node.state === 'committed')) violations.push(`node ${i}: committed ${committed} but state ${node.state}`);
           },
@@ -487,7 +490,7 @@ describe('random trees of scopes', () => {
           expect(out.status).toBe(node.state === 'committed' ? 'resolved' : 'rejected');
           if (node.aborted) expect(out.value).toBe(node.reason);
           else if (out.status === 'rejected') expect(out.value).toBeInstanceOf(PreciousWorkerOutlivedScopeError);
-          for (const m of node.members) expect(m.ephemeral || m.precious ? (m as FakeMember).terminationRequests > 0 : (m as FakeMember).terminationRequests === 0).toBe(true);
+          for (const m of node.members) expect(m.closesWithScope ? (m as FakeMember).terminationRequests > 0 : (m as FakeMember).terminationRequests === 0).toBe(true);
           expect(node.children.size).toBe(0);
         });
       }),
