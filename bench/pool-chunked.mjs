@@ -1,0 +1,149 @@
+// Figure: map over 100,000 trivial inputs (n => n + 1), ours against piscina and tinypool chunked by hand.
+//
+// Measured: the time from the call to the last output in input order, as tasks/s, for
+// - ours: `pool.map(inputs)` on pool-inc.mjs (the pool batches by itself);
+// - piscina and tinypool chunked by hand: pool-inc-chunk.mjs takes an array of inputs and returns the array of
+//   outputs; the inputs are sliced into chunks, one `run()` per chunk, all at once (Promise.all), and the outputs
+//   copied back into one array in input order (what `map` gives);
+// - piscina and tinypool with their defaults, one `run()` per input (Promise.all), report only.
+// Fairness: like with like, every variant takes the same 100,000 inputs and ends with the same 100,000 outputs in
+// order; slicing the inputs and assembling the outputs are inside the timing for the chunked baselines as ours
+// does both inside map(). 2 threads everywhere (minThreads = maxThreads = 2; ours maxWorkers: 2), every other
+// option at its default. Each chunked baseline gets its best chunk size: a calibration step in this same run
+// interleaves the candidate sizes (100, 1,000, 5,000, and 25,000 = 2 chunks per thread) and keeps, per
+// baseline, the size with the best median; the main measurement then interleaves ours with both winners. Every
+// pool is created and warmed up before anything is measured and lives for the whole figure.
+// Target: ours >= 1x the best hand-chunked piscina and >= 1x the best hand-chunked tinypool (ratio of medians).
+import { Piscina } from 'piscina';
+import { Tinypool } from 'tinypool';
+import { Supervisor } from 'bgworkers';
+import { check, fixture, fmt, interleave, percentile, ratioOf, result, series, within } from './lib.mjs';
+
+export const name = 'pool-chunked';
+export const title = 'pool.map (automatic batching) vs piscina and tinypool chunked by hand';
+export const target = 'trivial map >= 1x the best hand-chunked piscina and >= 1x the best hand-chunked tinypool';
+
+const THREADS = 2;
+const STEP_TIMEOUT_MS = 120_000;
+
+/** Times `fn()` in ms and checks its results with `verify`. */
+async function timeIt(what, fn, verify) {
+  const t0 = performance.now();
+  const out = await within(Promise.resolve(fn()), STEP_TIMEOUT_MS, what);
+  const ms = performance.now() - t0;
+  verify(out);
+  return ms;
+}
+
+/** One run() per chunk of `size` inputs, all at once; the outputs copied back into one array in input order. */
+async function chunked(pool, inputs, size) {
+  const parts = [];
+  for (let i = 0; i < inputs.length; i += size) parts.push(pool.run(inputs.slice(i, i + size)));
+  const outs = await Promise.all(parts);
+  const out = new Array(inputs.length);
+  let k = 0;
+  for (const part of outs) for (let j = 0; j < part.length; j++) out[k++] = part[j];
+  return out;
+}
+
+const all = (pool, inputs) => Promise.all(inputs.map((i) => pool.run(i)));
+
+export async function run({ quick }) {
+  const n = quick ? 5_000 : 100_000;
+  const inputs = Array.from({ length: n }, (_, i) => i);
+  const warmInputs = inputs.slice(0, Math.min(n, 10_000));
+  const twoPerThread = Math.ceil(n / (THREADS * 2));
+  const sizes = [...new Set([100, 1_000, 5_000, twoPerThread].filter((s) => s <= twoPerThread))];
+  const verify = (len) => (out) => {
+    if (out.length !== len || out[0] !== 1 || out[len - 1] !== len) throw new Error(`bench: wrong results of a map (${out.length} results)`);
+  };
+
+  const opts = (file) => ({ filename: fixture(file).href, minThreads: THREADS, maxThreads: THREADS });
+  const piscina = { one: new Piscina(opts('pool-inc.mjs')), chunk: new Piscina(opts('pool-inc-chunk.mjs')) };
+  const tinypool = { one: new Tinypool(opts('pool-inc.mjs')), chunk: new Tinypool(opts('pool-inc-chunk.mjs')) };
+  const baselinePools = { piscina: piscina.chunk, tinypool: tinypool.chunk };
+
+  const supervisor = await Supervisor.start({ logger: false });
+  let calib;
+  let main;
+  let defaults;
+  try {
+    ({ calib, main, defaults } = await supervisor.scope(async (scope) => {
+      const ours = scope.pool({ entry: fixture('pool-inc.mjs'), maxWorkers: THREADS });
+
+      // 1. Calibration: every candidate chunk size of both baselines, interleaved.
+      const calibVariants = {};
+      for (const [id, pool] of Object.entries(baselinePools)) {
+        for (const size of sizes) calibVariants[`${id}@${size}`] = () => timeIt(`${id} chunks of ${size}`, () => chunked(pool, inputs, size), verify(n));
+      }
+      const calib = await interleave(calibVariants, { warmup: 1, reps: quick ? 1 : 2 * Object.keys(calibVariants).length });
+
+      // 2. Ours against the best chunk size of each baseline.
+      const best = {};
+      for (const id of Object.keys(baselinePools)) {
+        best[id] = sizes.reduce((a, b) => (median(calib[`${id}@${b}`]) < median(calib[`${id}@${a}`]) ? b : a));
+      }
+      const main = await interleave(
+        {
+          ours: () => timeIt('ours map', () => ours.map(inputs), verify(n)),
+          piscina: () => timeIt('piscina chunked', () => chunked(piscina.chunk, inputs, best.piscina), verify(n)),
+          tinypool: () => timeIt('tinypool chunked', () => chunked(tinypool.chunk, inputs, best.tinypool), verify(n)),
+        },
+        { warmup: 1, reps: quick ? 2 : 24 }, // 4 x the 6 orders of 3 variants (a repetition takes ~30 ms)
+      );
+
+      // 3. The defaults (one run() per input), report only: ~4-8 s a repetition each, so a small warm-up and
+      //    two repetitions (one in each order).
+      const one = (id, pool) => (round) => {
+        const list = round < 0 ? warmInputs : inputs;
+        return timeIt(`${id} default`, () => all(pool, list), verify(list.length));
+      };
+      const defaults = await interleave({ piscina: one('piscina', piscina.one), tinypool: one('tinypool', tinypool.one) }, { warmup: 1, reps: quick ? 1 : 2 });
+      return { calib: { samples: calib, best }, main, defaults };
+    }));
+  } finally {
+    await supervisor.shutdown();
+    await Promise.all([...Object.values(piscina), ...Object.values(tinypool)].map((p) => p.destroy()));
+  }
+
+  const perSecond = (ms) => (n * 1000) / ms;
+  const hi = { better: 'higher' };
+  const t = 'tasks/s';
+  const N = n.toLocaleString('en-US');
+  const chunkLabel = (size) => `${size.toLocaleString('en-US')} inputs a chunk, ${Math.ceil(n / size).toLocaleString('en-US')} run()s`;
+  const ours = {
+    map: series(`map, ${N} trivial tasks`, t, main.ours.map(perSecond), hi),
+  };
+  const baselines = {
+    piscinaChunked: series(`piscina chunked by hand (best: ${chunkLabel(calib.best.piscina)})`, t, main.piscina.map(perSecond), { ...hi, extra: { chunk: calib.best.piscina } }),
+    tinypoolChunked: series(`tinypool chunked by hand (best: ${chunkLabel(calib.best.tinypool)})`, t, main.tinypool.map(perSecond), { ...hi, extra: { chunk: calib.best.tinypool } }),
+    piscinaDefault: series(`piscina default: Promise.all of ${N} run()s`, t, defaults.piscina.map(perSecond), hi),
+    tinypoolDefault: series(`tinypool default: Promise.all of ${N} run()s`, t, defaults.tinypool.map(perSecond), hi),
+  };
+  const calibNote = (id) =>
+    `${id} calibration (median tasks/s by chunk size, ${calib.samples[`${id}@${sizes[0]}`].length} repetitions each): ${sizes
+      .map((s) => `${s.toLocaleString('en-US')}: ${fmt(perSecond(median(calib.samples[`${id}@${s}`])))}`)
+      .join(', ')}; used ${calib.best[id].toLocaleString('en-US')}.`;
+  return result({
+    unit: t,
+    ours,
+    baselines,
+    checks: [
+      check('map / best hand-chunked piscina', ratioOf(ours.map, baselines.piscinaChunked), 'x', '>=', 1),
+      check('map / best hand-chunked tinypool', ratioOf(ours.map, baselines.tinypoolChunked), 'x', '>=', 1),
+      check('map / piscina default', ratioOf(ours.map, baselines.piscinaDefault), 'x'),
+      check('map / tinypool default', ratioOf(ours.map, baselines.tinypoolDefault), 'x'),
+      check('piscina chunked / piscina default', ratioOf(baselines.piscinaChunked, baselines.piscinaDefault), 'x'),
+      check('tinypool chunked / tinypool default', ratioOf(baselines.tinypoolChunked, baselines.tinypoolDefault), 'x'),
+    ],
+    notes: [
+      calibNote('piscina'),
+      calibNote('tinypool'),
+      'Chunked baselines: slicing the inputs and copying the outputs back into one array (input order) are timed, as map() does both; chunk task: bench/fixtures/pool-inc-chunk.mjs.',
+      `piscina and tinypool: minThreads = maxThreads = ${THREADS}, every other option at its default; ours: maxWorkers: ${THREADS}. The defaults (one run() per input) ran ${defaults.piscina.length} repetition(s) each, after a warm-up of ${warmInputs.length.toLocaleString('en-US')} inputs.`,
+    ],
+  });
+}
+
+/** The median as series() computes it (nearest rank). */
+const median = (samples) => percentile([...samples].sort((a, b) => a - b), 50);
