@@ -200,3 +200,10 @@ export class ScopeNode implements ScopeFrame {
 }
 
 function ignore(): void {}
+
+/** The innermost scope in the chain that has not settled (async code can outlive its scope). */
+export function nearestOpen(node: ScopeNode): ScopeNode | undefined {
+  let n: ScopeNode | undefined = node;
+  while (n !== undefined && (n.state === 'committed' || n.state === 'aborted')) n = n.parent;
+  return n;
+}

@@ -5,7 +5,7 @@
 import { invalidOption, toAbortReason } from '../errors.js';
 import { validateScopeOptions, type ScopeOptions } from '../options.js';
 import { currentFrame, runInFrame } from './context.js';
-import { ScopeNode, type ScopeOwner } from './node.js';
+import { ScopeNode, nearestOpen, type ScopeOwner } from './node.js';
 import { Scope, type ScopeRegistrar } from './scope.js';
 
 /** What owns scopes: a supervisor (client side). */
@@ -52,11 +52,4 @@ export function runScope<T>(host: ScopeHost, fn: (scope: Scope) => T | PromiseLi
     );
   });
   return node.settled as Promise<T>;
-}
-
-/** The innermost scope in the chain that has not settled (async code can outlive its scope). */
-export function nearestOpen(node: ScopeNode): ScopeNode | undefined {
-  let n: ScopeNode | undefined = node;
-  while (n !== undefined && (n.state === 'committed' || n.state === 'aborted')) n = n.parent;
-  return n;
 }

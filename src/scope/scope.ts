@@ -10,8 +10,7 @@ import type { ScopedPool } from '../pool/scoped-pool.js';
 import type { Supervisor } from '../registrant/client.js';
 import { pollInterrupts } from './interrupts.js';
 import { currentFrame } from './context.js';
-import { nearestOpen } from './run.js';
-import { ScopeNode, type ScopeState } from './node.js';
+import { ScopeNode, nearestOpen, type ScopeState } from './node.js';
 
 /** What a scope needs from its supervisor to register workers. */
 export interface ScopeRegistrar {
