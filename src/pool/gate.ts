@@ -25,7 +25,7 @@
  */
 
 /** Words per worker: more than any worker may have outstanding (MAX_BATCH x the batches a worker may hold, see pool.ts `forLookahead`). */
-export const GATE_SIZE = 8192;
+export const GATE_SIZE = 16384;
 
 export const G_FREE = 0;
 export const G_QUEUED = 1;

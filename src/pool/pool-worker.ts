@@ -95,7 +95,7 @@ export default defineWorker<PoolWorkerData>(async (ctx) => {
     for (let i = 0; i < n; i++) {
       const seq = b.seq + i;
       const slot = each ? 0 : i;
-      const cancelled = early.get(seq);
+      const cancelled = early.size === 0 ? undefined : early.get(seq);
       if (cancelled !== undefined) early.delete(seq);
       if (cancelled !== undefined || (gate !== undefined && !gateStart(gate, seq))) {
         (skipped ??= []).push(i);

@@ -50,14 +50,14 @@ import type { BatchDone, PoolDown, PoolWorkerData } from './protocol.js';
 import { PoolTimes, summary, type PoolStats } from './stats.js';
 
 export type { PoolStats } from './stats.js';
-import { T_ANSWERED, T_PENDING, T_STOLEN, usable, type Batch, type Entry, type Job, type Member } from './work.js';
+import { T_ANSWERED, T_PENDING, T_STOLEN, indexAt, jobAt, jobsOf, usable, type Batch, type Entry, type Job, type Member } from './work.js';
 
 /** Batches a busy worker may hold beyond the ones it runs: one ready, so it never idles waiting for a message. */
 export const LOOKAHEAD_BATCHES = 1;
 /** Worker time one batch aims at: large enough to amortise a message (~5 µs), small enough to balance. */
 export const TARGET_BATCH_MICROS = 2000;
 /** Upper bound on inputs per batch (bounds message size, and the gate words a worker holds). */
-export const MAX_BATCH = 1024;
+export const MAX_BATCH = 4096;
 /** The first batches of a map, before any timing is known. */
 const FIRST_BATCH = 16;
 /** Weight of history in the measured time per input (per answered batch). */
@@ -261,59 +261,52 @@ export class PoolCore implements ScopeResource {
   /** Sends one batch from the head of the queue to `member` (invariant 4: counters change after the post). */
   #send(member: Member, entry: Entry): void {
     const first = entry.job;
-    const jobs: Job[] = [];
-    const idx: number[] = [];
-    const inputs: unknown[] = [];
+    const runs: Job[] | undefined = first.kind === 'run' ? [] : undefined;
+    let inputs: unknown[];
     const single = first.timeoutMs !== undefined || first.transfer !== undefined || (this.#o.runtime === 'process' && (first.cancellable || !this.#o.precious));
     const fair = Math.ceil(this.#queuedTasks / (this.#o.maxWorkers * (1 + LOOKAHEAD_BATCHES)));
-    if (first.kind === 'map') {
-      const count = single ? 1 : Math.max(1, Math.min(first.batch, fair, entry.end - entry.next, first.concurrency - first.inFlight));
-      for (let i = 0; i < count; i++) {
-        jobs.push(first);
-        idx.push(entry.next + i);
-      }
-      if (count === first.inputs.length) inputs.push(...first.inputs);
-      else for (let i = 0; i < count; i++) inputs.push(first.inputs[entry.next + i]);
+    let count: number;
+    if (runs === undefined) {
+      count = single ? 1 : Math.max(1, Math.min(first.batch, fair, entry.end - entry.next, first.concurrency - first.inFlight));
+      inputs = count === first.inputs.length ? (first.inputs as unknown[]) : first.inputs.slice(entry.next, entry.next + count);
     } else {
+      inputs = [];
       const limit = single ? 1 : Math.max(1, Math.min(this.#runBatchSize(), fair));
       // Consecutive queued run()s of the same task function share a batch; taken from the queue after the post.
-      let n = 0;
-      for (let k = 0; n < limit; k++) {
-        const e = k === 0 ? entry : this.#peekAt(k);
+      for (let k = 0; runs.length < limit; k++) {
+        const e = k === 0 ? entry : this.#queue.at(k);
         if (e === undefined || e.job.kind !== 'run' || e.job.name !== first.name || e.job.settled) break;
         if (k > 0 && (e.job.timeoutMs !== undefined || e.job.transfer !== undefined || (this.#o.runtime === 'process' && e.job.cancellable))) break;
-        jobs.push(e.job);
-        idx.push(0);
+        runs.push(e.job);
         inputs.push(e.job.inputs[0]);
-        n++;
       }
+      count = runs.length;
     }
-    const count = jobs.length;
     const seq = member.nextSeq;
     const gate = member.gate;
     if (gate !== undefined) for (let i = 0; i < count; i++) gateQueue(gate, seq + i);
-    const cancellable = jobs.some((j) => j.cancellable);
+    const cancellable = runs === undefined ? first.cancellable : runs.some((j) => j.cancellable);
     const id = this.#nextBatch++;
     const msg: PoolDown = { t: 'batch', id, name: first.name, seq, inputs, cancellable };
     try {
       member.handle.port.postMessage(msg, first.transfer as Transferable[] | undefined);
     } catch (err) {
       if (gate !== undefined) for (let i = 0; i < count; i++) gateFree(gate, seq + i);
-      this.#cloneFailed(jobs, idx, inputs, err);
+      this.#cloneFailed(first, runs, entry.next, inputs, err);
       return;
     }
     // Posted: now take the tasks out of the queue and count them in flight.
     member.nextSeq += count;
-    const batch: Batch = { id, member, seq, count, jobs, idx, state: new Uint8Array(count), abandoned: undefined, answered: 0, timer: undefined };
+    const batch: Batch = { id, member, seq, count, job: runs === undefined ? first : undefined, start: entry.next, runs, state: new Uint8Array(count), abandoned: undefined, answered: 0, timer: undefined };
     const now = performance.now();
-    if (first.kind === 'map') {
+    if (runs === undefined) {
       entry.next += count;
       if (entry.next >= entry.end) this.#queue.shift();
+      this.#took(first, count, batch, now);
     } else {
       for (let k = 0; k < count; k++) this.#queue.shift();
+      for (const job of runs) this.#took(job, 1, batch, now);
     }
-    if (first.kind === 'map') this.#took(first, count, batch, now);
-    else for (const job of jobs) this.#took(job, 1, batch, now);
     this.#queuedTasks -= count;
     this.#outstanding += count;
     member.outstanding += count;
@@ -337,25 +330,21 @@ export class PoolCore implements ScopeResource {
     this.#times.recordWait((now - job.submittedAt) * 1000);
   }
 
-  /** The k-th live entry of the queue from its head (run batching looks past the head); undefined past a gap. */
-  #peekAt(k: number): Entry | undefined {
-    return this.#queue.at(k);
-  }
-
   /** A post threw (DataCloneError): reject the jobs whose input cannot be cloned; the rest stay queued. */
-  #cloneFailed(jobs: Job[], idx: number[], inputs: unknown[], err: unknown): void {
+  #cloneFailed(first: Job, runs: Job[] | undefined, start: number, inputs: unknown[], err: unknown): void {
     let found = false;
-    for (let i = 0; i < jobs.length; i++) {
+    for (let i = 0; i < inputs.length; i++) {
       try {
         structuredClone(inputs[i]);
       } catch (e) {
         found = true;
-        const job = jobs[i]!;
-        this.#settle(job, false, new TaskCloneError(this.#o.name, 'input', job.kind === 'map' ? idx[i] : undefined, e));
+        const job = runs?.[i] ?? first;
+        this.#settle(job, false, new TaskCloneError(this.#o.name, 'input', runs === undefined ? start + i : undefined, e));
+        if (runs === undefined) return; // a map rejects at its first bad input
       }
     }
     // Every input clones alone (a bad transfer list): the post's own error belongs to the first job.
-    if (!found) this.#settle(jobs[0]!, false, new TaskCloneError(this.#o.name, 'input', jobs[0]!.kind === 'map' ? idx[0] : undefined, err));
+    if (!found) this.#settle(first, false, new TaskCloneError(this.#o.name, 'input', runs === undefined ? start : undefined, err));
   }
 
   #runBatchSize(): number {
@@ -392,7 +381,7 @@ export class PoolCore implements ScopeResource {
     for (const b of batches) {
       for (let t = b.count - 1; t >= 0; t--) {
         if (b.state[t] !== T_PENDING) continue;
-        const job = b.jobs[t]!;
+        const job = jobAt(b, t);
         if (job.settled) continue;
         if (!gateCancel(gate, b.seq + t)) {
           if (tailOnly) break; // started: so has everything before it
@@ -404,7 +393,7 @@ export class PoolCore implements ScopeResource {
         job.queued++;
         this.#queuedTasks++;
         n++;
-        const i = b.idx[t]!;
+        const i = indexAt(b, t);
         const head = this.#queue.peek();
         if (head !== undefined && head.job === job && head.next === i + 1) head.next = i;
         else this.#queue.unshift({ job, next: i, end: i + 1 });
@@ -439,7 +428,7 @@ export class PoolCore implements ScopeResource {
         }
       }
       if (st === T_STOLEN) continue; // queued again when it was taken back: its job counted it then
-      const job = batch.jobs[t]!;
+      const job = jobAt(batch, t);
       job.inFlight--;
       if (skipped?.has(t) === true) continue; // cancelled before it started: its job has settled
       this.#done++;
@@ -448,10 +437,10 @@ export class PoolCore implements ScopeResource {
       const e = errors?.get(t);
       if (e !== undefined) {
         const error = reviveError(e);
-        this.#settle(job, false, job.kind === 'run' ? error : new TaskFailedError(this.#o.name, batch.idx[t]!, error));
+        this.#settle(job, false, job.kind === 'run' ? error : new TaskFailedError(this.#o.name, indexAt(batch, t), error));
         continue;
       }
-      job.results[batch.idx[t]!] = m.results[t - m.from];
+      job.results[indexAt(batch, t)] = m.results[t - m.from];
       if (++job.answered === job.inputs.length) this.#settle(job, true, job.results);
       else if (job.parked !== undefined && job.inFlight < job.concurrency) this.#unpark(job);
     }
@@ -472,7 +461,7 @@ export class PoolCore implements ScopeResource {
     if (batch.answered === batch.count) {
       member.batches.delete(batch.id);
       if (batch.timer !== undefined) clearTimeout(batch.timer);
-      for (const job of new Set(batch.jobs)) job.batches.delete(batch);
+      for (const job of jobsOf(batch)) job.batches.delete(batch);
       if (member.batches.size === 0) this.#idle(member);
     }
     this.#dispatch();
@@ -498,7 +487,7 @@ export class PoolCore implements ScopeResource {
     for (const batch of job.batches) {
       const member = batch.member;
       for (let t = 0; t < batch.count; t++) {
-        if (batch.jobs[t] !== job || batch.state[t] !== T_PENDING) continue;
+        if (jobAt(batch, t) !== job || batch.state[t] !== T_PENDING) continue;
         if (member.gate !== undefined) {
           if (gateCancel(member.gate, batch.seq + t)) continue; // never starts; answered as skipped
           const st = gateState(member.gate, batch.seq + t);
@@ -520,7 +509,7 @@ export class PoolCore implements ScopeResource {
     for (const batch of job.batches) {
       const gate = batch.member.gate;
       if (gate === undefined) continue;
-      for (let t = 0; t < batch.count; t++) if (batch.jobs[t] === job && batch.state[t] === T_PENDING) gateCancel(gate, batch.seq + t);
+      for (let t = 0; t < batch.count; t++) if (jobAt(batch, t) === job && batch.state[t] === T_PENDING) gateCancel(gate, batch.seq + t);
     }
   }
 
@@ -629,7 +618,7 @@ export class PoolCore implements ScopeResource {
         const started = gate === undefined || gateState(gate, batch.seq + t) !== G_QUEUED;
         if (gate !== undefined) gateFree(gate, batch.seq + t);
         if (st === T_STOLEN) continue;
-        const job = batch.jobs[t]!;
+        const job = jobAt(batch, t);
         job.inFlight--;
         job.batches.delete(batch);
         if (job.settled || this.#closed) continue;
@@ -638,7 +627,7 @@ export class PoolCore implements ScopeResource {
           if (job.queued === 0) this.#queueSize++;
           job.queued++;
           this.#queuedTasks++;
-          again.push({ job, next: batch.idx[t]!, end: batch.idx[t]! + 1 });
+          again.push({ job, next: indexAt(batch, t), end: indexAt(batch, t) + 1 });
         } else {
           this.#settle(job, false, (died ??= new PoolWorkerDiedError(member.handle, exit)));
         }
@@ -685,7 +674,7 @@ export class PoolCore implements ScopeResource {
       clearTimeout(m.graceTimer);
       for (const b of m.batches.values()) {
         clearTimeout(b.timer);
-        for (const job of b.jobs) this.#settle(job, false, reason);
+        for (const job of jobsOf(b)) this.#settle(job, false, reason);
       }
     }
     this.#checkDrained();

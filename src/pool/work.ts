@@ -61,9 +61,13 @@ export interface Batch {
   /** Gate sequence number of task 0. */
   readonly seq: number;
   readonly count: number;
-  /** Per task: its job and its input's index in the job. */
-  readonly jobs: Job[];
-  readonly idx: number[];
+  /**
+   * A map batch: its job, and task t is that job's input `start + t` (no per-task arrays: a map batch holds up
+   * to MAX_BATCH inputs). A batch of run()s: `job` undefined, task t is `runs[t]`'s only input.
+   */
+  readonly job: Job | undefined;
+  readonly start: number;
+  readonly runs: Job[] | undefined;
   /** Per task: T_PENDING, T_ANSWERED or T_STOLEN. */
   readonly state: Uint8Array;
   /** Per task: its run was aborted while it ran (its worker owes the pool its end). */
@@ -89,6 +93,21 @@ export interface Member {
   idleTimer: NodeJS.Timeout | undefined;
   graceTimer: NodeJS.Timeout | undefined;
   readonly onMessage: (m: unknown) => void;
+}
+
+/** Task t's job. */
+export function jobAt(b: Batch, t: number): Job {
+  return b.job ?? b.runs![t]!;
+}
+
+/** Task t's input index in its job. */
+export function indexAt(b: Batch, t: number): number {
+  return b.job === undefined ? 0 : b.start + t;
+}
+
+/** The distinct jobs of a batch. */
+export function jobsOf(b: Batch): Iterable<Job> {
+  return b.job !== undefined ? [b.job] : new Set(b.runs);
 }
 
 /** Whether a member may be given work at all. */
