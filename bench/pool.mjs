@@ -1,7 +1,8 @@
 // Figure: fan-out (G12): ours `scope.pool()` against raw piscina and raw tinypool, each with its defaults except
 // the thread count (2 threads: minThreads = maxThreads = 2; ours maxWorkers: 2), all fed the same inputs:
 // - map of 100,000 trivial tasks (n => n + 1): ours `pool.map(inputs)`, theirs
-//   `Promise.all(inputs.map((i) => pool.run(i)))` — target: ours >= 3x both;
+//   `Promise.all(inputs.map((i) => pool.run(i)))` — report only: that compares our batching with one message per
+//   task, not pools (bench/pool-chunked.mjs gives them the same chunking by hand);
 // - map of 2,000 CPU tasks of ~1 ms each (a fixed amount of xorshift work, not a wall-clock wait), against the
 //   ideal: tasks x the task's own cost / 2 threads, where the task's cost is measured in a bare worker thread in
 //   the same run, interleaved with the maps — target: ours <= 1.1x the ideal;
@@ -18,7 +19,7 @@ import { check, fixture, interleave, ratioOf, result, series, within } from './l
 
 export const name = 'pool';
 export const title = 'pool.map / pool.run vs piscina and tinypool';
-export const target = 'trivial map >= 3x piscina and tinypool; 1 ms CPU map <= 1.1x the ideal (work / 2 threads); sequential run >= 0.9x piscina';
+export const target = '1 ms CPU map <= 1.1x the ideal (work / 2 threads); sequential run >= 0.9x piscina (the trivial map against one run() per input is report only: it measures batching, not pools; pool-chunked.mjs compares like with like)';
 
 const THREADS = 2;
 const CPU_TASK_MS = 1;
@@ -156,8 +157,9 @@ export async function run({ quick }) {
     ours,
     baselines,
     checks: [
-      check('trivial map / piscina', ratioOf(ours.map, baselines.piscinaMap), 'x', '>=', 3),
-      check('trivial map / tinypool', ratioOf(ours.map, baselines.tinypoolMap), 'x', '>=', 3),
+      // Report only: our batching against their one message per task (see pool-chunked.mjs for like with like).
+      check('trivial map / piscina one run() per input', ratioOf(ours.map, baselines.piscinaMap), 'x'),
+      check('trivial map / tinypool one run() per input', ratioOf(ours.map, baselines.tinypoolMap), 'x'),
       check('CPU map / ideal', ratioOf(ours.cpu, baselines.ideal), 'x', '<=', 1.1),
       check('piscina CPU map / ideal', ratioOf(baselines.piscinaCpu, baselines.ideal), 'x'),
       check('tinypool CPU map / ideal', ratioOf(baselines.tinypoolCpu, baselines.ideal), 'x'),
