@@ -11,13 +11,16 @@
  * below), so a word is never shared by two live tasks.
  *
  * States of a word and who moves it:
- *   FREE      no task                       pool: → QUEUED before it posts the batch
+ *   (any)     no live task uses the word    pool: → QUEUED before it posts a batch with that task
  *   QUEUED    sent, not started             worker: → STARTED (CAS) before it calls the task
  *                                           pool: → CANCELLED (CAS) to abort or steal it
- *                                           pool: → FREE if posting the batch failed (nothing was sent)
  *   STARTED   the task function was called  worker: → DONE once it returned or settled
- *   CANCELLED will never start              pool: → FREE once the worker has answered for it, or died
- *   DONE      finished                      pool: → FREE once the worker has answered for it, or died
+ *   CANCELLED will never start              (the worker answers for it as skipped)
+ *   DONE      finished
+ * A word is not reset when its task is answered: its value is read only while its task is pending in the pool
+ * (abort, steal, stats, a worker's death), and the pool writes QUEUED before the word is used again. Writing the
+ * QUEUED words of a batch happens before the post that sends it, and the worker reads a word only after it got
+ * that message (the port's hand-off orders them).
  *
  * Invariants:
  * 1. A worker has at most GATE_SIZE tasks sent and not yet answered.
@@ -27,7 +30,6 @@
 /** Words per worker: more than any worker may have outstanding (MAX_BATCH x the batches a worker may hold, see pool.ts `forLookahead`). */
 export const GATE_SIZE = 16384;
 
-export const G_FREE = 0;
 export const G_QUEUED = 1;
 export const G_STARTED = 2;
 export const G_CANCELLED = 3;
@@ -39,9 +41,16 @@ export function newGate(): SharedArrayBuffer {
 
 const at = (seq: number): number => seq % GATE_SIZE;
 
-/** Pool side: marks a task sent (before the post). */
-export function gateQueue(words: Int32Array, seq: number): void {
-  Atomics.store(words, at(seq), G_QUEUED);
+/** Pool side: marks `count` tasks from `seq` on as sent (before the post). */
+export function gateQueue(words: Int32Array, seq: number, count: number): void {
+  const from = at(seq);
+  const to = from + count;
+  if (to <= GATE_SIZE) words.fill(G_QUEUED, from, to);
+  else {
+    words.fill(G_QUEUED, from);
+    words.fill(G_QUEUED, 0, to - GATE_SIZE);
+  }
+  Atomics.store(words, from, G_QUEUED); // a fence after the plain writes, for good measure
 }
 
 /** Pool side: cancels a task that has not started; false if it already had (invariant 2). */
@@ -52,11 +61,6 @@ export function gateCancel(words: Int32Array, seq: number): boolean {
 /** Pool side: the word's state (after the worker died, or to count what has not started). */
 export function gateState(words: Int32Array, seq: number): number {
   return Atomics.load(words, at(seq));
-}
-
-/** Pool side: frees a task's word (it was answered, or its worker is gone, or its post failed). */
-export function gateFree(words: Int32Array, seq: number): void {
-  Atomics.store(words, at(seq), G_FREE);
 }
 
 /** Worker side: claims a task before calling it; false if the pool cancelled (or stole) it first. */

@@ -44,7 +44,7 @@ import type { WorkerExit } from '../record.js';
 import type { ScopeNode, ScopeResource } from '../scope/node.js';
 import { reviveError, serializeError } from '../shared/protocol.js';
 import { Deque } from './deque.js';
-import { GATE_SIZE, G_CANCELLED, G_DONE, G_QUEUED, gateCancel, gateFree, gateQueue, gateState, newGate } from './gate.js';
+import { GATE_SIZE, G_CANCELLED, G_DONE, G_QUEUED, gateCancel, gateQueue, gateState, newGate } from './gate.js';
 import { validateMapOptions, validateRunOptions, type ResolvedPoolOptions } from './options.js';
 import type { BatchDone, PoolDown, PoolWorkerData } from './protocol.js';
 import { PoolTimes, summary, type PoolStats } from './stats.js';
@@ -284,20 +284,19 @@ export class PoolCore implements ScopeResource {
     }
     const seq = member.nextSeq;
     const gate = member.gate;
-    if (gate !== undefined) for (let i = 0; i < count; i++) gateQueue(gate, seq + i);
+    if (gate !== undefined) gateQueue(gate, seq, count);
     const cancellable = runs === undefined ? first.cancellable : runs.some((j) => j.cancellable);
     const id = this.#nextBatch++;
     const msg: PoolDown = { t: 'batch', id, name: first.name, seq, inputs, cancellable };
     try {
       member.handle.port.postMessage(msg, first.transfer as Transferable[] | undefined);
     } catch (err) {
-      if (gate !== undefined) for (let i = 0; i < count; i++) gateFree(gate, seq + i);
       this.#cloneFailed(first, runs, entry.next, inputs, err);
       return;
     }
     // Posted: now take the tasks out of the queue and count them in flight.
     member.nextSeq += count;
-    const batch: Batch = { id, member, seq, count, job: runs === undefined ? first : undefined, start: entry.next, runs, state: new Uint8Array(count), abandoned: undefined, answered: 0, timer: undefined };
+    const batch: Batch = { id, member, seq, count, job: runs === undefined ? first : undefined, start: entry.next, runs, state: new Uint8Array(count), abandoned: undefined, answered: 0, stolen: 0, timer: undefined };
     const now = performance.now();
     if (runs === undefined) {
       entry.next += count;
@@ -354,27 +353,33 @@ export class PoolCore implements ScopeResource {
   }
 
   /**
-   * Work stealing: with nothing queued, a worker with room takes back the unstarted tail of a busy worker's
-   * look-ahead batch (thread pools: a gate CAS per task, so a task runs on exactly one of them). True if it took any.
+   * Work stealing: with nothing queued, a worker with room takes back half of the unstarted tail of a busy
+   * worker's newest batch — sent ahead, or the one it runs (thread pools: a gate CAS per task, so a task runs on
+   * exactly one of them). Half, so two workers do not hand the same tail back and forth. True if it took any.
    */
   #steal(): boolean {
     const thief = this.#withRoom();
     if (thief === undefined) return false;
     for (const victim of this.#members) {
-      if (victim === thief || victim.batches.size <= this.#o.concurrentTasksPerWorker) continue;
+      const gate = victim.gate;
+      if (victim === thief || gate === undefined || victim.batches.size === 0) continue;
       let last: Batch | undefined;
       for (const b of victim.batches.values()) last = b;
-      if (last !== undefined && this.#takeBack(victim, [last], true) > 0) return true;
+      let tail = 0;
+      for (let t = last!.count - 1; t >= 0 && (last!.state[t] !== T_PENDING || gateState(gate, last!.seq + t) === G_QUEUED); t--) {
+        if (last!.state[t] === T_PENDING) tail++;
+      }
+      if (tail > 0 && this.#takeBack(victim, [last!], Math.ceil(tail / 2)) > 0) return true;
     }
     return false;
   }
 
   /**
    * Queues again the unstarted tasks of `batches` (newest first) of a thread pool worker, each cancelled in its
-   * gate first; with `tailOnly`, a batch's tasks only up to the first one that started (from its end). Returns
-   * how many it took. They go to the head of the queue, oldest first.
+   * gate first; with `tail`, at most that many from the end of each batch, up to the first one that started.
+   * Returns how many it took. They go to the head of the queue, oldest first.
    */
-  #takeBack(victim: Member, batches: readonly Batch[], tailOnly: boolean): number {
+  #takeBack(victim: Member, batches: readonly Batch[], tail = Infinity): number {
     const gate = victim.gate;
     if (gate === undefined) return 0;
     let n = 0;
@@ -383,11 +388,13 @@ export class PoolCore implements ScopeResource {
         if (b.state[t] !== T_PENDING) continue;
         const job = jobAt(b, t);
         if (job.settled) continue;
+        if (n >= tail) break;
         if (!gateCancel(gate, b.seq + t)) {
-          if (tailOnly) break; // started: so has everything before it
+          if (tail !== Infinity) break; // started: so has everything before it
           continue;
         }
         b.state[t] = T_STOLEN;
+        b.stolen++;
         job.inFlight--;
         if (job.queued === 0) this.#queueSize++;
         job.queued++;
@@ -407,7 +414,10 @@ export class PoolCore implements ScopeResource {
   #answered(member: Member, m: BatchDone): void {
     const batch = member.batches.get(m.id);
     if (batch === undefined) return;
-    const gate = member.gate;
+    if (batch.job !== undefined && m.errors === undefined && m.skipped === undefined && m.from === 0 && m.results.length === batch.count && batch.answered === 0 && batch.stolen === 0 && batch.abandoned === undefined) {
+      this.#answeredWhole(member, batch, batch.job, m);
+      return;
+    }
     const errors = m.errors === undefined ? undefined : new Map(m.errors);
     const skipped = m.skipped === undefined ? undefined : new Set(m.skipped);
     const end = m.from + m.results.length;
@@ -419,7 +429,6 @@ export class PoolCore implements ScopeResource {
       batch.answered++;
       member.outstanding--;
       this.#outstanding--;
-      if (gate !== undefined) gateFree(gate, batch.seq + t);
       if (batch.abandoned?.[t] === 1) {
         batch.abandoned[t] = 0;
         if (--member.abandoned === 0 && member.graceTimer !== undefined) {
@@ -427,7 +436,10 @@ export class PoolCore implements ScopeResource {
           member.graceTimer = undefined;
         }
       }
-      if (st === T_STOLEN) continue; // queued again when it was taken back: its job counted it then
+      if (st === T_STOLEN) {
+        batch.stolen--;
+        continue; // queued again when it was taken back: its job counted it then
+      }
       const job = jobAt(batch, t);
       job.inFlight--;
       if (skipped?.has(t) === true) continue; // cancelled before it started: its job has settled
@@ -444,6 +456,35 @@ export class PoolCore implements ScopeResource {
       if (++job.answered === job.inputs.length) this.#settle(job, true, job.results);
       else if (job.parked !== undefined && job.inFlight < job.concurrency) this.#unpark(job);
     }
+    this.#afterAnswer(member, batch, m, jobOfBatch);
+  }
+
+  /**
+   * The common case of a map, taken whole: every input of the batch answered at once, with no error, nothing
+   * skipped, stolen or abandoned (one pass over the results instead of the per-task bookkeeping).
+   */
+  #answeredWhole(member: Member, batch: Batch, job: Job, m: BatchDone): void {
+    const n = batch.count;
+    batch.state.fill(T_ANSWERED);
+    batch.answered = n;
+    member.outstanding -= n;
+    this.#outstanding -= n;
+    job.inFlight -= n;
+    this.#done += n;
+    if (!job.settled) {
+      const results = job.results;
+      const src = m.results;
+      const start = batch.start;
+      for (let t = 0; t < n; t++) results[start + t] = src[t];
+      job.answered += n;
+      if (job.answered === job.inputs.length) this.#settle(job, true, results);
+      else if (job.parked !== undefined && job.inFlight < job.concurrency) this.#unpark(job);
+    }
+    this.#afterAnswer(member, batch, m, job);
+  }
+
+  /** Timing, batch sizes, the batch's end, then more work. */
+  #afterAnswer(member: Member, batch: Batch, m: BatchDone, jobOfBatch: Job | undefined): void {
     if (m.ran > 0) {
       this.#times.recordRun(m.micros, m.ran);
       member.busyMicros += m.micros;
@@ -498,7 +539,7 @@ export class PoolCore implements ScopeResource {
         member.handle.port.postMessage({ t: 'cancel', seq: batch.seq + t, reason: serializeError(reason) } satisfies PoolDown);
         member.graceTimer ??= setTimeout(() => this.#retire(member), this.#o.abortGraceMs);
         // Whatever waits behind the abandoned task on that worker goes elsewhere (it may never get there).
-        this.#takeBack(member, [...member.batches.values()].reverse(), false);
+        this.#takeBack(member, [...member.batches.values()].reverse());
       }
     }
     this.#dispatch();
@@ -616,8 +657,7 @@ export class PoolCore implements ScopeResource {
         batch.state[t] = T_ANSWERED;
         this.#outstanding--;
         const started = gate === undefined || gateState(gate, batch.seq + t) !== G_QUEUED;
-        if (gate !== undefined) gateFree(gate, batch.seq + t);
-        if (st === T_STOLEN) continue;
+          if (st === T_STOLEN) continue;
         const job = jobAt(batch, t);
         job.inFlight--;
         job.batches.delete(batch);

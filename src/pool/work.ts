@@ -73,6 +73,8 @@ export interface Batch {
   /** Per task: its run was aborted while it ran (its worker owes the pool its end). */
   abandoned: Uint8Array | undefined;
   answered: number;
+  /** Tasks taken back (T_STOLEN) whose skip the worker has not reported yet. */
+  stolen: number;
   timer: NodeJS.Timeout | undefined;
 }
 
