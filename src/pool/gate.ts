@@ -14,9 +14,9 @@
  *   (any)     no live task uses the word    pool: → QUEUED before it posts a batch with that task
  *   QUEUED    sent, not started             worker: → STARTED (CAS) before it calls the task
  *                                           pool: → CANCELLED (CAS) to abort or steal it
- *   STARTED   the task function was called  worker: → DONE once it returned or settled
+ *   STARTED   the task function was called  (until the word is used again; whether it has ended, the pool
+ *                                           learns from the worker's answer: one store less per task)
  *   CANCELLED will never start              (the worker answers for it as skipped)
- *   DONE      finished
  * A word is not reset when its task is answered: its value is read only while its task is pending in the pool
  * (abort, steal, stats, a worker's death), and the pool writes QUEUED before the word is used again. Writing the
  * QUEUED words of a batch happens before the post that sends it, and the worker reads a word only after it got
@@ -33,7 +33,6 @@ export const GATE_SIZE = 16384;
 export const G_QUEUED = 1;
 export const G_STARTED = 2;
 export const G_CANCELLED = 3;
-export const G_DONE = 4;
 
 export function newGate(): SharedArrayBuffer {
   return new SharedArrayBuffer(GATE_SIZE * Int32Array.BYTES_PER_ELEMENT);
@@ -66,9 +65,4 @@ export function gateState(words: Int32Array, seq: number): number {
 /** Worker side: claims a task before calling it; false if the pool cancelled (or stole) it first. */
 export function gateStart(words: Int32Array, seq: number): boolean {
   return Atomics.compareExchange(words, at(seq), G_QUEUED, G_STARTED) === G_QUEUED;
-}
-
-/** Worker side: the task has finished. */
-export function gateDone(words: Int32Array, seq: number): void {
-  Atomics.store(words, at(seq), G_DONE);
 }

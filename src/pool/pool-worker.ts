@@ -12,7 +12,7 @@ import type { Transferable } from 'node:worker_threads';
 import { TaskCloneError, invalidOption } from '../errors.js';
 import { reviveError, serializeError, type SerializedError } from '../shared/protocol.js';
 import { defineWorker } from '../worker/context.js';
-import { gateDone, gateStart } from './gate.js';
+import { gateStart } from './gate.js';
 import { transferOf } from './move.js';
 import type { PoolDown, PoolUp, PoolWorkerData } from './protocol.js';
 import type { TaskContext, TaskFunction } from './task.js';
@@ -75,10 +75,7 @@ export default defineWorker<PoolWorkerData>(async (ctx) => {
       const errors: [number, SerializedError][] = [];
       for (let i = 0; i < b.inputs.length; i++) {
         if (gate !== undefined && !gateStart(gate, b.seq + i)) skipped.push(i);
-        else {
-          errors.push([i, e]);
-          if (gate !== undefined) gateDone(gate, b.seq + i);
-        }
+        else errors.push([i, e]);
       }
       post({ t: 'done', id: b.id, from: 0, results: new Array(b.inputs.length), errors, skipped, micros: 0, ran: 0 }, []);
       return;
@@ -117,7 +114,6 @@ export default defineWorker<PoolWorkerData>(async (ctx) => {
           (errors ??= []).push([i, serializeError(err)]);
         }
         if (b.cancellable) live.delete(seq);
-        if (gate !== undefined) gateDone(gate, seq);
       }
       if (each) {
         const t1 = performance.now();

@@ -44,7 +44,7 @@ import type { WorkerExit } from '../record.js';
 import type { ScopeNode, ScopeResource } from '../scope/node.js';
 import { reviveError, serializeError } from '../shared/protocol.js';
 import { Deque } from './deque.js';
-import { GATE_SIZE, G_CANCELLED, G_DONE, G_QUEUED, gateCancel, gateQueue, gateState, newGate } from './gate.js';
+import { GATE_SIZE, G_CANCELLED, G_QUEUED, gateCancel, gateQueue, gateState, newGate } from './gate.js';
 import { validateMapOptions, validateRunOptions, type ResolvedPoolOptions } from './options.js';
 import type { BatchDone, PoolDown, PoolWorkerData } from './protocol.js';
 import { PoolTimes, summary, type PoolStats } from './stats.js';
@@ -172,7 +172,7 @@ export class PoolCore implements ScopeResource {
       if (inputs === null || typeof (inputs as { [Symbol.iterator]?: unknown })?.[Symbol.iterator] !== 'function') {
         throw invalidOption('inputs', 'an iterable', inputs);
       }
-      list = Array.from(inputs);
+      list = Array.isArray(inputs) ? inputs.slice() : Array.from(inputs); // a copy: the caller may change theirs
     } catch (err) {
       return Promise.reject(err);
     }
@@ -531,8 +531,7 @@ export class PoolCore implements ScopeResource {
         if (jobAt(batch, t) !== job || batch.state[t] !== T_PENDING) continue;
         if (member.gate !== undefined) {
           if (gateCancel(member.gate, batch.seq + t)) continue; // never starts; answered as skipped
-          const st = gateState(member.gate, batch.seq + t);
-          if (st === G_CANCELLED || st === G_DONE) continue; // cancelled already, or ended (its answer is on the way)
+          if (gateState(member.gate, batch.seq + t) === G_CANCELLED) continue; // cancelled already (a failed map's rest)
         }
         (batch.abandoned ??= new Uint8Array(batch.count))[t] = 1;
         member.abandoned++;
