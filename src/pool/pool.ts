@@ -10,7 +10,7 @@
  * batches), (2) a new worker if the pool may grow, (3) as look-ahead, a busy worker's FIFO — only when every
  * worker is busy, and never for a task with a timeout. An idle worker with nothing queued steals unstarted tasks
  * back from a look-ahead batch (thread pools, via the gate), so a short task never waits behind a long one while
- * a worker idles. Batch sizes adapt (a map per job, run()s pool-wide): each batch aims at TARGET_BATCH_MICROS of
+ * a worker idles. Batch sizes adapt (a map per call, run()s pool-wide): each batch aims at TARGET_BATCH_MICROS of
  * worker time and at most a fair share of what is queued, so 100,000 trivial tasks take a few hundred messages
  * while 1 ms tasks go one or two at a time. Queued run()s of the same task function share batches.
  *
@@ -28,13 +28,13 @@
  * validation (options.ts) are out already. Its sections: dispatch, answers, aborts, workers.
  *
  * Invariants:
- * 1. Every job settles exactly once: its result, its task's error, the scope's abort reason, ScopeClosedError (the
+ * 1. Every call settles exactly once: its result, its task's error, the scope's abort reason, ScopeClosedError (the
  *    scope committed with it pending), its signal's reason, TaskTimeoutError, TaskCloneError, PoolQueueFullError,
  *    or PoolWorkerDiedError. Settling removes its abort listener.
- * 2. After close nothing is dispatched and every pending job has been rejected.
+ * 2. After close nothing is dispatched and every pending call has been rejected.
  * 3. map's results are in input order; it rejects at the first failed input (TaskFailedError with its index).
  * 4. A batch is counted in flight only once its post succeeded (a post that throws changes no counter).
- * 5. No task starts after its job settled by an abort, where the gate can prevent it (gate.ts invariant 2).
+ * 5. No task starts after its call settled by an abort, where the gate can prevent it (gate.ts invariant 2).
  */
 import type { Transferable } from 'node:worker_threads';
 import { PoolQueueFullError, PoolWorkerDiedError, ScopeClosedError, TaskCloneError, TaskFailedError, TaskTimeoutError, invalidOption } from '../errors.js';
@@ -50,7 +50,7 @@ import type { BatchDone, PoolDown, PoolWorkerData } from './protocol.js';
 import { PoolTimes, summary, type PoolStats } from './stats.js';
 
 export type { PoolStats } from './stats.js';
-import { T_ANSWERED, T_PENDING, T_STOLEN, indexAt, jobAt, jobsOf, usable, type Batch, type Entry, type Job, type Member } from './work.js';
+import { T_ANSWERED, T_PENDING, T_STOLEN, indexAt, callAt, callsOf, usable, type Batch, type Entry, type Call, type Member } from './work.js';
 
 /** Batches a busy worker may hold beyond the ones it runs: one ready, so it never idles waiting for a message. */
 export const LOOKAHEAD_BATCHES = 1;
@@ -185,22 +185,22 @@ export class PoolCore implements ScopeResource {
   #submit(kind: 'run' | 'map', inputs: unknown[], concurrency: number, name: string | undefined, signal: AbortSignal | undefined, timeoutMs: number | undefined, transfer: readonly Transferable[] | undefined): Promise<unknown> {
     if (this.#closed) return Promise.reject(this.#closedReason());
     return new Promise((resolve, reject) => {
-      const job: Job = {
+      const call: Call = {
         kind, name, inputs, results: new Array(inputs.length), resolve, reject, concurrency, signal, timeoutMs, transfer,
         cancellable: signal !== undefined || timeoutMs !== undefined, submittedAt: performance.now(),
         queued: inputs.length, inFlight: 0, answered: 0, batch: kind === 'run' ? 1 : FIRST_BATCH, sumMicros: 0, sumRan: 0,
         settled: false, parked: undefined, batches: new Set(), onAbort: undefined,
       };
-      this.#queue.push({ job, next: 0, end: inputs.length });
+      this.#queue.push({ call, next: 0, end: inputs.length });
       this.#queuedTasks += inputs.length;
       this.#queueSize++;
       if (signal !== undefined) {
-        job.onAbort = () => this.#abort(job, signal.reason);
-        signal.addEventListener('abort', job.onAbort, { once: true });
+        call.onAbort = () => this.#abort(call, signal.reason);
+        signal.addEventListener('abort', call.onAbort, { once: true });
       }
       this.#dispatch();
       // Back-pressure: a call that could not go to a worker at once and finds maxQueue waiting is refused.
-      if (!job.settled && job.queued === inputs.length && this.#queueSize > this.#o.maxQueue) this.#settle(job, false, new PoolQueueFullError(this.#o.name, this.#o.maxQueue));
+      if (!call.settled && call.queued === inputs.length && this.#queueSize > this.#o.maxQueue) this.#settle(call, false, new PoolQueueFullError(this.#o.name, this.#o.maxQueue));
     });
   }
 
@@ -215,7 +215,7 @@ export class PoolCore implements ScopeResource {
       }
       let member = this.#withRoom();
       if (member === undefined && this.#members.size < this.#o.maxWorkers && this.#node.state === 'active') member = this.#addWorker(false);
-      if (member === undefined && this.#lookahead && entry.job.timeoutMs === undefined) {
+      if (member === undefined && this.#lookahead && entry.call.timeoutMs === undefined) {
         member = this.#forLookahead();
       }
       if (member === undefined) return;
@@ -223,18 +223,18 @@ export class PoolCore implements ScopeResource {
     }
   }
 
-  /** The queue's first live entry; settled jobs' entries are dropped, jobs at their concurrency parked. */
+  /** The queue's first live entry; settled calls' entries are dropped, calls at their concurrency parked. */
   #head(): Entry | undefined {
     for (;;) {
       const e = this.#queue.peek();
       if (e === undefined) return undefined;
-      if (e.job.settled || e.next >= e.end) {
+      if (e.call.settled || e.next >= e.end) {
         this.#queue.shift();
         continue;
       }
-      if (e.job.inFlight >= e.job.concurrency) {
+      if (e.call.inFlight >= e.call.concurrency) {
         this.#queue.shift();
-        (e.job.parked ??= []).push(e);
+        (e.call.parked ??= []).push(e);
         continue;
       }
       return e;
@@ -260,8 +260,8 @@ export class PoolCore implements ScopeResource {
 
   /** Sends one batch from the head of the queue to `member` (invariant 4: counters change after the post). */
   #send(member: Member, entry: Entry): void {
-    const first = entry.job;
-    const runs: Job[] | undefined = first.kind === 'run' ? [] : undefined;
+    const first = entry.call;
+    const runs: Call[] | undefined = first.kind === 'run' ? [] : undefined;
     let inputs: unknown[];
     const single = first.timeoutMs !== undefined || first.transfer !== undefined || (this.#o.runtime === 'process' && (first.cancellable || !this.#o.precious));
     const fair = Math.ceil(this.#queuedTasks / (this.#o.maxWorkers * (1 + LOOKAHEAD_BATCHES)));
@@ -275,10 +275,10 @@ export class PoolCore implements ScopeResource {
       // Consecutive queued run()s of the same task function share a batch; taken from the queue after the post.
       for (let k = 0; runs.length < limit; k++) {
         const e = k === 0 ? entry : this.#queue.at(k);
-        if (e === undefined || e.job.kind !== 'run' || e.job.name !== first.name || e.job.settled) break;
-        if (k > 0 && (e.job.timeoutMs !== undefined || e.job.transfer !== undefined || (this.#o.runtime === 'process' && e.job.cancellable))) break;
-        runs.push(e.job);
-        inputs.push(e.job.inputs[0]);
+        if (e === undefined || e.call.kind !== 'run' || e.call.name !== first.name || e.call.settled) break;
+        if (k > 0 && (e.call.timeoutMs !== undefined || e.call.transfer !== undefined || (this.#o.runtime === 'process' && e.call.cancellable))) break;
+        runs.push(e.call);
+        inputs.push(e.call.inputs[0]);
       }
       count = runs.length;
     }
@@ -296,7 +296,7 @@ export class PoolCore implements ScopeResource {
     }
     // Posted: now take the tasks out of the queue and count them in flight.
     member.nextSeq += count;
-    const batch: Batch = { id, member, seq, count, job: runs === undefined ? first : undefined, start: entry.next, runs, state: new Uint8Array(count), abandoned: undefined, answered: 0, stolen: 0, timer: undefined };
+    const batch: Batch = { id, member, seq, count, call: runs === undefined ? first : undefined, start: entry.next, runs, state: new Uint8Array(count), abandoned: undefined, answered: 0, stolen: 0, timer: undefined };
     const now = performance.now();
     if (runs === undefined) {
       entry.next += count;
@@ -304,7 +304,7 @@ export class PoolCore implements ScopeResource {
       this.#took(first, count, batch, now);
     } else {
       for (let k = 0; k < count; k++) this.#queue.shift();
-      for (const job of runs) this.#took(job, 1, batch, now);
+      for (const call of runs) this.#took(call, 1, batch, now);
     }
     this.#queuedTasks -= count;
     this.#outstanding += count;
@@ -320,29 +320,29 @@ export class PoolCore implements ScopeResource {
     }
   }
 
-  /** `count` of a job's queued inputs went out in `batch`. */
-  #took(job: Job, count: number, batch: Batch, now: number): void {
-    job.queued -= count;
-    job.inFlight += count;
-    if (job.queued === 0) this.#queueSize--;
-    job.batches.add(batch);
-    this.#times.recordWait((now - job.submittedAt) * 1000);
+  /** `count` of a call's queued inputs went out in `batch`. */
+  #took(call: Call, count: number, batch: Batch, now: number): void {
+    call.queued -= count;
+    call.inFlight += count;
+    if (call.queued === 0) this.#queueSize--;
+    call.batches.add(batch);
+    this.#times.recordWait((now - call.submittedAt) * 1000);
   }
 
-  /** A post threw (DataCloneError): reject the jobs whose input cannot be cloned; the rest stay queued. */
-  #cloneFailed(first: Job, runs: Job[] | undefined, start: number, inputs: unknown[], err: unknown): void {
+  /** A post threw (DataCloneError): reject the calls whose input cannot be cloned; the rest stay queued. */
+  #cloneFailed(first: Call, runs: Call[] | undefined, start: number, inputs: unknown[], err: unknown): void {
     let found = false;
     for (let i = 0; i < inputs.length; i++) {
       try {
         structuredClone(inputs[i]);
       } catch (e) {
         found = true;
-        const job = runs?.[i] ?? first;
-        this.#settle(job, false, new TaskCloneError(this.#o.name, 'input', runs === undefined ? start + i : undefined, e));
+        const call = runs?.[i] ?? first;
+        this.#settle(call, false, new TaskCloneError(this.#o.name, 'input', runs === undefined ? start + i : undefined, e));
         if (runs === undefined) return; // a map rejects at its first bad input
       }
     }
-    // Every input clones alone (a bad transfer list): the post's own error belongs to the first job.
+    // Every input clones alone (a bad transfer list): the post's own error belongs to the first call.
     if (!found) this.#settle(first, false, new TaskCloneError(this.#o.name, 'input', runs === undefined ? start : undefined, err));
   }
 
@@ -386,8 +386,8 @@ export class PoolCore implements ScopeResource {
     for (const b of batches) {
       for (let t = b.count - 1; t >= 0; t--) {
         if (b.state[t] !== T_PENDING) continue;
-        const job = jobAt(b, t);
-        if (job.settled) continue;
+        const call = callAt(b, t);
+        if (call.settled) continue;
         if (n >= tail) break;
         if (!gateCancel(gate, b.seq + t)) {
           if (tail !== Infinity) break; // started: so has everything before it
@@ -395,15 +395,15 @@ export class PoolCore implements ScopeResource {
         }
         b.state[t] = T_STOLEN;
         b.stolen++;
-        job.inFlight--;
-        if (job.queued === 0) this.#queueSize++;
-        job.queued++;
+        call.inFlight--;
+        if (call.queued === 0) this.#queueSize++;
+        call.queued++;
         this.#queuedTasks++;
         n++;
         const i = indexAt(b, t);
         const head = this.#queue.peek();
-        if (head !== undefined && head.job === job && head.next === i + 1) head.next = i;
-        else this.#queue.unshift({ job, next: i, end: i + 1 });
+        if (head !== undefined && head.call === call && head.next === i + 1) head.next = i;
+        else this.#queue.unshift({ call, next: i, end: i + 1 });
       }
     }
     return n;
@@ -414,14 +414,14 @@ export class PoolCore implements ScopeResource {
   #answered(member: Member, m: BatchDone): void {
     const batch = member.batches.get(m.id);
     if (batch === undefined) return;
-    if (batch.job !== undefined && m.errors === undefined && m.skipped === undefined && m.from === 0 && m.results.length === batch.count && batch.answered === 0 && batch.stolen === 0 && batch.abandoned === undefined) {
-      this.#answeredWhole(member, batch, batch.job, m);
+    if (batch.call !== undefined && m.errors === undefined && m.skipped === undefined && m.from === 0 && m.results.length === batch.count && batch.answered === 0 && batch.stolen === 0 && batch.abandoned === undefined) {
+      this.#answeredWhole(member, batch, batch.call, m);
       return;
     }
     const errors = m.errors === undefined ? undefined : new Map(m.errors);
     const skipped = m.skipped === undefined ? undefined : new Set(m.skipped);
     const end = m.from + m.results.length;
-    let jobOfBatch: Job | undefined; // the map job this batch ran for, if any (for its batch size)
+    let callOfBatch: Call | undefined; // the map call this batch ran for, if any (for its batch size)
     for (let t = m.from; t < end; t++) {
       const st = batch.state[t];
       if (st === T_ANSWERED) continue;
@@ -438,62 +438,62 @@ export class PoolCore implements ScopeResource {
       }
       if (st === T_STOLEN) {
         batch.stolen--;
-        continue; // queued again when it was taken back: its job counted it then
+        continue; // queued again when it was taken back: its call counted it then
       }
-      const job = jobAt(batch, t);
-      job.inFlight--;
-      if (skipped?.has(t) === true) continue; // cancelled before it started: its job has settled
+      const call = callAt(batch, t);
+      call.inFlight--;
+      if (skipped?.has(t) === true) continue; // cancelled before it started: its call has settled
       this.#done++;
-      if (job.kind === 'map') jobOfBatch = job;
-      if (job.settled) continue;
+      if (call.kind === 'map') callOfBatch = call;
+      if (call.settled) continue;
       const e = errors?.get(t);
       if (e !== undefined) {
         const error = reviveError(e);
-        this.#settle(job, false, job.kind === 'run' ? error : new TaskFailedError(this.#o.name, indexAt(batch, t), error));
+        this.#settle(call, false, call.kind === 'run' ? error : new TaskFailedError(this.#o.name, indexAt(batch, t), error));
         continue;
       }
-      job.results[indexAt(batch, t)] = m.results[t - m.from];
-      if (++job.answered === job.inputs.length) this.#settle(job, true, job.results);
-      else if (job.parked !== undefined && job.inFlight < job.concurrency) this.#unpark(job);
+      call.results[indexAt(batch, t)] = m.results[t - m.from];
+      if (++call.answered === call.inputs.length) this.#settle(call, true, call.results);
+      else if (call.parked !== undefined && call.inFlight < call.concurrency) this.#unpark(call);
     }
-    this.#afterAnswer(member, batch, m, jobOfBatch);
+    this.#afterAnswer(member, batch, m, callOfBatch);
   }
 
   /**
    * The common case of a map, taken whole: every input of the batch answered at once, with no error, nothing
    * skipped, stolen or abandoned (one pass over the results instead of the per-task bookkeeping).
    */
-  #answeredWhole(member: Member, batch: Batch, job: Job, m: BatchDone): void {
+  #answeredWhole(member: Member, batch: Batch, call: Call, m: BatchDone): void {
     const n = batch.count;
     batch.state.fill(T_ANSWERED);
     batch.answered = n;
     member.outstanding -= n;
     this.#outstanding -= n;
-    job.inFlight -= n;
+    call.inFlight -= n;
     this.#done += n;
-    if (!job.settled) {
-      const results = job.results;
+    if (!call.settled) {
+      const results = call.results;
       const src = m.results;
       const start = batch.start;
       for (let t = 0; t < n; t++) results[start + t] = src[t];
-      job.answered += n;
-      if (job.answered === job.inputs.length) this.#settle(job, true, results);
-      else if (job.parked !== undefined && job.inFlight < job.concurrency) this.#unpark(job);
+      call.answered += n;
+      if (call.answered === call.inputs.length) this.#settle(call, true, results);
+      else if (call.parked !== undefined && call.inFlight < call.concurrency) this.#unpark(call);
     }
-    this.#afterAnswer(member, batch, m, job);
+    this.#afterAnswer(member, batch, m, call);
   }
 
   /** Timing, batch sizes, the batch's end, then more work. */
-  #afterAnswer(member: Member, batch: Batch, m: BatchDone, jobOfBatch: Job | undefined): void {
+  #afterAnswer(member: Member, batch: Batch, m: BatchDone, callOfBatch: Call | undefined): void {
     if (m.ran > 0) {
       this.#times.recordRun(m.micros, m.ran);
       member.busyMicros += m.micros;
       this.#busyMicros += m.micros;
-      if (jobOfBatch !== undefined) {
-        jobOfBatch.sumMicros = jobOfBatch.sumMicros * DECAY + m.micros;
-        jobOfBatch.sumRan = jobOfBatch.sumRan * DECAY + m.ran;
-        const perInput = jobOfBatch.sumMicros / jobOfBatch.sumRan;
-        jobOfBatch.batch = Math.max(1, Math.min(MAX_BATCH, Math.floor(TARGET_BATCH_MICROS / Math.max(perInput, 0.01))));
+      if (callOfBatch !== undefined) {
+        callOfBatch.sumMicros = callOfBatch.sumMicros * DECAY + m.micros;
+        callOfBatch.sumRan = callOfBatch.sumRan * DECAY + m.ran;
+        const perInput = callOfBatch.sumMicros / callOfBatch.sumRan;
+        callOfBatch.batch = Math.max(1, Math.min(MAX_BATCH, Math.floor(TARGET_BATCH_MICROS / Math.max(perInput, 0.01))));
       } else {
         this.#runSumMicros = this.#runSumMicros * DECAY + m.micros;
         this.#runSumRan = this.#runSumRan * DECAY + m.ran;
@@ -502,33 +502,33 @@ export class PoolCore implements ScopeResource {
     if (batch.answered === batch.count) {
       member.batches.delete(batch.id);
       if (batch.timer !== undefined) clearTimeout(batch.timer);
-      for (const job of jobsOf(batch)) job.batches.delete(batch);
+      for (const call of callsOf(batch)) call.batches.delete(batch);
       if (member.batches.size === 0) this.#idle(member);
     }
     this.#dispatch();
     this.#checkDrained();
   }
 
-  #unpark(job: Job): void {
-    const parked = job.parked!;
-    job.parked = undefined;
+  #unpark(call: Call): void {
+    const parked = call.parked!;
+    call.parked = undefined;
     for (let i = parked.length - 1; i >= 0; i--) this.#queue.unshift(parked[i]!);
   }
 
   // ---- aborts ------------------------------------------------------------------------------------------------
 
   /**
-   * A job's run was aborted (its signal, a timeout): it rejects now; its unstarted tasks are cancelled through the
+   * A call's run was aborted (its signal, a timeout): it rejects now; its unstarted tasks are cancelled through the
    * gate (they never start: invariant 5) and its running ones abandoned (their task.signal aborts; their worker
    * gets no new work until they end, and is stopped abortGraceMs later if they have not).
    */
-  #abort(job: Job, reason: unknown): void {
-    if (job.settled) return;
-    this.#settle(job, false, reason);
-    for (const batch of job.batches) {
+  #abort(call: Call, reason: unknown): void {
+    if (call.settled) return;
+    this.#settle(call, false, reason);
+    for (const batch of call.batches) {
       const member = batch.member;
       for (let t = 0; t < batch.count; t++) {
-        if (jobAt(batch, t) !== job || batch.state[t] !== T_PENDING) continue;
+        if (callAt(batch, t) !== call || batch.state[t] !== T_PENDING) continue;
         if (member.gate !== undefined) {
           if (gateCancel(member.gate, batch.seq + t)) continue; // never starts; answered as skipped
           if (gateState(member.gate, batch.seq + t) === G_CANCELLED) continue; // cancelled already (a failed map's rest)
@@ -544,32 +544,32 @@ export class PoolCore implements ScopeResource {
     this.#dispatch();
   }
 
-  /** Cancels a settled job's tasks that have not started (a failed map's rest): they would only waste a worker. */
-  #cancelRest(job: Job): void {
-    for (const batch of job.batches) {
+  /** Cancels a settled call's tasks that have not started (a failed map's rest): they would only waste a worker. */
+  #cancelRest(call: Call): void {
+    for (const batch of call.batches) {
       const gate = batch.member.gate;
       if (gate === undefined) continue;
-      for (let t = 0; t < batch.count; t++) if (jobAt(batch, t) === job && batch.state[t] === T_PENDING) gateCancel(gate, batch.seq + t);
+      for (let t = 0; t < batch.count; t++) if (callAt(batch, t) === call && batch.state[t] === T_PENDING) gateCancel(gate, batch.seq + t);
     }
   }
 
-  #settle(job: Job, ok: boolean, value: unknown): void {
-    if (job.settled) return;
-    job.settled = true;
-    if (job.onAbort !== undefined) {
-      job.signal!.removeEventListener('abort', job.onAbort);
-      job.onAbort = undefined;
+  #settle(call: Call, ok: boolean, value: unknown): void {
+    if (call.settled) return;
+    call.settled = true;
+    if (call.onAbort !== undefined) {
+      call.signal!.removeEventListener('abort', call.onAbort);
+      call.onAbort = undefined;
     }
-    if (job.queued > 0) {
+    if (call.queued > 0) {
       // Its entries stay in the queue and are dropped when they reach the head (O(1) here).
-      this.#queuedTasks -= job.queued;
+      this.#queuedTasks -= call.queued;
       this.#queueSize--;
-      job.queued = 0;
+      call.queued = 0;
     }
-    job.parked = undefined;
-    if (!ok && job.kind === 'map') this.#cancelRest(job);
-    if (ok) job.resolve(value);
-    else job.reject(value);
+    call.parked = undefined;
+    if (!ok && call.kind === 'map') this.#cancelRest(call);
+    if (ok) call.resolve(value);
+    else call.reject(value);
     this.#checkDrained();
   }
 
@@ -657,18 +657,18 @@ export class PoolCore implements ScopeResource {
         this.#outstanding--;
         const started = gate === undefined || gateState(gate, batch.seq + t) !== G_QUEUED;
           if (st === T_STOLEN) continue;
-        const job = jobAt(batch, t);
-        job.inFlight--;
-        job.batches.delete(batch);
-        if (job.settled || this.#closed) continue;
+        const call = callAt(batch, t);
+        call.inFlight--;
+        call.batches.delete(batch);
+        if (call.settled || this.#closed) continue;
         if (!started) {
           // Never started: run it elsewhere (a task runs at most once).
-          if (job.queued === 0) this.#queueSize++;
-          job.queued++;
+          if (call.queued === 0) this.#queueSize++;
+          call.queued++;
           this.#queuedTasks++;
-          again.push({ job, next: indexAt(batch, t), end: indexAt(batch, t) + 1 });
+          again.push({ call, next: indexAt(batch, t), end: indexAt(batch, t) + 1 });
         } else {
-          this.#settle(job, false, (died ??= new PoolWorkerDiedError(member.handle, exit)));
+          this.#settle(call, false, (died ??= new PoolWorkerDiedError(member.handle, exit)));
         }
       }
     }
@@ -707,13 +707,13 @@ export class PoolCore implements ScopeResource {
     if (this.#closed) return;
     this.#closed = true; // invariant 2
     const reason = this.#closedReason();
-    for (let e = this.#queue.shift(); e !== undefined; e = this.#queue.shift()) this.#settle(e.job, false, reason);
+    for (let e = this.#queue.shift(); e !== undefined; e = this.#queue.shift()) this.#settle(e.call, false, reason);
     for (const m of this.#members) {
       clearTimeout(m.idleTimer);
       clearTimeout(m.graceTimer);
       for (const b of m.batches.values()) {
         clearTimeout(b.timer);
-        for (const job of jobsOf(b)) this.#settle(job, false, reason);
+        for (const call of callsOf(b)) this.#settle(call, false, reason);
       }
     }
     this.#checkDrained();

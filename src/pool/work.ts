@@ -1,9 +1,9 @@
 /**
- * The pool's units of work, as the engine (pool.ts) keeps them: a Job is one `run()` or `map()` call, an Entry a
- * range of a job's inputs waiting in the pool's queue, a Batch the inputs sent to one worker in one message, a
+ * The pool's units of work, as the engine (pool.ts) keeps them: a Call is one `run()` or `map()` call, an Entry a
+ * range of a call's inputs waiting in the pool's queue, a Batch the inputs sent to one worker in one message, a
  * Member one pool worker.
  *
- * A task (one input of a job) is, from the pool's side: queued (in an Entry) → in flight (in a Batch; thread pools
+ * A task (one input of a call) is, from the pool's side: queued (in an Entry) → in flight (in a Batch; thread pools
  * also know from the gate whether it started) → answered (the worker's 'done' covered it). A task in flight is
  * `pending` in its batch until answered; one taken back from a look-ahead batch is `stolen` (it is queued again
  * at once, and its gate word is freed when the worker answers for it, skipped).
@@ -11,7 +11,7 @@
 import type { Transferable } from 'node:worker_threads';
 import type { WorkerHandle } from '../handle.js';
 
-export interface Job {
+export interface Call {
   readonly kind: 'run' | 'map';
   readonly name: string | undefined;
   readonly inputs: readonly unknown[];
@@ -37,16 +37,16 @@ export interface Job {
   sumMicros: number;
   sumRan: number;
   settled: boolean;
-  /** Entries held back while the job is at its concurrency. */
+  /** Entries held back while the call is at its concurrency. */
   parked: Entry[] | undefined;
   /** Batches with some of its tasks in flight. */
   readonly batches: Set<Batch>;
   onAbort: (() => void) | undefined;
 }
 
-/** Inputs [next, end) of a job, waiting in the queue. */
+/** Inputs [next, end) of a call, waiting in the queue. */
 export interface Entry {
-  readonly job: Job;
+  readonly call: Call;
   next: number;
   end: number;
 }
@@ -62,12 +62,12 @@ export interface Batch {
   readonly seq: number;
   readonly count: number;
   /**
-   * A map batch: its job, and task t is that job's input `start + t` (no per-task arrays: a map batch holds up
-   * to MAX_BATCH inputs). A batch of run()s: `job` undefined, task t is `runs[t]`'s only input.
+   * A map batch: its call, and task t is that call's input `start + t` (no per-task arrays: a map batch holds up
+   * to MAX_BATCH inputs). A batch of run()s: `call` undefined, task t is `runs[t]`'s only input.
    */
-  readonly job: Job | undefined;
+  readonly call: Call | undefined;
   readonly start: number;
-  readonly runs: Job[] | undefined;
+  readonly runs: Call[] | undefined;
   /** Per task: T_PENDING, T_ANSWERED or T_STOLEN. */
   readonly state: Uint8Array;
   /** Per task: its run was aborted while it ran (its worker owes the pool its end). */
@@ -97,19 +97,19 @@ export interface Member {
   readonly onMessage: (m: unknown) => void;
 }
 
-/** Task t's job. */
-export function jobAt(b: Batch, t: number): Job {
-  return b.job ?? b.runs![t]!;
+/** Task t's call. */
+export function callAt(b: Batch, t: number): Call {
+  return b.call ?? b.runs![t]!;
 }
 
-/** Task t's input index in its job. */
+/** Task t's input index in its call. */
 export function indexAt(b: Batch, t: number): number {
-  return b.job === undefined ? 0 : b.start + t;
+  return b.call === undefined ? 0 : b.start + t;
 }
 
-/** The distinct jobs of a batch. */
-export function jobsOf(b: Batch): Iterable<Job> {
-  return b.job !== undefined ? [b.job] : new Set(b.runs);
+/** The distinct calls of a batch. */
+export function callsOf(b: Batch): Iterable<Call> {
+  return b.call !== undefined ? [b.call] : new Set(b.runs);
 }
 
 /** Whether a member may be given work at all. */
