@@ -366,10 +366,14 @@ export class PoolCore implements ScopeResource {
       let last: Batch | undefined;
       for (const b of victim.batches.values()) last = b;
       let tail = 0;
-      for (let t = last!.count - 1; t >= 0 && (last!.state[t] !== T_PENDING || gateState(gate, last!.seq + t) === G_QUEUED); t--) {
+      let t = last!.count - 1;
+      for (; t >= 0 && (last!.state[t] !== T_PENDING || gateState(gate, last!.seq + t) === G_QUEUED); t--) {
         if (last!.state[t] === T_PENDING) tail++;
       }
-      if (tail > 0 && this.#takeBack(victim, [last!], Math.ceil(tail / 2)) > 0) return true;
+      // Only work that waits behind a running task (t >= 0: one of this batch started; or an earlier batch runs):
+      // a batch just sent to a worker with room is about to start, and taking it would only double the messages.
+      const behind = t >= 0 || victim.batches.size > 1;
+      if (tail > 0 && behind && this.#takeBack(victim, [last!], Math.ceil(tail / 2)) > 0) return true;
     }
     return false;
   }
