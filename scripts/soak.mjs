@@ -129,7 +129,7 @@ function spec(runtime, data, flags = {}) {
   return { entry: ACTOR, runtime, data: { onTerm: 'cooperate', ...data }, ...flags };
 }
 
-/** Each cycle returns nothing; it records a failure when an outcome is not what SEMANTICS.md says. */
+/** Each cycle returns nothing; it records a failure when an outcome is not what the guarantees say (docs/guide.md, "Guarantees"). */
 const CYCLE_KINDS = {
   /** G3/G5: ephemeral workers are stopped at commit; a precious worker that completes aborts nothing. */
   async commit(sup, runtime, n) {

@@ -1,7 +1,7 @@
 /**
  * The direct registrant ↔ worker channel. For a worker that runs once it is a real MessagePort (the other end
  * is `ctx.port`). A restartable worker gets a RelayChannel instead: one object across restarts, re-attached to
- * each run's fresh port; messages posted while no run is connected are dropped (API.md).
+ * each run's fresh port; messages posted while no run is connected are dropped (docs/guide.md, "Ports").
  */
 import type { MessagePort, Transferable } from 'node:worker_threads';
 

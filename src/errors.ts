@@ -30,7 +30,7 @@ export class BgWorkersError extends Error {
   }
 }
 
-/** Abort reason of a scope whose precious worker failed or crashed (SEMANTICS.md G4). */
+/** Abort reason of a scope whose precious worker failed or crashed (guarantee G4, docs/guide.md "Flags"). */
 export class PreciousWorkerDiedError extends BgWorkersError {
   /** The worker that died. */
   readonly worker: WorkerRef;

@@ -71,7 +71,7 @@ export class WorkerHandle<R = unknown> {
   }
 
   /**
-   * Asks the supervisor to stop the worker (SEMANTICS.md G2). Synchronous and idempotent. From the moment it
+   * Asks the supervisor to stop the worker (guarantee G2, docs/guide.md "Termination"). Synchronous and idempotent. From the moment it
    * returns the worker will never be started nor restarted: a worker that had not started runs no user code at
    * all (`never-started`); a running one has its signal aborted and latch set, and is stopped by force after the
    * graceful timeout (`terminated`, unless its main returns first: `completed`).

@@ -1,7 +1,9 @@
 /**
- * bgworkers — the registrant side: supervise parallel workers the way PostgreSQL's postmaster supervises
- * background workers. See README.md and docs/guide.md.
+ * The registrant side: start a {@link Supervisor}, open scopes, register workers and pools, wait on latches and
+ * check for interrupts. Import it as `bgworkers`. Worker entry modules import `bgworkers/worker` instead.
+ * The guide (docs/guide.md) explains the concepts.
  * @packageDocumentation
+ * @module bgworkers
  */
 export { Supervisor } from './registrant/client.js';
 export { Scope, currentScope } from './scope/scope.js';

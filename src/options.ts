@@ -43,7 +43,7 @@ export interface ScopeOptions {
   signal?: AbortSignal;
 }
 
-/** What to run in a worker and how (API.md). */
+/** What to run in a worker and how: the options of `register()` (docs/guide.md, "Workers"). */
 export interface WorkerSpec<D = unknown> {
   /**
    * Path or file: URL of a module whose default export is `defineWorker(...)`. A relative path resolves against

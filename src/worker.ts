@@ -1,6 +1,8 @@
 /**
- * bgworkers/worker — the worker side: what an entry module imports.
+ * The worker side: what a worker's or a pool task's entry module imports, as `bgworkers/worker`.
+ * {@link defineWorker} wraps a worker's main function, {@link defineTask} a pool task function.
  * @packageDocumentation
+ * @module bgworkers/worker
  */
 export { defineWorker } from './worker/context.js';
 export { defineTask } from './pool/task.js';

@@ -15,7 +15,9 @@ const moved = new WeakMap<object, readonly Transferable[]>();
  *
  * @example
  * ```ts
+ * // ones.ts (a pool entry module)
  * import { defineTask, move } from 'bgworkers/worker';
+ *
  * export default defineTask((n: number) => move(new Float64Array(n).fill(1)));
  * ```
  */

@@ -37,11 +37,21 @@ export interface PoolMapOptions {
  *
  * @example
  * ```ts
- * const total = await supervisor.scope(async (scope) => {
- *   const pool = scope.pool<number, number>({ entry: new URL('./square.mjs', import.meta.url), maxWorkers: 2 });
- *   const squares = await pool.map([1, 2, 3]);
- *   return squares.reduce((a, b) => a + b, 0);
- * });
+ * // total.ts (square.ts and ones.ts are the examples of defineTask and move)
+ * import { Supervisor } from 'bgworkers';
+ *
+ * const supervisor = await Supervisor.start();
+ * try {
+ *   const [total, ones] = await supervisor.scope(async (scope) => {
+ *     const squares = scope.pool<number, number>({ entry: new URL('./square.js', import.meta.url), maxWorkers: 2 });
+ *     const cubes = await squares.map([1, 2, 3], { name: 'cube' }); // the module's named export `cube`
+ *     const filler = scope.pool<number, Float64Array>({ entry: new URL('./ones.js', import.meta.url), maxWorkers: 1 });
+ *     return [cubes.reduce((a, b) => a + b, 0), await filler.run(4)] as const;
+ *   });
+ *   console.log(total, ones.length); // prints: 36 4
+ * } finally {
+ *   await supervisor.shutdown();
+ * }
  * ```
  */
 export class ScopedPool<I = unknown, O = unknown> {

@@ -29,7 +29,9 @@ export type TaskFunction<I = unknown, O = unknown, D = unknown> = (input: I, tas
  *
  * @example
  * ```ts
+ * // square.ts (a pool entry module)
  * import { defineTask } from 'bgworkers/worker';
+ *
  * export default defineTask((n: number) => n * n);
  * export const cube = defineTask((n: number) => n * n * n);
  * ```

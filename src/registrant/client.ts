@@ -17,13 +17,25 @@ export const kCore = Symbol('bgworkers.core');
  * Owns every worker's start and stop, like PostgreSQL's postmaster: it runs in its own thread, so a registrant
  * busy in synchronous code never delays a start, a stop or the detection of a death.
  *
+ * `Symbol.asyncDispose` calls `shutdown()`, but Node 20 runs `await using` only when a compiler lowers it, so the
+ * example uses `try`/`finally`. The entry is a URL relative to this module, not to the process's cwd.
+ *
  * @example
  * ```ts
- * await using supervisor = await Supervisor.start();
- * const total = await supervisor.scope(async (scope) => {
- *   const h = scope.register<{ n: number }, number>({ entry: './sum.mjs', data: { n: 1e6 }, precious: true, ephemeral: true });
- *   return (await h.waitForShutdown()).result;
- * });
+ * // main.ts (the registrant; sum.ts is defineWorker's example)
+ * import { Supervisor } from 'bgworkers';
+ *
+ * const supervisor = await Supervisor.start();
+ * try {
+ *   const total = await supervisor.scope(async (scope) => {
+ *     const entry = new URL('./sum.js', import.meta.url);
+ *     const h = scope.register<{ n: number }, number>({ entry, data: { n: 1000 }, precious: true, ephemeral: true });
+ *     return (await h.waitForShutdown()).result;
+ *   });
+ *   console.log(total); // prints: 499500
+ * } finally {
+ *   await supervisor.shutdown();
+ * }
  * ```
  */
 export class Supervisor implements AsyncDisposable {

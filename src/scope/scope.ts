@@ -76,8 +76,17 @@ export class Scope {
    *
    * @example
    * ```ts
-   * const squares = await supervisor.scope((scope) =>
-   *   scope.pool<number, number>({ entry: './square.mjs', maxWorkers: 2 }).map([1, 2, 3]));
+   * // squares.ts (square.ts is defineTask's example)
+   * import { Supervisor } from 'bgworkers';
+   *
+   * const supervisor = await Supervisor.start();
+   * try {
+   *   const entry = new URL('./square.js', import.meta.url);
+   *   const squares = await supervisor.scope((scope) => scope.pool<number, number>({ entry, maxWorkers: 2 }).map([1, 2, 3]));
+   *   console.log(squares); // prints: [ 1, 4, 9 ]
+   * } finally {
+   *   await supervisor.shutdown();
+   * }
    * ```
    */
   pool<I = unknown, O = unknown>(options: PoolOptions): ScopedPool<I, O> {

@@ -26,7 +26,7 @@
  * setter stores 1 then loads the sleeper count; a sleeper adds itself then loads the latch; one of the two always
  * sees the other.
  *
- * ## Costs (ARCHITECTURE.md, measured on the 2-core machines)
+ * ## Costs (measured on the 2-core machines; docs/architecture.md, "Measured facts")
  *
  * Waking a sleeping thread costs ~55 µs, so a latch that only sleeps is no faster than postMessage. Both waits
  * spin on `Atomics.load` for `SPIN_LOADS` reads first (~0.2 µs round trips when the partner answers quickly).
@@ -63,7 +63,7 @@ export interface WaitOptions {
 }
 
 /**
- * A flag in shared memory that one thread sets and another waits on (SEMANTICS.md G7).
+ * A flag in shared memory that one thread sets and another waits on (guarantee G7 in docs/guide.md).
  *
  * Warning: a latch is a flag, not a queue. Two sets before a wait are one wake-up. Keep a record of the work to
  * do next to it (a counter, a queue) and use the latch only to say "look again" — unless, as in a strict

@@ -43,7 +43,9 @@ export interface WorkerDefinition<D = unknown, R = unknown> {
  *
  * @example
  * ```ts
+ * // sum.ts (a worker entry module)
  * import { defineWorker } from 'bgworkers/worker';
+ *
  * export default defineWorker<{ n: number }, number>(async (ctx) => {
  *   let sum = 0;
  *   for (let i = 0; i < ctx.data.n; i++) { ctx.checkForInterrupts(); sum += i; }
