@@ -233,3 +233,26 @@ function describe(value: unknown): string {
     return 'a value that cannot be printed';
   }
 }
+
+/** `checkAndArm()` on a Poison or SharedPoison that a holder left half-updated (G15). */
+export class PoisonedError extends BgWorkersError {
+  /** What the poison protects, as given to its constructor. */
+  readonly what: string;
+  /** When it was poisoned. */
+  readonly at: Date;
+  constructor(what: string, at: Date) {
+    super('ERR_POISONED', `poison "${what}": poisoned at ${at.toISOString()} (a holder left it half-updated)`);
+    this.what = what;
+    this.at = at;
+  }
+}
+
+/** `checkAndArm()` on a Poison or SharedPoison that is armed already (held by this or another thread). */
+export class PoisonArmedError extends BgWorkersError {
+  /** What the poison protects. */
+  readonly what: string;
+  constructor(what: string, holder: 'this thread' | 'another thread') {
+    super('ERR_POISON_ARMED', `poison "${what}": armed already, by ${holder}`);
+    this.what = what;
+  }
+}

@@ -10,12 +10,16 @@ export { Scope, currentScope } from './scope/scope.js';
 export { WorkerHandle } from './handle.js';
 export { ScopedPool } from './pool/scoped-pool.js';
 export { checkForInterrupts, interruptPending, myLatch } from './scope/interrupts.js';
+export { Poison, PoisonGuard } from './poison/poison.js';
+export { SharedPoison } from './poison/shared-poison.js';
 export {
   BgWorkersError,
   InvalidWorkerSpecError,
   PreciousWorkerDiedError,
   PoolQueueFullError,
   PoolWorkerDiedError,
+  PoisonArmedError,
+  PoisonedError,
   PreciousWorkerOutlivedScopeError,
   RemoteLatchError,
   ScopeAbortedError,

@@ -37,6 +37,8 @@ import { ScopedPool } from '../pool/scoped-pool.js';
 import { Registry } from './registry.js';
 import { Registration, registerWorker } from './registration.js';
 import { takeOver } from './takeover.js';
+import { poisonHeldBy } from '../poison/shared-poison.js';
+import { clearThreadLogger, setThreadLogger } from '../shared/thread-logger.js';
 
 const THREAD_URL = new URL('../supervisor/thread.js', import.meta.url);
 
@@ -95,6 +97,7 @@ export class SupervisorCore implements InterruptSource, ScopeHost {
     this.#mailbox.on('message', (m: MailboxMessage) => this.#apply(m));
     this.#mailbox.unref();
     addInterruptSource(this);
+    setThreadLogger(this, () => this.logger);
   }
 
   /** Resolves once the supervisor thread is ready (it posts 'ready' after loading). */
@@ -183,12 +186,16 @@ export class SupervisorCore implements InterruptSource, ScopeHost {
         this.registry.exits[m.exit.reason]++;
         if (r === undefined) return;
         if (r.port instanceof RelayChannel) r.port.detach();
+        poisonHeldBy(m.threadId, r.ref);
         r.logger?.warn({ reason: m.exit.reason, code: m.exit.code, err: m.exit.error, delayMs: m.delayMs }, 'worker stopped; restarting');
         return;
       }
-      case 'stopped':
+      case 'stopped': {
+        const r = this.registry.get(m.slot, m.gen);
+        if (r !== undefined) poisonHeldBy(m.threadId, r.ref);
         this.#stopped(m.slot, m.gen, reviveExit(m.exit), m.forced, m.requested);
         return;
+      }
       case 'shutdown-done':
         this.#finished = true;
         this.#shutdownDone?.();
@@ -255,7 +262,10 @@ export class SupervisorCore implements InterruptSource, ScopeHost {
     this.#ready?.reject(reason);
     this.drainInterrupts(); // stops it reported before dying are real stops
     for (const node of [...this.#roots].reverse()) node.abort(reason);
-    takeOver(this.table, [...this.registry.all()], reason, (r, exit) => this.#stopped(r.slot, r.gen, exit, false, false));
+    takeOver(this.table, [...this.registry.all()], reason, (r, exit) => {
+      poisonHeldBy(r.threadId, r.ref);
+      this.#stopped(r.slot, r.gen, exit, false, false);
+    });
     this.#shutdownDone?.();
     this.#release();
   }
@@ -267,6 +277,7 @@ export class SupervisorCore implements InterruptSource, ScopeHost {
 
   #release(): void {
     removeInterruptSource(this);
+    clearThreadLogger(this);
     this.#mailbox.close();
     this.#keepAlive(false);
   }

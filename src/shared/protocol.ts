@@ -115,8 +115,9 @@ export type MailboxMessage =
   | { t: 'ready' }
   | { t: 'started'; slot: number; gen: number; threadId: number; pid: number; startedAt: number }
   | { t: 'port'; slot: number; gen: number; port: MessagePort }
-  | { t: 'restarting'; slot: number; gen: number; exit: SerializedExit; delayMs: number }
-  | { t: 'stopped'; slot: number; gen: number; exit: SerializedExit; forced: boolean; requested: boolean }
+  // threadId: the thread worker of the run that ended (0: none, or a process worker), for shared poisons it held.
+  | { t: 'restarting'; slot: number; gen: number; exit: SerializedExit; delayMs: number; threadId: number }
+  | { t: 'stopped'; slot: number; gen: number; exit: SerializedExit; forced: boolean; requested: boolean; threadId: number }
   | { t: 'shutdown-done' };
 
 /** What the supervisor hands a worker thread: at spawn (workerData) or to a spare (an 'assign' message). */

@@ -186,6 +186,7 @@ export class SupervisorLoop {
 
   #exit(run: Run, code: number | null, signal: string | null): void {
     const { table, clock } = this.#d;
+    const threadId = run.runner?.threadId ?? 0;
     run.runner = undefined;
     run.token = undefined;
     run.clearTimers((t) => clock.clearTimeout(t));
@@ -193,18 +194,18 @@ export class SupervisorLoop {
     const w = this.#ctrl(slot);
     const exit = classify(w, code, signal, run.reports);
     const next = decideExit(exit, w, run.request.restartDelayMs, this.#state !== 'serving');
-    if (next.kind === 'finish') return this.#finish(run, exit, 'exit');
+    if (next.kind === 'finish') return this.#finish(run, exit, 'exit', threadId);
     const requeued = next.kind === 'requeue' && (!next.cas || transition(table.i32, table.at(slot, CTRL), gen, [STARTING, RUNNING], PENDING, 'restart', true) !== undefined);
     const after = decideRequeued(exit, requeued, this.#ctrl(slot), run.request.restartDelayMs);
-    if (after.kind === 'finish') return this.#finish(run, after.exit, 'exit');
+    if (after.kind === 'finish') return this.#finish(run, after.exit, 'exit', threadId);
     run.lastFailure = exit;
     run.move('restart-wait', 'exit (restartable)');
-    this.#d.post({ t: 'restarting', slot, gen, exit, delayMs: after.delayMs });
+    this.#d.post({ t: 'restarting', slot, gen, exit, delayMs: after.delayMs, threadId });
     run.restartTimer = clock.setTimeout(() => this.#startRun(run, 'restart timer'), after.delayMs);
   }
 
-  /** Final stop: free the slot, then tell the registrant (and, for a precious death, interrupt it). */
-  #finish(run: Run, exit: SerializedExit, event: string): void {
+  /** Final stop: free the slot, then tell the registrant (and, for a precious death, interrupt it). `threadId`: the run's thread worker, if it had one. */
+  #finish(run: Run, exit: SerializedExit, event: string, threadId = 0): void {
     const { table, registrant } = this.#d;
     const { slot, gen } = run.request;
     const end = decideFinish(exit, run.lastFailure, this.#ctrl(slot), run.request.precious);
@@ -214,7 +215,7 @@ export class SupervisorLoop {
     run.request.controlPort?.close();
     this.#runs.delete(slot);
     transition(table.i32, table.at(slot, CTRL), gen, [PENDING, STARTING, RUNNING], FREE, event);
-    this.#d.post({ t: 'stopped', slot, gen, exit: end.exit, forced: run.forced, requested: end.requested });
+    this.#d.post({ t: 'stopped', slot, gen, exit: end.exit, forced: run.forced, requested: end.requested, threadId });
     if (end.interruptRegistrant) deliverInterrupt(registrant.i32, registrant.interrupt, registrant.latch);
     if (this.#state === 'shutting-down') this.#maybeFinishShutdown();
   }

@@ -12,6 +12,7 @@ import type { WorkerChannel } from '../channel.js';
 import { TerminationRequestedError, invalidOption } from '../errors.js';
 import type { Latch } from '../shared/latch.js';
 import { checkForInterrupts } from '../scope/interrupts.js';
+import { setThreadLogger } from '../shared/thread-logger.js';
 import { isWorkerDefinition, type WorkerContext } from './context.js';
 
 /** What the sequence needs to know about the worker it runs. */
@@ -72,6 +73,7 @@ export async function runWorker(host: WorkerHost): Promise<void> {
     },
     checkForInterrupts,
   };
+  setThreadLogger(ctx, () => ctx.logger);
   let result: unknown;
   try {
     result = await main(ctx);

@@ -1,0 +1,137 @@
+/**
+ * Poison<T>: protects a value from reuse after a holder left it half-updated (neon's utils::poison; Rust's
+ * mutex poisoning without the mutex). It is not a lock: one thread's code arms it, updates the value, disarms.
+ *
+ * States and who moves them (all on the owning thread; nothing here is shared):
+ *
+ *   clean ──checkAndArm()──► armed ──guard.disarm()──► clean
+ *                              │
+ *                              └──guard dropped without disarm() ([Symbol.dispose], use()'s fn threw or
+ *                                 rejected, or use()'s scope aborted before fn settled)──► poisoned (final)
+ *
+ * - checkAndArm() on `poisoned` throws PoisonedError (what, at); on `armed` throws PoisonArmedError.
+ * - A guard acts once: after disarm() or dispose, further calls do nothing. Only one guard is live at a time
+ *   (arming an armed poison throws), so an ended guard can never touch a later arm.
+ * - poisoned is final: there is no "clear". Build a new Poison from a checked value instead.
+ *
+ * Cost: checkAndArm() + disarm() are a few property writes and one small object (the guard).
+ */
+import { PoisonArmedError, PoisonedError } from '../errors.js';
+import { currentScope } from '../scope/scope.js';
+import { warnThread } from '../shared/thread-logger.js';
+
+type State = 'clean' | 'armed' | 'poisoned';
+
+/** A Poison's state, shared with its guards (no accessor objects on the arm/disarm path). */
+interface Cell<T> {
+  readonly what: string;
+  data: T;
+  state: State;
+  at: Date | undefined;
+}
+
+/** A protected value: arm it before an update, disarm it after; a guard dropped armed poisons it for good. */
+export class Poison<T> {
+  /** What the value is, for errors and the warning (e.g. `"timeline 7 layer map"`). */
+  readonly what: string;
+  readonly #cell: Cell<T>;
+
+  constructor(what: string, data: T) {
+    if (typeof what !== 'string' || what.length === 0) throw new TypeError('Poison: `what` must be a non-empty string');
+    this.what = what;
+    this.#cell = { what, data, state: 'clean', at: undefined };
+  }
+
+  /** Whether a holder left the value half-updated. */
+  get poisoned(): boolean {
+    return this.#cell.state === 'poisoned';
+  }
+
+  /** When it was poisoned; undefined while it is not. */
+  get poisonedAt(): Date | undefined {
+    return this.#cell.at;
+  }
+
+  /**
+   * Arms the poison and returns its guard, which gives access to the value. Call `guard.disarm()` once the value
+   * is consistent again; disposing the guard without it poisons the value.
+   * @throws PoisonedError if poisoned; PoisonArmedError if armed already.
+   */
+  checkAndArm(): PoisonGuard<T> {
+    const c = this.#cell;
+    if (c.state === 'poisoned') throw new PoisonedError(c.what, c.at!);
+    if (c.state === 'armed') throw new PoisonArmedError(c.what, 'this thread');
+    c.state = 'armed';
+    return new PoisonGuard(c);
+  }
+
+  /**
+   * Arms, runs `fn(data)`, and disarms when fn returns or its promise resolves. It poisons when fn throws or
+   * rejects, or when the scope that called use() is aborted before fn settled (at the abort, while fn may still
+   * run). Returns fn's value (its promise, for an async fn).
+   * @throws PoisonedError / PoisonArmedError as checkAndArm(), without calling fn.
+   */
+  use<R>(fn: (data: T) => R): R {
+    const guard = this.checkAndArm();
+    let r: R;
+    try {
+      r = fn(guard.data);
+    } catch (err) {
+      guard[Symbol.dispose]();
+      throw err;
+    }
+    if (r === null || (typeof r !== 'object' && typeof r !== 'function') || typeof (r as { then?: unknown }).then !== 'function') {
+      guard.disarm();
+      return r;
+    }
+    const signal = currentScope()?.signal;
+    const onAbort = (): void => guard[Symbol.dispose]();
+    if (signal?.aborted === true) onAbort();
+    else signal?.addEventListener('abort', onAbort, { once: true });
+    return Promise.resolve(r as unknown as PromiseLike<unknown>).then(
+      (v) => {
+        signal?.removeEventListener('abort', onAbort);
+        guard.disarm();
+        return v;
+      },
+      (err: unknown) => {
+        signal?.removeEventListener('abort', onAbort);
+        guard[Symbol.dispose]();
+        throw err;
+      },
+    ) as R;
+  }
+}
+
+/** The proof that a Poison is armed: access to its value until disarm() or dispose. */
+export class PoisonGuard<T> implements Disposable {
+  readonly #cell: Cell<T>;
+  #done = false;
+
+  /** @internal Made by Poison.checkAndArm(). */
+  constructor(cell: Cell<T>) {
+    this.#cell = cell;
+  }
+
+  /** The protected value, to read and update. */
+  get data(): T {
+    return this.#cell.data;
+  }
+
+  /** The value is consistent again: the poison is clean. Idempotent; after dispose it does nothing. */
+  disarm(): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.#cell.state = 'clean';
+  }
+
+  /** Without disarm() first: poisons the value (records when, warns naming `what`). Idempotent. */
+  [Symbol.dispose](): void {
+    if (this.#done) return;
+    this.#done = true;
+    const c = this.#cell;
+    c.state = 'poisoned';
+    c.at = new Date();
+    warnThread({ what: c.what, at: c.at.toISOString() }, 'poison guard dropped without disarm(); the value is poisoned');
+  }
+}
