@@ -10,6 +10,7 @@ export { Scope, currentScope } from './scope/scope.js';
 export { WorkerHandle } from './handle.js';
 export { ScopedPool } from './pool/scoped-pool.js';
 export { checkForInterrupts, interruptPending, myLatch } from './scope/interrupts.js';
+export { holdInterrupts } from './scope/hold.js';
 export { Poison, PoisonGuard } from './poison/poison.js';
 export { SharedPoison } from './poison/shared-poison.js';
 export {

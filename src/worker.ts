@@ -10,6 +10,7 @@ export { move } from './pool/move.js';
 export type { TaskContext, TaskFunction } from './pool/task.js';
 export type { WorkerContext, WorkerDefinition } from './worker/context.js';
 export { checkForInterrupts, interruptPending, myLatch } from './scope/interrupts.js';
+export { holdInterrupts } from './scope/hold.js';
 export { PoisonArmedError, PoisonedError, TerminationRequestedError } from './errors.js';
 export { Poison, PoisonGuard } from './poison/poison.js';
 export { SharedPoison } from './poison/shared-poison.js';

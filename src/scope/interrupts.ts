@@ -27,6 +27,7 @@ import { createThreadWords, type ThreadWords } from '../shared/layout.js';
 import { SharedLatch, setLatchWord, type Latch } from '../shared/latch.js';
 import { TERM, genOf } from '../shared/slots.js';
 import { currentFrame } from './context.js';
+import { interruptsHeld } from './hold.js';
 
 /** Captured at load, before any user code runs: a worker may overwrite globalThis.Atomics, and this module still runs after it (outcome, latches, exit). */
 const Atomics = globalThis.Atomics;
@@ -98,14 +99,15 @@ export function wakeSelf(): void {
  * Like PostgreSQL's CHECK_FOR_INTERRUPTS(): throws the pending interrupt of the calling context, if any.
  * Inside a worker asked to stop: TerminationRequestedError. In a scope that (or whose ancestor) was aborted:
  * its abort reason. Otherwise a no-op. Synchronous and cheap (a few ns when nothing is pending): call it often.
+ * Inside holdInterrupts() it processes what is pending but does not throw; the first check after the region does.
  */
 export function checkForInterrupts(): void {
   if (Atomics.load(words.i32, words.interrupt) !== seen || sticky !== 0) {
     processInterrupts();
-    if (terminationError !== undefined) throw terminationError;
+    if (terminationError !== undefined && !interruptsHeld()) throw terminationError;
   }
   const frame = currentFrame();
-  if (frame !== undefined && frame.aborted) throw frame.reason;
+  if (frame !== undefined && frame.aborted && !interruptsHeld()) throw frame.reason;
 }
 
 /** True when checkForInterrupts() would throw (it processes pending interrupts to know). */

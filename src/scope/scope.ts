@@ -8,6 +8,7 @@ import type { ScopedWorkerSpec } from '../options.js';
 import type { PoolOptions } from '../pool/options.js';
 import type { ScopedPool } from '../pool/scoped-pool.js';
 import type { Supervisor } from '../registrant/client.js';
+import { interruptsHeld } from './hold.js';
 import { pollInterrupts } from './interrupts.js';
 import { currentFrame } from './context.js';
 import { ScopeNode, nearestOpen, type ScopeState } from './node.js';
@@ -104,7 +105,7 @@ export class Scope {
   /** Throws this scope's abort reason if this scope or an ancestor is aborted (processing pending interrupts). */
   checkForInterrupts(): void {
     pollInterrupts();
-    if (this.#node.aborted) throw this.#node.reason;
+    if (this.#node.aborted && !interruptsHeld()) throw this.#node.reason;
   }
 }
 
