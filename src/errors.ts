@@ -256,3 +256,19 @@ export class PoisonArmedError extends BgWorkersError {
     this.what = what;
   }
 }
+
+/**
+ * A restartable worker failed more than `maxRestarts` times within `withinMs` and is not restarted again (G17):
+ * the error of its final exit (reason `failed`). `cause` is the last run's own error.
+ */
+export class RestartIntensityError extends BgWorkersError {
+  /** Restarts inside the window when it gave up. */
+  readonly restarts: number;
+  /** The window, in ms. */
+  readonly withinMs: number;
+  constructor(worker: WorkerRef, restarts: number, withinMs: number, cause?: unknown) {
+    super('ERR_RESTART_INTENSITY', `worker "${worker.name}": restarted ${restarts} time${restarts === 1 ? '' : 's'} within ${withinMs} ms and failed again; not restarted any more`, cause === undefined ? undefined : { cause });
+    this.restarts = restarts;
+    this.withinMs = withinMs;
+  }
+}

@@ -23,6 +23,7 @@ export {
   PoisonedError,
   PreciousWorkerOutlivedScopeError,
   RemoteLatchError,
+  RestartIntensityError,
   ScopeAbortedError,
   ScopeClosedError,
   SupervisorClosedError,
@@ -36,7 +37,7 @@ export {
   WorkerStartupError,
 } from './errors.js';
 export type { ExitInfo, WorkerRef } from './errors.js';
-export type { ScopedWorkerSpec, ScopeOptions, SupervisorOptions, WorkerSpec } from './options.js';
+export type { RestartOptions, ScopedWorkerSpec, ScopeOptions, SupervisorOptions, WorkerSpec } from './options.js';
 export type { WorkerExit, WorkerState } from './record.js';
 export type { WorkerChannel } from './channel.js';
 export type { Latch, WaitOptions, WaitResult } from './shared/latch.js';

@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import { invalidOption } from './errors.js';
 import { bag, bool, entryOf, int, ms, str, stringArray, stringRecord } from './validate.js';
 import { MAX_SLOTS } from './shared/layout.js';
+import type { RestartBackoff } from './shared/protocol.js';
 
 /** Options of `Supervisor.start()`. */
 export interface SupervisorOptions {
@@ -69,8 +70,13 @@ export interface WorkerSpec<D = unknown> {
   env?: Readonly<Record<string, string>>;
   /** Process workers only: Node options of the child. @default the registrant's `process.execArgv` */
   execArgv?: readonly string[];
-  /** Unscoped, unflagged workers only: start again `delayMs` after a failed or crashed run. @default 'never' */
-  restart?: 'never' | { delayMs: number };
+  /**
+   * Unscoped, unflagged workers only: start again after a failed or crashed run, `delayMs` after the first
+   * failure, the delay growing by `factor` per consecutive restart up to `maxDelayMs` (reset by a run that lasted
+   * `withinMs`); more than `maxRestarts` restarts within `withinMs` stop it for good (reason `failed`, error a
+   * RestartIntensityError). @default 'never'
+   */
+  restart?: 'never' | RestartOptions;
   /** Overrides the supervisor's grace between a termination request and a forced stop. */
   gracefulTimeoutMs?: number;
   /**
@@ -102,6 +108,23 @@ export interface ResolvedSupervisorOptions {
 }
 
 /** A validated spec: everything the registrant and the supervisor need, in plain values. */
+/** A worker's restart policy (see `WorkerSpec.restart`). */
+export interface RestartOptions {
+  /** The delay before the first restart, in ms. */
+  delayMs: number;
+  /** The delay grows to at most this. @default Infinity when `factor` > 1, else `delayMs` */
+  maxDelayMs?: number;
+  /** Each consecutive restart multiplies the delay by this (>= 1). @default 1 (a constant delay) */
+  factor?: number;
+  /** More restarts than this within `withinMs` stop the worker for good. @default Infinity */
+  maxRestarts?: number;
+  /** The intensity window, in ms; a run that lasted this long also resets the delay to `delayMs`. @default 60000 */
+  withinMs?: number;
+}
+
+/** `withinMs` when not given: a minute, as a window for "restarting too often" and for "ran fine for a while". */
+export const DEFAULT_RESTART_WITHIN_MS = 60_000;
+
 export interface ResolvedSpec {
   entry: string; // file: URL href
   entryPath: string;
@@ -110,6 +133,7 @@ export interface ResolvedSpec {
   labels: Readonly<Record<string, string>>;
   data: unknown;
   restartDelayMs: number; // -1: never
+  restartBackoff: RestartBackoff;
   gracefulTimeoutMs: number | undefined;
   resourceLimits: ResourceLimits | undefined;
   runtime: 'thread' | 'process';
@@ -164,7 +188,7 @@ export function validateSpec(spec: unknown, scoped: boolean): ResolvedSpec {
   }
   const ephemeral = bool(o['ephemeral'], 'ephemeral') ?? false;
   const precious = bool(o['precious'], 'precious') ?? false;
-  const restartDelayMs = restartOf(o['restart'], scoped);
+  const { delayMs: restartDelayMs, backoff: restartBackoff } = restartOf(o['restart'], scoped);
   return {
     entry: href,
     entryPath: path,
@@ -173,6 +197,7 @@ export function validateSpec(spec: unknown, scoped: boolean): ResolvedSpec {
     labels: labelsOf(o['labels']),
     data: o['data'],
     restartDelayMs,
+    restartBackoff,
     gracefulTimeoutMs: ms(o['gracefulTimeoutMs'], 'gracefulTimeoutMs'),
     resourceLimits: limitsOf(o['resourceLimits']),
     runtime,
@@ -188,12 +213,23 @@ export function defaultName(entryPath: string, id: string): string {
   return `${basename(entryPath, extname(entryPath))}#${id}`;
 }
 
-function restartOf(restart: unknown, scoped: boolean): number {
-  if (restart === undefined || restart === 'never') return -1;
+const NO_RESTART: RestartBackoff = Object.freeze({ maxDelayMs: 0, factor: 1, maxRestarts: 0, withinMs: DEFAULT_RESTART_WITHIN_MS });
+
+function restartOf(restart: unknown, scoped: boolean): { delayMs: number; backoff: RestartBackoff } {
+  if (restart === undefined || restart === 'never') return { delayMs: -1, backoff: NO_RESTART };
   if (scoped) throw invalidOption('restart', "'never' in a scope (restart is for unscoped, unflagged workers)", restart);
-  if (typeof restart !== 'object' || restart === null) throw invalidOption('restart', "'never' or { delayMs }", restart);
-  bag(restart, 'restart', 'restart', ['delayMs']);
-  return ms((restart as { delayMs?: unknown }).delayMs, 'restart.delayMs', true) ?? 0;
+  if (typeof restart !== 'object' || restart === null) throw invalidOption('restart', "'never' or { delayMs, maxDelayMs?, factor?, maxRestarts?, withinMs? }", restart);
+  const r = bag(restart, 'restart', 'restart', ['delayMs', 'maxDelayMs', 'factor', 'maxRestarts', 'withinMs']);
+  const delayMs = ms(r['delayMs'], 'restart.delayMs', true) ?? 0;
+  const factor = r['factor'] === undefined ? 1 : r['factor'];
+  if (typeof factor !== 'number' || !Number.isFinite(factor) || factor < 1) throw invalidOption('restart.factor', 'a finite number >= 1', factor);
+  const maxDelayMs = r['maxDelayMs'] === undefined ? (factor > 1 ? Infinity : delayMs) : r['maxDelayMs'];
+  if (typeof maxDelayMs !== 'number' || Number.isNaN(maxDelayMs) || maxDelayMs < delayMs) throw invalidOption('restart.maxDelayMs', `a number of milliseconds >= delayMs (${delayMs}), or Infinity`, maxDelayMs);
+  const maxRestarts = r['maxRestarts'] === undefined ? Infinity : r['maxRestarts'];
+  if (typeof maxRestarts !== 'number' || !(maxRestarts === Infinity || (Number.isInteger(maxRestarts) && maxRestarts >= 0))) throw invalidOption('restart.maxRestarts', 'an integer >= 0, or Infinity', maxRestarts);
+  const withinMs = r['withinMs'] === undefined ? DEFAULT_RESTART_WITHIN_MS : r['withinMs'];
+  if (typeof withinMs !== 'number' || !Number.isFinite(withinMs) || withinMs <= 0) throw invalidOption('restart.withinMs', 'a finite number of milliseconds > 0', withinMs);
+  return { delayMs, backoff: { maxDelayMs, factor, maxRestarts, withinMs } };
 }
 
 function labelsOf(labels: unknown): Readonly<Record<string, string>> {

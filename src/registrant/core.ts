@@ -20,7 +20,7 @@
 import { MessageChannel, Worker, receiveMessageOnPort, SHARE_ENV, type MessagePort } from 'node:worker_threads';
 import { pino, type Logger } from 'pino';
 import { RelayChannel } from '../channel.js';
-import { PreciousWorkerDiedError, SupervisorClosedError, SupervisorDiedError, SupervisorShutdownError } from '../errors.js';
+import { PreciousWorkerDiedError, RestartIntensityError, SupervisorClosedError, SupervisorDiedError, SupervisorShutdownError } from '../errors.js';
 import { WorkerHandle } from '../handle.js';
 import type { ResolvedSupervisorOptions, ScopedWorkerSpec } from '../options.js';
 import { WorkerRecord, type WorkerExit } from '../record.js';
@@ -193,7 +193,9 @@ export class SupervisorCore implements InterruptSource, ScopeHost {
       case 'stopped': {
         const r = this.registry.get(m.slot, m.gen);
         if (r !== undefined) poisonHeldBy(m.threadId, r.ref);
-        this.#stopped(m.slot, m.gen, reviveExit(m.exit), m.forced, m.requested);
+        const exit = reviveExit(m.exit);
+        if (m.gaveUp !== undefined && r !== undefined) exit.error = new RestartIntensityError(r.ref, m.gaveUp.restarts, m.gaveUp.withinMs, exit.error);
+        this.#stopped(m.slot, m.gen, exit, m.forced, m.requested);
         return;
       }
       case 'shutdown-done':

@@ -110,6 +110,7 @@ export function registerWorker(reg: Registration, node: ScopeNode | undefined, s
     ephemeral: s.ephemeral,
     scopeId: node?.id ?? 0,
     restartDelayMs: s.restartDelayMs,
+    restartBackoff: s.restartBackoff,
     gracefulTimeoutMs: s.gracefulTimeoutMs ?? options.gracefulTimeoutMs,
     runtime: s.runtime,
     env: s.env,

@@ -79,12 +79,26 @@ export interface RunIdentity {
   precious: boolean;
 }
 
+/** A restart policy beyond its first delay (Erlang/OTP's intensity and period, with exponential backoff). */
+export interface RestartBackoff {
+  /** The delay grows to at most this. */
+  maxDelayMs: number;
+  /** Each consecutive restart multiplies the delay by this (1: constant). */
+  factor: number;
+  /** More restarts than this within `withinMs` stop the worker for good. */
+  maxRestarts: number;
+  /** The intensity window; a run that lasted this long also resets the backoff. */
+  withinMs: number;
+}
+
 export interface RegisterRequest extends RunIdentity {
   t: 'register';
   ephemeral: boolean;
   scopeId: number;
-  /** Milliseconds between a failed/crashed run and the next; -1: never restart. */
+  /** Milliseconds between a failed/crashed run and the next (the first delay of the backoff); -1: never restart. */
   restartDelayMs: number;
+  /** How the delay grows and when restarting stops for good (meaningful only when restartDelayMs >= 0). */
+  restartBackoff: RestartBackoff;
   gracefulTimeoutMs: number;
   runtime: 'thread' | 'process';
   /** Process runtime: the child's environment (default: the registrant's process.env). */
@@ -117,7 +131,7 @@ export type MailboxMessage =
   | { t: 'port'; slot: number; gen: number; port: MessagePort }
   // threadId: the thread worker of the run that ended (0: none, or a process worker), for shared poisons it held.
   | { t: 'restarting'; slot: number; gen: number; exit: SerializedExit; delayMs: number; threadId: number }
-  | { t: 'stopped'; slot: number; gen: number; exit: SerializedExit; forced: boolean; requested: boolean; threadId: number }
+  | { t: 'stopped'; slot: number; gen: number; exit: SerializedExit; forced: boolean; requested: boolean; threadId: number; gaveUp?: { restarts: number; withinMs: number } }
   | { t: 'shutdown-done' };
 
 /** What the supervisor hands a worker thread: at spawn (workerData) or to a spare (an 'assign' message). */

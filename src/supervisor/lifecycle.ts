@@ -40,6 +40,7 @@
 import type { RegisterRequest, SerializedError, SerializedExit } from '../shared/protocol.js';
 import type { Runner } from './runner.js';
 import { clearRealTimer, type Timer } from './clock.js';
+import { NO_RESTARTS, type RestartHistory } from './restart-policy.js';
 import { O_COMPLETED, O_CRASHED, O_FAILED, O_NONE, O_TERMINATED, PENDING, outcomeOf, stateOf, termRequested } from '../shared/slots.js';
 
 export type Phase = 'spawning' | 'running' | 'restart-wait' | 'done';
@@ -74,6 +75,10 @@ export class Run {
   reports: RunReports = {};
   /** The last failed/crashed run's exit, for a restartable worker. */
   lastFailure: SerializedExit | undefined;
+  /** The clock time the current run was started at (for the restart backoff's reset). */
+  startedAt = 0;
+  /** Restarts so far (restart-policy.ts decideBackoff). */
+  restarts: RestartHistory = NO_RESTARTS;
 
   constructor(request: RegisterRequest) {
     this.request = request;

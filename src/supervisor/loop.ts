@@ -34,7 +34,7 @@ import { serializeError } from '../shared/protocol.js';
 import { FREE, PENDING, RUNNING, STARTING, requestTermination, transition } from '../shared/slots.js';
 import { deliverInterrupt } from '../shared/latch.js';
 import type { Clock } from './clock.js';
-import { decideExit, decideFinish, decideForce, decideGrace, decideRequeued, decideShutdown, decideStart, decideTerminate } from './restart-policy.js';
+import { decideBackoff, decideExit, decideFinish, decideForce, decideGrace, decideRequeued, decideShutdown, decideStart, decideTerminate } from './restart-policy.js';
 import { Run, classify } from './lifecycle.js';
 import type { RunnerEvents, Runtimes, StartInfo } from './runner.js';
 
@@ -115,6 +115,7 @@ export class SupervisorLoop {
     const controlPort = req.controlPort;
     req.controlPort = undefined;
     run.reports = {};
+    run.startedAt = this.#d.clock.now();
     run.forced = false;
     run.stopping = false;
     run.graceDeadline = Infinity;
@@ -195,8 +196,15 @@ export class SupervisorLoop {
     const exit = classify(w, code, signal, run.reports);
     const next = decideExit(exit, w, run.request.restartDelayMs, this.#state !== 'serving');
     if (next.kind === 'finish') return this.#finish(run, exit, 'exit', threadId);
+    let delayMs = run.request.restartDelayMs;
+    if (next.kind === 'requeue') {
+      const backoff = decideBackoff(run.restarts, clock.now(), run.startedAt, delayMs, run.request.restartBackoff);
+      if (backoff.kind === 'give-up') return this.#finish(run, { ...exit, reason: 'failed' }, 'restart intensity', threadId, { restarts: backoff.restarts, withinMs: backoff.withinMs });
+      run.restarts = backoff.history;
+      delayMs = backoff.delayMs;
+    }
     const requeued = next.kind === 'requeue' && (!next.cas || transition(table.i32, table.at(slot, CTRL), gen, [STARTING, RUNNING], PENDING, 'restart', true) !== undefined);
-    const after = decideRequeued(exit, requeued, this.#ctrl(slot), run.request.restartDelayMs);
+    const after = decideRequeued(exit, requeued, this.#ctrl(slot), delayMs);
     if (after.kind === 'finish') return this.#finish(run, after.exit, 'exit', threadId);
     run.lastFailure = exit;
     run.move('restart-wait', 'exit (restartable)');
@@ -205,7 +213,7 @@ export class SupervisorLoop {
   }
 
   /** Final stop: free the slot, then tell the registrant (and, for a precious death, interrupt it). `threadId`: the run's thread worker, if it had one. */
-  #finish(run: Run, exit: SerializedExit, event: string, threadId = 0): void {
+  #finish(run: Run, exit: SerializedExit, event: string, threadId = 0, gaveUp?: { restarts: number; withinMs: number }): void {
     const { table, registrant } = this.#d;
     const { slot, gen } = run.request;
     const end = decideFinish(exit, run.lastFailure, this.#ctrl(slot), run.request.precious);
@@ -215,7 +223,7 @@ export class SupervisorLoop {
     run.request.controlPort?.close();
     this.#runs.delete(slot);
     transition(table.i32, table.at(slot, CTRL), gen, [PENDING, STARTING, RUNNING], FREE, event);
-    this.#d.post({ t: 'stopped', slot, gen, exit: end.exit, forced: run.forced, requested: end.requested, threadId });
+    this.#d.post({ t: 'stopped', slot, gen, exit: end.exit, forced: run.forced, requested: end.requested, threadId, ...(gaveUp ? { gaveUp } : {}) });
     if (end.interruptRegistrant) deliverInterrupt(registrant.i32, registrant.interrupt, registrant.latch);
     if (this.#state === 'shutting-down') this.#maybeFinishShutdown();
   }

@@ -14,6 +14,7 @@
  * | decideGrace     | a stop begins (terminate, shutdown)          | none; arm (first time: relay the stop); re-arm earlier |
  * | decideForce     | the grace timer fires                        | force the stop, or not (the run moved on)          |
  * | decideExit      | the runner's 'exit', after classify          | finish; requeue (CAS back to PENDING or already there); settle |
+ * | decideBackoff   | a run that wants a restart, before requeue   | restart after a delay (backoff); give up (intensity) |
  * | decideRequeued  | after requeue/settle, on the word re-read    | restart after the delay; finish (`terminated` under TERM) |
  * | decideFinish    | the final stop                               | the exit as posted, `requested`, interrupt the registrant or not |
  *
@@ -25,8 +26,10 @@
  * 3. A worker that ran before and is stopped in the wait for its restart ends `terminated`, with its last failure
  *    as error (G8): decideRequeued, decideFinish.
  * 4. A later stop request only ever brings the forced stop forward: decideGrace.
+ * 5. More than `maxRestarts` restarts within `withinMs` end the worker for good (G17): decideBackoff. The delay
+ *    of the n-th consecutive restart is delayMs * factor^n, at most maxDelayMs; a run that lasted withinMs resets n.
  */
-import type { SerializedExit } from '../shared/protocol.js';
+import type { RestartBackoff, SerializedExit } from '../shared/protocol.js';
 import { FREE, O_NONE, PENDING, genOf, outcomeOf, stateOf, termRequested } from '../shared/slots.js';
 import type { Phase } from './lifecycle.js';
 
@@ -98,6 +101,32 @@ export function decideForce(sameRunner: boolean, phase: Phase): boolean {
 /** The restart policy: a failed or crashed run of a restartable worker is restarted. */
 export function wantsRestart(exit: SerializedExit, restartDelayMs: number): boolean {
   return restartDelayMs >= 0 && (exit.reason === 'failed' || exit.reason === 'crashed');
+}
+
+/** A restartable worker's restarts so far, as the loop keeps them per run (start: none). */
+export interface RestartHistory {
+  /** Consecutive restarts since the last reset (the backoff's exponent). */
+  readonly consecutive: number;
+  /** The clock times of the restarts inside the intensity window, oldest first. */
+  readonly times: readonly number[];
+}
+
+export const NO_RESTARTS: RestartHistory = Object.freeze({ consecutive: 0, times: Object.freeze([]) });
+
+export type BackoffDecision =
+  | { kind: 'restart'; delayMs: number; history: RestartHistory }
+  | { kind: 'give-up'; restarts: number; withinMs: number };
+
+/**
+ * A run of a restartable worker failed or crashed at `now` after starting at `startedAt` (both clock times):
+ * restart after which delay, or give up (invariant 5). Pure: the new history is returned, not written.
+ */
+export function decideBackoff(h: RestartHistory, now: number, startedAt: number, delayMs: number, b: RestartBackoff): BackoffDecision {
+  const times = h.times.filter((t) => now - t < b.withinMs);
+  if (times.length >= b.maxRestarts) return { kind: 'give-up', restarts: times.length, withinMs: b.withinMs };
+  const consecutive = now - startedAt >= b.withinMs ? 0 : h.consecutive;
+  const delay = Math.min(b.maxDelayMs, delayMs * b.factor ** consecutive);
+  return { kind: 'restart', delayMs: delay, history: { consecutive: consecutive + 1, times: [...times, now] } };
 }
 
 export type ExitDecision =

@@ -20,7 +20,7 @@ type Cmd = fc.Command<Model, Real>;
 const alive = (s: Slot): boolean => s.phase === 'spawning' || s.phase === 'running';
 
 class Register implements Cmd {
-  constructor(readonly i: number, readonly o: Required<RegisterOptions>) {}
+  constructor(readonly i: number, readonly o: Omit<Required<RegisterOptions>, 'restartBackoff'>) {}
   check = (m: Readonly<Model>): boolean => m.slots[this.i]!.phase === 'free';
   run(m: Model, r: Real): void {
     const s = m.slots[this.i]!;

@@ -5,7 +5,7 @@
  * test/property/restart-policy.model.test.ts.
  */
 import { CTRL, SlotTable, T_INTERRUPT, createThreadWords, type ThreadWords } from '../../src/shared/layout.js';
-import type { MailboxMessage, RegisterRequest, SerializedError } from '../../src/shared/protocol.js';
+import type { MailboxMessage, RegisterRequest, RestartBackoff, SerializedError } from '../../src/shared/protocol.js';
 import { O_FAILED, PENDING, RUNNING, STARTING, claim, commit, reportOutcome, requestTermination, termRequested, transition, type Outcome } from '../../src/shared/slots.js';
 import type { Clock, Timer } from '../../src/supervisor/clock.js';
 import { SupervisorLoop } from '../../src/supervisor/loop.js';
@@ -64,6 +64,8 @@ export class FakeRunner implements Runner {
 
 export interface RegisterOptions {
   restartDelayMs?: number;
+  /** Backoff and intensity (default: a constant delay, no limit). */
+  restartBackoff?: Partial<RestartBackoff>;
   gracefulTimeoutMs?: number;
   precious?: boolean;
   /** The registrant terminates the handle between its claim and the request reaching the loop. */
@@ -135,6 +137,7 @@ export class LoopHarness {
       ephemeral: true,
       scopeId: 0,
       restartDelayMs: o.restartDelayMs ?? -1,
+      restartBackoff: { maxDelayMs: o.restartDelayMs ?? 0, factor: 1, maxRestarts: Infinity, withinMs: 60_000, ...o.restartBackoff },
       gracefulTimeoutMs: o.gracefulTimeoutMs ?? 1000,
       runtime: 'thread',
       env: undefined,
