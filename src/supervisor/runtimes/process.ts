@@ -18,7 +18,8 @@
  *   and SIGTERM; SIGKILL after the grace timeout.
  *
  * Environment and arguments: `spec.env` (default: the registrant's process.env) and `spec.execArgv` (default:
- * the registrant's process.execArgv); `resourceLimits.maxOldGenerationSizeMb` becomes --max-old-space-size.
+ * the registrant's process.execArgv without -e/-p/--eval/--print/-i/-c/--test, which would make the child run
+ * something else than its bootstrap); `resourceLimits.maxOldGenerationSizeMb` becomes --max-old-space-size.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -42,6 +43,7 @@ import {
 } from '../../shared/protocol.js';
 import { O_COMPLETED, O_CRASHED, O_FAILED, O_NONE, RUNNING, STARTING, commit, reportOutcome, termRequested, transition, type Outcome } from '../../shared/slots.js';
 import type { Runner, RunnerEvents, StartInfo } from '../runner.js';
+import { inheritedExecArgv } from '../../shared/exec-argv.js';
 
 const BOOTSTRAP_PATH = fileURLToPath(new URL('../../worker/process-bootstrap.js', import.meta.url));
 
@@ -52,7 +54,7 @@ export function startProcess(info: StartInfo, events: RunnerEvents): Runner {
   const i32 = table.i32;
   const ctrlAt = table.at(req.slot, CTRL);
   const latchAt = table.at(req.slot, LATCH);
-  const execArgv = [...(req.execArgv ?? process.execArgv)];
+  const execArgv = req.execArgv === undefined ? inheritedExecArgv(process.execArgv) : [...req.execArgv];
   if (info.resourceLimits?.maxOldGenerationSizeMb) execArgv.push(`--max-old-space-size=${info.resourceLimits.maxOldGenerationSizeMb}`);
   const child: ChildProcess = fork(BOOTSTRAP_PATH, [], {
     stdio: ['inherit', 'inherit', 'inherit', 'ipc', 'pipe', 'pipe'],
@@ -194,3 +196,4 @@ export function startProcess(info: StartInfo, events: RunnerEvents): Runner {
     },
   };
 }
+
