@@ -272,3 +272,28 @@ export class RestartIntensityError extends BgWorkersError {
     this.withinMs = withinMs;
   }
 }
+
+/** A task as named in errors. */
+export interface TaskRef {
+  readonly id: string;
+  readonly name: string;
+}
+
+/** The default reason a spawned task is cancelled with (`handle.cancel()` without a reason, scope end, shutdown). */
+export class TaskCancelledError extends BgWorkersError {
+  readonly task: TaskRef;
+  constructor(task: TaskRef, why = 'cancelled') {
+    super('ERR_TASK_CANCELLED', `task "${task.name}": ${why}`);
+    this.task = { id: task.id, name: task.name };
+  }
+}
+
+/** Abort reason of a scope whose precious task rejected for a reason other than its own cancellation (G13). */
+export class PreciousTaskFailedError extends BgWorkersError {
+  readonly task: TaskRef;
+  constructor(task: TaskRef, cause: unknown) {
+    const what = cause instanceof Error ? cause.message : String(cause);
+    super('ERR_PRECIOUS_TASK_FAILED', `task "${task.name}": precious task failed: ${what}`, { cause });
+    this.task = { id: task.id, name: task.name };
+  }
+}

@@ -11,6 +11,10 @@ export { WorkerHandle } from './handle.js';
 export { ScopedPool } from './pool/scoped-pool.js';
 export { checkForInterrupts, interruptPending, myLatch } from './scope/interrupts.js';
 export { holdInterrupts } from './scope/hold.js';
+export { TaskHandle, currentTask } from './task/task.js';
+export type { SpawnOptions, SpawnedTask, TaskExit, TaskInfo, TaskState } from './task/task.js';
+export type { TaskFilter } from './task/filter.js';
+export type { ShutdownOptions } from './registrant/filtered-shutdown.js';
 export { Poison, PoisonGuard } from './poison/poison.js';
 export { SharedPoison } from './poison/shared-poison.js';
 export {
@@ -21,6 +25,7 @@ export {
   PoolWorkerDiedError,
   PoisonArmedError,
   PoisonedError,
+  PreciousTaskFailedError,
   PreciousWorkerOutlivedScopeError,
   RemoteLatchError,
   RestartIntensityError,
@@ -29,6 +34,7 @@ export {
   SupervisorClosedError,
   SupervisorDiedError,
   SupervisorShutdownError,
+  TaskCancelledError,
   TaskCloneError,
   TaskFailedError,
   TaskTimeoutError,
@@ -36,7 +42,7 @@ export {
   WorkerCapacityError,
   WorkerStartupError,
 } from './errors.js';
-export type { ExitInfo, WorkerRef } from './errors.js';
+export type { ExitInfo, TaskRef, WorkerRef } from './errors.js';
 export type { RestartOptions, ScopedWorkerSpec, ScopeOptions, SupervisorOptions, WorkerSpec } from './options.js';
 export type { WorkerExit, WorkerState } from './record.js';
 export type { WorkerChannel } from './channel.js';

@@ -68,7 +68,7 @@ export interface WorkerSpec<D = unknown> {
   runtime?: 'thread' | 'process';
   /** Process workers only: the child's environment. @default the registrant's `process.env` */
   env?: Readonly<Record<string, string>>;
-  /** Process workers only: Node options of the child. @default the registrant's `process.execArgv` */
+  /** Process workers only: Node options of the child. @default the registrant's `process.execArgv`, without `-e`/`--eval`/`-p`/`--print`/`-i`/`-c`/`--test` (they would replace the worker's bootstrap) */
   execArgv?: readonly string[];
   /**
    * Unscoped, unflagged workers only: start again after a failed or crashed run, `delayMs` after the first

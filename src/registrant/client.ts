@@ -9,6 +9,10 @@ import { SupervisorClosedError } from '../errors.js';
 import { runScope } from '../scope/run.js';
 import { SupervisorCore } from './core.js';
 import type { SupervisorMetrics, WorkerFilter, WorkerInfo } from './registry.js';
+import type { WorkerExit } from '../record.js';
+import { taskMatcher, type TaskFilter } from '../task/filter.js';
+import type { TaskExit, TaskInfo } from '../task/task.js';
+import type { ShutdownOptions } from './filtered-shutdown.js';
 
 /** @internal Lets tests reach the engine (e.g. to kill the supervisor thread). Not part of the API. */
 export const kCore = Symbol('bgworkers.core');
@@ -77,6 +81,46 @@ export class Supervisor implements AsyncDisposable {
   /** Registry snapshot of the workers that hold a slot (not yet stopped), optionally filtered. */
   workers(filter?: WorkerFilter): WorkerInfo[] {
     return this.#core.registry.list(filter);
+  }
+
+  /** The in-thread tasks (scope.spawn) of this supervisor's scopes that have not stopped, optionally filtered. */
+  tasks(filter?: TaskFilter): TaskInfo[] {
+    const match = taskMatcher(filter);
+    const out: TaskInfo[] = [];
+    for (const t of this.#core.tasks) {
+      const info = t.info();
+      if (match(info)) out.push(info);
+    }
+    return out;
+  }
+
+  /**
+   * Terminates every worker that matches `filter` now (kind, every given label, state, scopeId, name), all at once,
+   * and resolves with their exits once all have stopped (G14). After `complainAfterMs` (1 s) and then every
+   * `complainEveryMs` (60 s) it logs "still waiting for <name> to shut down" (info) for each one still running;
+   * after `timeoutMs` (default: as long as it takes) the rest are stopped by force. Workers registered while it
+   * runs are not included; workers that do not match are untouched.
+   * @throws InvalidWorkerSpecError (rejects) for a bad filter or option.
+   */
+  shutdownWorkers(filter: WorkerFilter, options?: ShutdownOptions): Promise<WorkerExit[]> {
+    try {
+      return this.#core.shutdownWorkers(filter, options);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /**
+   * The same for in-thread tasks: cancels every matching task at once and waits for all, complaining the same way.
+   * Tasks cannot be forced: after `timeoutMs` it resolves, and each task still running is reported with
+   * `stillRunning: true` and a TaskCancelledError that says so.
+   */
+  shutdownTasks(filter: TaskFilter, options?: ShutdownOptions): Promise<TaskExit<unknown>[]> {
+    try {
+      return this.#core.shutdownTasks(filter, options);
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
   metrics(): SupervisorMetrics {

@@ -34,11 +34,15 @@ import type { Supervisor } from './client.js';
 import { validatePoolOptions, type PoolOptions } from '../pool/options.js';
 import { PoolCore } from '../pool/pool.js';
 import { ScopedPool } from '../pool/scoped-pool.js';
-import { Registry } from './registry.js';
+import { Registry, type WorkerFilter } from './registry.js';
 import { Registration, registerWorker } from './registration.js';
 import { takeOver } from './takeover.js';
 import { poisonHeldBy } from '../poison/shared-poison.js';
+import { TaskCore, TaskHandle, type SpawnOptions, type SpawnedTask, type TaskExit } from '../task/task.js';
+import { taskMatcher, type TaskFilter } from '../task/filter.js';
+import { stillRunning, validateFilteredShutdownOptions, waitComplaining } from './filtered-shutdown.js';
 import { clearThreadLogger, setThreadLogger } from '../shared/thread-logger.js';
+import { inheritedExecArgv } from '../shared/exec-argv.js';
 
 const THREAD_URL = new URL('../supervisor/thread.js', import.meta.url);
 
@@ -53,6 +57,8 @@ export class SupervisorCore implements InterruptSource, ScopeHost {
   readonly #mailbox: MessagePort;
   readonly #roots = new Set<ScopeNode>();
   readonly #precious = new Set<WorkerRecord>();
+  /** In-thread tasks that have not stopped (supervisor.tasks()). */
+  readonly tasks = new Set<TaskCore>();
   readonly #registration: Registration;
   #ready: { resolve: () => void; reject: (e: unknown) => void } | undefined;
   #shutdown: Promise<void> | undefined;
@@ -80,7 +86,7 @@ export class SupervisorCore implements InterruptSource, ScopeHost {
       gracefulTimeoutMs: options.gracefulTimeoutMs,
       logLevel: this.logger?.level ?? 'silent',
     };
-    this.#thread = new Worker(THREAD_URL, { workerData: init, transferList: [port2], env: SHARE_ENV, name: 'bgworkers-supervisor' });
+    this.#thread = new Worker(THREAD_URL, { workerData: init, transferList: [port2], env: SHARE_ENV, name: 'bgworkers-supervisor', execArgv: inheritedExecArgv(process.execArgv) });
     this.#threadExited = new Promise((resolve) => this.#thread.once('exit', () => resolve()));
     this.#thread.on('error', (err) => this.#died(err));
     this.#thread.once('exit', (code) => {
@@ -112,9 +118,18 @@ export class SupervisorCore implements InterruptSource, ScopeHost {
     if (record === undefined) return undefined;
     this.registry.add(record);
     if (record.precious) this.#precious.add(record);
-    node?.members.push(record);
+    node?.members.add(record);
     this.#updateKeepAlive();
     return new WorkerHandle<R>(record);
+  }
+
+  spawnIn<T>(node: ScopeNode, fn: (task: SpawnedTask) => T | PromiseLike<T>, options: SpawnOptions | undefined): TaskHandle<T> {
+    if (this.closed) throw new SupervisorClosedError('spawn');
+    node.assertActive('spawn');
+    const core = new TaskCore<T>(node, fn, options, (t) => this.tasks.delete(t as TaskCore));
+    this.tasks.add(core as TaskCore);
+    node.members.add(core);
+    return new TaskHandle<T>(core);
   }
 
   createPool<I, O>(node: ScopeNode, options: PoolOptions): ScopedPool<I, O> {
@@ -122,13 +137,44 @@ export class SupervisorCore implements InterruptSource, ScopeHost {
     const o = validatePoolOptions(options);
     node.assertActive('pool');
     const core = new PoolCore(o, node, (spec, throwOnFull) => this.registerIn(node, spec, throwOnFull));
-    node.members.push(core); // after its workers: teardown (reverse order) closes the pool before stopping them
+    node.members.add(core); // after its workers: teardown (reverse order) closes the pool before stopping them
     return new ScopedPool<I, O>(core);
   }
 
   #wake(slot: number, gen: number): void {
     if (this.#threadGone) return;
     this.#thread.postMessage({ t: 'terminate', slot, gen });
+  }
+
+  /** G14: terminates every matching worker at once, waits for all (complaining about stragglers), resolves with their exits. */
+  async shutdownWorkers(filter: WorkerFilter, options: unknown): Promise<WorkerExit[]> {
+    const o = validateFilteredShutdownOptions(options);
+    const records = this.registry.matching(filter);
+    for (const r of records) r.requestTermination();
+    const members = records.map((r) => ({ name: r.ref.name, kind: r.kind, labels: r.labels, since: r.registeredAt, done: r.closed.catch((err: unknown): WorkerExit => ({ reason: 'crashed', code: null, signal: null, error: err instanceof Error ? err : new Error(String(err)) })) }));
+    const exits = await waitComplaining(members, o, this.logger, (pending) => {
+      for (const i of pending) this.forceStop(records[i]!);
+      return undefined;
+    });
+    return exits as WorkerExit[];
+  }
+
+  /** G14 for in-thread tasks: cancels every matching task at once and waits; stragglers past timeoutMs are reported, not forced. */
+  async shutdownTasks(filter: TaskFilter, options: unknown): Promise<TaskExit<unknown>[]> {
+    const o = validateFilteredShutdownOptions(options);
+    const match = taskMatcher(filter);
+    const tasks = [...this.tasks].filter((t) => match(t.info()));
+    for (const t of tasks) t.cancel(undefined, 'cancelled by shutdownTasks()');
+    const members = tasks.map((t) => ({ name: t.name, kind: t.kind, labels: t.labels, since: t.spawnedAt, done: t.closed }));
+    const exits = await waitComplaining<TaskExit<unknown>>(members, o, this.logger, (pending) => pending.map((i) => stillRunning(tasks[i]!.ref, o.timeoutMs)));
+    return exits as TaskExit<unknown>[];
+  }
+
+  /** Stops a worker whose termination was requested by force now (its grace cut to 0). */
+  forceStop(r: WorkerRecord): void {
+    if (this.#threadGone) return;
+    r.requestTermination();
+    this.#thread.postMessage({ t: 'terminate', slot: r.slot, gen: r.gen, graceMs: 0 });
   }
 
   scopeStarted(node: ScopeNode): void {

@@ -13,6 +13,9 @@ export interface WorkerFilter {
   /** Every listed label must be present with this value. */
   labels?: Record<string, string>;
   state?: WorkerState | WorkerState[];
+  /** The registering scope's id. */
+  scopeId?: number;
+  name?: string;
 }
 
 /** A registry entry: a snapshot of one worker that holds a slot. */
@@ -53,7 +56,7 @@ export interface SupervisorMetrics {
 }
 
 const STATES: readonly WorkerState[] = ['pending', 'starting', 'running', 'stopping', 'stopped'];
-const FILTER_KEYS = ['kind', 'labels', 'state'] as const;
+const FILTER_KEYS = ['kind', 'labels', 'state', 'scopeId', 'name'] as const;
 
 export class Registry {
   readonly #table: SlotTable;
@@ -93,6 +96,17 @@ export class Registry {
 
   all(): IterableIterator<WorkerRecord> {
     return this.#records.values();
+  }
+
+  /** The records of workers that have not stopped and match `filter` (validated first). */
+  matching(filter: WorkerFilter | undefined): WorkerRecord[] {
+    const match = matcher(filter);
+    const out: WorkerRecord[] = [];
+    for (const r of this.#records.values()) {
+      const info = infoOf(r);
+      if (info.state !== 'stopped' && match(info)) out.push(r);
+    }
+    return out;
   }
 
   list(filter?: WorkerFilter): WorkerInfo[] {
@@ -156,9 +170,12 @@ function matcher(filter: WorkerFilter | undefined): (info: WorkerInfo) => boolea
   for (const key of Object.keys(filter)) if (!(FILTER_KEYS as readonly string[]).includes(key)) throw unknownOption(key, 'worker filter', FILTER_KEYS);
   const states = filter.state === undefined ? undefined : Array.isArray(filter.state) ? filter.state : [filter.state];
   for (const s of states ?? []) if (!STATES.includes(s)) throw invalidOption('state', `one of ${STATES.join(', ')}`, s);
+  if (filter.scopeId !== undefined && !Number.isInteger(filter.scopeId)) throw invalidOption('scopeId', 'an integer', filter.scopeId);
   const labels = Object.entries(filter.labels ?? {});
   return (info) =>
     (filter.kind === undefined || info.kind === filter.kind) &&
+    (filter.name === undefined || info.name === filter.name) &&
+    (filter.scopeId === undefined || info.scopeId === filter.scopeId) &&
     (states === undefined || states.includes(info.state)) &&
     labels.every(([k, v]) => info.labels[k] === v);
 }

@@ -89,7 +89,8 @@ export class ScopeNode implements ScopeFrame {
   readonly children = new Set<ScopeNode>();
   /** The public Scope of this node (set right after construction by whoever creates both). */
   facade: Scope | undefined;
-  readonly members: ScopeResource[] = [];
+  /** In registration order; a task leaves when it stops (a long-lived scope does not keep every task). */
+  readonly members = new Set<ScopeResource>();
   #fnSettled = false;
   #fnValue: unknown;
   #teardown: Promise<void> | undefined;
@@ -155,8 +156,9 @@ export class ScopeNode implements ScopeFrame {
       if (!committing || child.state === 'active') child.abort(childReason);
       waits.push(child.settled.then(ignore, ignore));
     }
-    for (let i = this.members.length - 1; i >= 0; i--) {
-      const m = this.members[i]!;
+    const members = [...this.members];
+    for (let i = members.length - 1; i >= 0; i--) {
+      const m = members[i]!;
       if (!m.closesWithScope) continue;
       if (committing && m.blocksCommit()) outlived.push(m.ref);
       try {

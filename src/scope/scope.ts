@@ -8,6 +8,7 @@ import type { ScopedWorkerSpec } from '../options.js';
 import type { PoolOptions } from '../pool/options.js';
 import type { ScopedPool } from '../pool/scoped-pool.js';
 import type { Supervisor } from '../registrant/client.js';
+import type { SpawnOptions, SpawnedTask, TaskHandle } from '../task/task.js';
 import { interruptsHeld } from './hold.js';
 import { pollInterrupts } from './interrupts.js';
 import { currentFrame } from './context.js';
@@ -18,6 +19,7 @@ export interface ScopeRegistrar {
   readonly supervisor: Supervisor;
   registerIn<D, R>(node: ScopeNode, spec: ScopedWorkerSpec<D>, throwOnFull: boolean): WorkerHandle<R> | undefined;
   createPool<I, O>(node: ScopeNode, options: PoolOptions): ScopedPool<I, O>;
+  spawnIn<T>(node: ScopeNode, fn: (task: SpawnedTask) => T | PromiseLike<T>, options: SpawnOptions | undefined): TaskHandle<T>;
 }
 
 /** A transaction-like unit of work; workers registered in it are tied to it by their flags. */
@@ -92,6 +94,16 @@ export class Scope {
    */
   pool<I = unknown, O = unknown>(options: PoolOptions): ScopedPool<I, O> {
     return this.#registrar.createPool<I, O>(this.#node, options);
+  }
+
+  /**
+   * Spawns an in-thread task owned by this scope (G13): `fn` runs on a microtask, on this thread, with `task.signal`
+   * as its cancellation token and `currentTask()` set inside it. A commit waits for it (ephemeral: cancels it); an
+   * abort cancels it; the scope settles only once it has settled. A precious task's failure aborts the scope.
+   * @throws ScopeClosedError when the scope is no longer active; InvalidWorkerSpecError for bad options.
+   */
+  spawn<T>(fn: (task: SpawnedTask) => T | PromiseLike<T>, options?: SpawnOptions): TaskHandle<T> {
+    return this.#registrar.spawnIn<T>(this.#node, fn, options);
   }
 
   /**

@@ -116,6 +116,8 @@ export interface TerminateRequest {
   t: 'terminate';
   slot: number;
   gen: number;
+  /** Brings the forced stop forward to at most this many ms from now (a filtered shutdown's timeout); default: the worker's grace. */
+  graceMs?: number;
 }
 
 export interface ShutdownRequest {

@@ -79,7 +79,7 @@ export class SupervisorLoop {
       case 'register':
         return this.#register(req);
       case 'terminate':
-        return this.#terminate(req.slot, req.gen);
+        return this.#terminate(req.slot, req.gen, req.graceMs);
       case 'shutdown':
         return this.#shutdown(req.timeoutMs);
     }
@@ -153,7 +153,7 @@ export class SupervisorLoop {
     }
   }
 
-  #terminate(slot: number, gen: number): void {
+  #terminate(slot: number, gen: number, graceMs = Infinity): void {
     const run = this.#runs.get(slot);
     const what = decideTerminate(run && { gen: run.request.gen, phase: run.phase, ctrl: this.#ctrl(slot) }, gen);
     if (what === 'ignore') return;
@@ -161,15 +161,15 @@ export class SupervisorLoop {
       this.#d.clock.clearTimeout(run!.restartTimer);
       return this.#startRun(run!, 'terminate while waiting for restart');
     }
-    this.#beginStopping(run!);
+    this.#beginStopping(run!, graceMs);
   }
 
   /** A termination request was seen for a run with a worker: arm the grace timer (a thread already has its interrupt). */
-  #beginStopping(run: Run): void {
+  #beginStopping(run: Run, graceMs = Infinity): void {
     const runner = run.runner;
     const { clock } = this.#d;
     const now = clock.now();
-    const grace = decideGrace({ hasRunner: runner !== undefined, stopping: run.stopping, graceDeadline: run.graceDeadline }, now, run.request.gracefulTimeoutMs, this.#shutdownGraceMs);
+    const grace = decideGrace({ hasRunner: runner !== undefined, stopping: run.stopping, graceDeadline: run.graceDeadline }, now, run.request.gracefulTimeoutMs, Math.min(this.#shutdownGraceMs, graceMs));
     if (grace.kind === 'none') return;
     if (grace.requestStop) {
       run.stopping = true;

@@ -85,7 +85,7 @@ describe('commit', () => {
     const { node, out } = scope(owner);
     const eph = new FakeMember('eph', { ephemeral: true });
     const plain = new FakeMember('plain', {});
-    node.members.push(eph, plain);
+    for (const m of [eph, plain]) node.members.add(m);
     node.functionSettled(true, 'value');
     expect(node.state).toBe('committing');
     expect([eph.terminationRequests, plain.terminationRequests]).toEqual([1, 0]);
@@ -111,7 +111,7 @@ describe('commit', () => {
     const owner = new FakeOwner();
     const { node, out } = scope(owner);
     const precious = new FakeMember('keeper', { precious: true });
-    node.members.push(precious);
+    for (const m of [precious]) node.members.add(m);
     node.functionSettled(true, 'value');
     expect(precious.terminationRequests).toBe(1);
     await drain();
@@ -129,7 +129,7 @@ describe('commit', () => {
     for (const member of [new FakeMember('both', { precious: true, ephemeral: true }), new FakeMember('done', { precious: true })]) {
       const { node, out } = scope(new FakeOwner());
       if (member.ref.name === 'done') member.stop();
-      node.members.push(member);
+      for (const m of [member]) node.members.add(m);
       node.functionSettled(true, 'value');
       expect(member.terminationRequests).toBe(1);
       member.stop();
@@ -141,12 +141,12 @@ describe('commit', () => {
   it('terminates flagged members in reverse registration order (invariant 5)', () => {
     const log: string[] = [];
     const { node } = scope(new FakeOwner());
-    node.members.push(
+    for (const m of [
       new FakeMember('a', { ephemeral: true }, log),
       new FakeMember('b', { precious: true }, log),
       new FakeMember('c', {}, log),
       new FakeMember('d', { ephemeral: true, precious: true }, log),
-    );
+    ]) node.members.add(m);
     node.functionSettled(true, undefined);
     expect(log).toEqual(['d', 'b', 'a']);
   });
@@ -159,7 +159,7 @@ describe('commit', () => {
       throw new Error('request failed');
     });
     const c = new FakeMember('c', { ephemeral: true }, log);
-    node.members.push(a, b, c);
+    for (const m of [a, b, c]) node.members.add(m);
     try {
       node.abort(new Error('stop'));
     } catch {
@@ -203,7 +203,7 @@ describe('commit', () => {
     const { node: parent, out: parentOut } = scope(owner);
     const { node: child, out: childOut } = scope(owner, parent);
     const eph = new FakeMember('eph', { ephemeral: true });
-    child.members.push(eph);
+    for (const m of [eph]) child.members.add(m);
     child.functionSettled(true, 'child value');
     expect(child.state).toBe('committing');
     parent.functionSettled(true, 'parent value');
@@ -287,7 +287,7 @@ describe('abort', () => {
     const { node, out } = scope(owner);
     const eph = new FakeMember('eph', { ephemeral: true });
     const precious = new FakeMember('keeper', { precious: true });
-    node.members.push(eph, precious);
+    for (const m of [eph, precious]) node.members.add(m);
     const reason = new Error('precious died elsewhere');
     node.abort(reason);
     expect([eph.terminationRequests, precious.terminationRequests]).toEqual([1, 1]);
@@ -305,7 +305,7 @@ describe('abort', () => {
   it('an abort during commit teardown wins over the commit, and over PreciousWorkerOutlivedScopeError', async () => {
     const { node, out } = scope(new FakeOwner());
     const precious = new FakeMember('keeper', { precious: true });
-    node.members.push(precious);
+    for (const m of [precious]) node.members.add(m);
     node.functionSettled(true, 'value');
     const reason = new Error('shutdown');
     node.abort(reason);
@@ -365,7 +365,7 @@ describe('assertActive', () => {
     expect(aborted).toBeInstanceOf(ScopeClosedError);
     expect((aborted as ScopeClosedError).cause).toBe(reason);
     const c = scope(new FakeOwner()).node;
-    c.members.push(new FakeMember('eph', { ephemeral: true }));
+    for (const m of [new FakeMember('eph', { ephemeral: true })]) c.members.add(m);
     c.functionSettled(true, undefined);
     let e: unknown;
     try {
@@ -409,7 +409,7 @@ describe('random trees of scopes', () => {
             settledOrder.push(i);
             // invariant 3, at the moment it settles
             if (!fnDone[i]) violations.push(`node ${i} settled before its function`);
-            if (node.members.some((m) => m.closesWithScope && (m as FakeMember).live)) violations.push(`node ${i} settled before its flagged members stopped`);
+            if ([...node.members].some((m) => m.closesWithScope && (m as FakeMember).live)) violations.push(`node ${i} settled before its flagged members stopped`);
             for (let c = 0; c < n; c++) if (parentOf(c) === i && !settledOrder.includes(c)) violations.push(`node ${i} settled before child ${c}`);
             if (committed !== (node.state === 'committed')) violations.push(`node ${i}: committed ${committed} but state ${node.state}`);
           },
@@ -424,7 +424,7 @@ describe('random trees of scopes', () => {
         nodes.forEach((node, i) =>
           members[i]!.forEach((flags, k) => {
             const m = new FakeMember(`n${i}m${k}`, flags);
-            node.members.push(m);
+            node.members.add(m);
             all.push(m);
           }),
         );
