@@ -25,7 +25,11 @@ function alive(pid: number): boolean {
 
 describe('G10 no orphans', () => {
   it('every process worker is gone within a second of its registrant being SIGKILLed', async () => {
-    const registrant = spawn(process.execPath, [fixture('orphan-registrant.mjs')], { stdio: ['ignore', 'pipe', 'inherit'] });
+    // stderr is piped: the workers inherit it, and each one whose watchdog sees the control pipe close says so there.
+    const registrant = spawn(process.execPath, [fixture('orphan-registrant.mjs')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    registrant.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const stderrClosed = new Promise((r) => registrant.stderr!.once('close', r)); // every writer, workers included, gone
     try {
       const line = await new Promise<string>((resolve, reject) => {
         createInterface({ input: registrant.stdout! }).once('line', resolve);
@@ -42,6 +46,14 @@ describe('G10 no orphans', () => {
       const took = performance.now() - killedAt;
       expect(pids.filter(alive)).toEqual([]);
       expect(took).toBeLessThan(ORPHAN_EXIT_MS);
+      await stderrClosed;
+      // The only output: the watchdog's line, from workers the test started. The one stuck in synchronous code
+      // can only learn of it through its watchdog, so its line is always there; an idle one may be ended by its
+      // IPC 'disconnect' first, which ends it without a word.
+      const gone = (pid: number): string => `bgworkers: process worker ${pid}: registrant process gone (control pipe closed); exiting`;
+      const lines = stderr.split('\n').filter(Boolean);
+      expect(lines).toContain(gone(pids[0]!));
+      for (const l of lines) expect(pids.map(gone)).toContain(l);
     } finally {
       registrant.kill('SIGKILL');
     }

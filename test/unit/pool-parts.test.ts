@@ -21,7 +21,7 @@ describe('Deque', () => {
 
   it('behaves as an array under any sequence of push, unshift and shift, across growth and wrap-around', () => {
     fc.assert(
-      fc.property(fc.array(opArb, { maxLength: 300 }), (ops) => {
+      fc.property(fc.array(opArb, { maxLength: 300, size: 'max' }), (ops) => {
         const d = new Deque<number>();
         const model: number[] = [];
         for (const o of ops) {
@@ -39,6 +39,15 @@ describe('Deque', () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  it('keeps its order when it grows while its contents wrap around the end of the ring', () => {
+    const d = new Deque<number>();
+    for (let i = 0; i < 10; i++) d.push(i);
+    for (let i = 0; i < 8; i++) d.shift(); // head at 8: [8, 9]
+    for (let i = 10; i < 24; i++) d.push(i); // wraps past the end, fills all 16, then grows
+    d.unshift(7);
+    expect(Array.from({ length: d.size }, (_, k) => d.at(k))).toEqual(Array.from({ length: 17 }, (_, k) => 7 + k));
   });
 
   it('an empty deque shifts and peeks undefined and stays usable', () => {
