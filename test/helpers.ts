@@ -48,7 +48,8 @@ export function childPids(): number[] {
  * What a worker that dies on purpose prints to stderr, captured for the test to assert on. Thread workers print
  * nothing of their own (their errors reach the supervisor as events); a process worker is Node's own process,
  * which prints an uncaught exception or V8's out-of-memory report on fd 2. Spread `spec` into a process worker's
- * spec: it preloads test/fixtures/capture-stderr.mjs, which points the child's fd 2 at a file.
+ * spec: it preloads test/fixtures/capture-stderr.mjs, which points the child's fd 2 at a file. Its `env` is a copy
+ * of process.env as it is now (set what the worker needs first).
  */
 export function captureStderr(runtime: Runtime): { spec: { env?: Record<string, string>; execArgv?: string[] }; text: () => string } {
   if (runtime === 'thread') return { spec: {}, text: () => '' };
