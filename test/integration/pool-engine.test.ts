@@ -4,7 +4,8 @@
  * each assertion reads exact counts (pool.stats, the fixture's start counter) at a known point, never a time.
  * - cancel: a task sent ahead to a busy worker and aborted never starts (the gate's CAS, pool.ts invariant 5);
  * - look-ahead and stealing: a task queued behind a long one runs on the worker that goes idle first;
- * - fair share: a map over busy workers is split, not sent whole to the first one.
+ * - batching and fair share: a map's batches are at most a fair share of what is queued, on idle and on busy
+ *   workers alike, so a map is split instead of sent whole to the first worker.
  * The parts that need no thread (deque, gate words, batch helpers, stats) are in test/unit/pool-parts.test.ts.
  */
 import { describe, expect, it } from 'vitest';
@@ -72,6 +73,25 @@ describe('pool engine (thread pools)', () => {
       expect(pool.stats).toMatchObject({ queued: 0, running: 1 }); // the first long task, still blocked
       w.release(1);
       expect(await long1).not.toBe(second);
+    });
+  });
+
+  it("a map's first batches on idle workers are fair shares: the second worker starts at input 10 of 40", async () => {
+    const sup = await startSupervisor();
+    const w = words();
+    await sup.scope(async (scope) => {
+      const pool = scope.pool<object, number>({ entry: fixture('task-gated.mjs'), maxWorkers: 2 });
+      // Every task blocks once it started: each worker starts exactly the first task of the batch it got first.
+      const inputs = Array.from({ length: 40 }, (_, i) => ({ sab: w.sab, tag: i, hold: 1 }));
+      const mapped = pool.map(inputs);
+      // A first map batch is at most 16, and at most a fair share of what is queued: 40 over 2 workers x 2
+      // batches = 10. So the first worker gets inputs 0-9 and the second starts at 10 (at 16 without the share).
+      await until(() => w.started() === 2, 'each worker to start its first task');
+      expect(inputs.map((_, i) => i).filter((i) => w.hasStarted(i))).toEqual([0, 10]);
+      expect(pool.stats).toMatchObject({ queued: 38, running: 2 });
+      w.release(1);
+      expect(await mapped).toHaveLength(40);
+      expect(w.started()).toBe(40);
     });
   });
 
