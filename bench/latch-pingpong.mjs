@@ -2,24 +2,30 @@
 //
 // Ours: the registrant resets its latch (myLatch()), sets the worker's (handle.latch) and waits for its own; the
 // worker (fixtures/pong.mjs) waits for its latch, resets it and sets the registrant's (ctx.registrantLatch) —
-// both sides with waitSync(), or both with wait(). The same with a process worker (report only: every set is
-// relayed by the supervisor thread and a pipe).
-// Baselines, each a bare worker on raw shared memory or messages (fixtures/raw-pong.mjs, echo.mjs):
+// both sides with waitSync(), both with waitSync({ timeoutMs }) (users pass timeouts: a deadline and a clock read
+// per wait), or both with wait(). The same with a process worker (report only: every set is relayed by the
+// supervisor thread and a pipe).
+// Baselines, each a bare worker on raw shared memory or messages (fixtures/raw-pong.mjs, echo.mjs); each of ours
+// is checked against the one that does the same work:
 // - raw spin+wait: the best hand-written Atomics ping-pong (spin up to 2,000 loads, then Atomics.wait, notify only
-//   when the other side sleeps);
-// - raw waitAsync: Atomics.waitAsync on both sides;
+//   when the other side sleeps) — for waitSync();
+// - raw spin+wait with a timeout: the same, a deadline per wait and the time left given to Atomics.wait — for
+//   waitSync({ timeoutMs });
+// - raw spin+waitAsync: spin up to 200 loads (as wait() does), then Atomics.waitAsync as a counted sleeper — for
+//   wait();
+// - raw waitAsync: Atomics.waitAsync on both sides, no spinning (report only: what wait() gains by spinning);
 // - postMessage: the worker posts every message back; the main thread awaits each reply;
 // - process: a forked child that sends every IPC message back (for the process runtime's figure).
 // Every repetition runs for REP_MS; the variants alternate repetition by repetition.
 import { fork } from 'node:child_process';
 import { Worker } from 'node:worker_threads';
 import { Supervisor, checkForInterrupts, myLatch } from 'bgworkers';
-import { PING, PONG, SPIN_LOADS, signal, waitChange } from './fixtures/raw-protocol.mjs';
+import { PING, PONG, SPIN_LOADS, SPIN_LOADS_ASYNC, TIMEOUT_MS, signal, waitChange, waitChangeAsync, waitChangeTimed } from './fixtures/raw-protocol.mjs';
 import { check, fixture, interleave, ratioOf, result, series, within } from './lib.mjs';
 
 export const name = 'latch-pingpong';
 export const title = 'latch ping-pong, main thread <-> worker';
-export const target = 'waitSync() >= 0.67x raw spin+wait and >= 10x postMessage; wait() >= 1x raw waitAsync';
+export const target = 'waitSync() >= 0.67x raw spin+wait and >= 10x postMessage; waitSync({ timeoutMs }) >= 0.67x raw timed spin+wait; wait() >= 0.67x raw spin+waitAsync';
 
 /** Round trips between two clock reads. */
 const BATCH = 64;
@@ -39,13 +45,13 @@ async function timed(ms, rounds) {
   return done / ((t - t0) / 1000);
 }
 
-function oursSync(theirs) {
+function oursSync(theirs, options) {
   const mine = myLatch();
   return (n) => {
     for (let i = 0; i < n; i++) {
       mine.reset();
       theirs.set();
-      while (!mine.waitSync().latchSet) checkForInterrupts();
+      while (!mine.waitSync(options).latchSet) checkForInterrupts();
     }
   };
 }
@@ -83,6 +89,26 @@ export async function run({ quick }) {
       waitChange(spinWords, PONG, spinSeq - 1, SPIN_LOADS);
     }
   };
+  // Raw spin+wait with a timeout on every wait.
+  const timedWords = new Int32Array(new SharedArrayBuffer(16));
+  const timedWorker = await bareWorker('raw-pong.mjs', { sab: timedWords.buffer, mode: 'spin-timed' });
+  let timedSeq = 0;
+  const rawSpinTimed = (n) => {
+    for (let i = 0; i < n; i++) {
+      signal(timedWords, PING, ++timedSeq);
+      waitChangeTimed(timedWords, PONG, timedSeq - 1, SPIN_LOADS, TIMEOUT_MS);
+    }
+  };
+  // Raw spin+waitAsync.
+  const spinAsyncWords = new Int32Array(new SharedArrayBuffer(16));
+  const spinAsyncWorker = await bareWorker('raw-pong.mjs', { sab: spinAsyncWords.buffer, mode: 'spin-async' });
+  let spinAsyncSeq = 0;
+  const rawSpinAsync = async (n) => {
+    for (let i = 0; i < n; i++) {
+      signal(spinAsyncWords, PING, ++spinAsyncSeq);
+      await waitChangeAsync(spinAsyncWords, PONG, spinAsyncSeq - 1, SPIN_LOADS_ASYNC);
+    }
+  };
   // Raw waitAsync.
   const asyncWords = new Int32Array(new SharedArrayBuffer(16));
   const asyncWorker = await bareWorker('raw-pong.mjs', { sab: asyncWords.buffer, mode: 'async' });
@@ -117,16 +143,20 @@ export async function run({ quick }) {
   let samples;
   try {
     samples = await supervisor.scope(async (scope) => {
-      const reg = (wait, runtime) => scope.register({ entry: fixture('pong.mjs'), data: { wait }, runtime, ephemeral: true, precious: true });
+      const reg = (wait, runtime, timeoutMs) => scope.register({ entry: fixture('pong.mjs'), data: { wait, timeoutMs }, runtime, ephemeral: true, precious: true });
       const syncW = reg('sync', 'thread');
+      const timedW = reg('sync', 'thread', TIMEOUT_MS);
       const asyncW = reg('async', 'thread');
       const procW = reg('sync', 'process');
-      await within(Promise.all([syncW, asyncW, procW].map((h) => h.waitForStartup())), STARTUP_TIMEOUT_MS, 'pong workers: startup');
+      await within(Promise.all([syncW, timedW, asyncW, procW].map((h) => h.waitForStartup())), STARTUP_TIMEOUT_MS, 'pong workers: startup');
       return interleave(
         {
           waitSync: () => timed(repMs, oursSync(syncW.latch)),
           rawSpin: () => timed(repMs, rawSpin),
+          waitSyncTimed: () => timed(repMs, oursSync(timedW.latch, { timeoutMs: TIMEOUT_MS })),
+          rawSpinTimed: () => timed(repMs, rawSpinTimed),
           wait: () => timed(repMs, oursAsync(asyncW.latch)),
+          rawSpinAsync: () => timed(repMs, rawSpinAsync),
           rawAsync: () => timed(repMs, rawAsync),
           postMessage: () => timed(repMs, postMessage),
           process: () => timed(repMs, oursSync(procW.latch)),
@@ -138,23 +168,28 @@ export async function run({ quick }) {
   } finally {
     await supervisor.shutdown();
     signal(spinWords, PING, -1);
+    signal(timedWords, PING, -1);
+    signal(spinAsyncWords, PING, -1);
     Atomics.store(asyncWords, PING, -1);
     Atomics.notify(asyncWords, PING);
     await echo.terminate();
     child.kill();
-    await within(Promise.all([spinWorker.exited, asyncWorker.exited]), STARTUP_TIMEOUT_MS, 'raw-pong: exit');
+    await within(Promise.all([spinWorker.exited, timedWorker.exited, spinAsyncWorker.exited, asyncWorker.exited]), STARTUP_TIMEOUT_MS, 'raw-pong: exit');
   }
 
   const rt = 'round trips/s';
   const opts = { better: 'higher' };
   const ours = {
     waitSync: series('ours, waitSync() both sides', rt, samples.waitSync, opts),
+    waitSyncTimed: series('ours, waitSync({ timeoutMs: 10000 }) both sides', rt, samples.waitSyncTimed, opts),
     wait: series('ours, wait() both sides', rt, samples.wait, opts),
     process: series('ours, process worker, waitSync() both sides', rt, samples.process, opts),
   };
   const baselines = {
     rawSpin: series('raw Atomics: spin 2,000 loads, then Atomics.wait', rt, samples.rawSpin, opts),
-    rawAsync: series('raw Atomics.waitAsync', rt, samples.rawAsync, opts),
+    rawSpinTimed: series('raw Atomics: spin 2,000 loads, then Atomics.wait with a 10 s timeout', rt, samples.rawSpinTimed, opts),
+    rawSpinAsync: series('raw Atomics: spin 200 loads, then Atomics.waitAsync', rt, samples.rawSpinAsync, opts),
+    rawAsync: series('raw Atomics.waitAsync (no spinning)', rt, samples.rawAsync, opts),
     postMessage: series('postMessage echo (worker thread)', rt, samples.postMessage, opts),
     ipc: series('fork() IPC echo (child process)', rt, samples.ipc, opts),
   };
@@ -165,7 +200,10 @@ export async function run({ quick }) {
     checks: [
       check('waitSync() / raw spin+wait', ratioOf(ours.waitSync, baselines.rawSpin), 'x', '>=', 0.67),
       check('waitSync() / postMessage', ratioOf(ours.waitSync, baselines.postMessage), 'x', '>=', 10),
-      check('wait() / raw waitAsync', ratioOf(ours.wait, baselines.rawAsync), 'x', '>=', 1),
+      check('waitSync({ timeoutMs }) / raw timed spin+wait', ratioOf(ours.waitSyncTimed, baselines.rawSpinTimed), 'x', '>=', 0.67),
+      check('waitSync({ timeoutMs }) / waitSync()', ratioOf(ours.waitSyncTimed, ours.waitSync), 'x'),
+      check('wait() / raw spin+waitAsync', ratioOf(ours.wait, baselines.rawSpinAsync), 'x', '>=', 0.67),
+      check('wait() / raw waitAsync (no spinning)', ratioOf(ours.wait, baselines.rawAsync), 'x'),
       check('process worker / fork() IPC echo', ratioOf(ours.process, baselines.ipc), 'x'),
     ],
     notes: [`${reps} repetitions of ${repMs} ms per variant, interleaved, after one warm-up repetition each.`],

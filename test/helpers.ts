@@ -2,8 +2,10 @@
  * Shared test setup: supervisors started through `startSupervisor()` are shut down after each test, and the
  * test fails if any worker, slot or thread was left behind.
  */
-import { readFileSync, readdirSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterEach, beforeEach, expect } from 'vitest';
 import { Supervisor, type SupervisorOptions } from '../dist/index.js';
 
@@ -40,6 +42,22 @@ export function childPids(): number[] {
     if (Number(rest[1]) === process.pid && rest[0] !== 'Z') out.push(Number(name));
   }
   return out;
+}
+
+/**
+ * What a worker that dies on purpose prints to stderr, captured for the test to assert on. Thread workers print
+ * nothing of their own (their errors reach the supervisor as events); a process worker is Node's own process,
+ * which prints an uncaught exception or V8's out-of-memory report on fd 2. Spread `spec` into a process worker's
+ * spec: it preloads test/fixtures/capture-stderr.mjs, which points the child's fd 2 at a file. Its `env` is a copy
+ * of process.env as it is now (set what the worker needs first).
+ */
+export function captureStderr(runtime: Runtime): { spec: { env?: Record<string, string>; execArgv?: string[] }; text: () => string } {
+  if (runtime === 'thread') return { spec: {}, text: () => '' };
+  const file = join(mkdtempSync(join(tmpdir(), 'bgw-stderr-')), 'stderr');
+  writeFileSync(file, '');
+  const env = { ...(process.env as Record<string, string>), BGW_STDERR_FILE: file };
+  const execArgv = [...process.execArgv, '--import', pathToFileURL(fixture('capture-stderr.mjs')).href];
+  return { spec: { env, execArgv }, text: () => readFileSync(file, 'utf8') };
 }
 
 /** Starts a supervisor (silent logger unless given) that afterEach shuts down and checks for leftovers. */

@@ -4,7 +4,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { PreciousWorkerDiedError, checkForInterrupts, interruptPending, myLatch, type Scope } from '../../dist/index.js';
-import { RUNTIMES, fixture, startSupervisor } from '../helpers.js';
+import { RUNTIMES, captureStderr, fixture, startSupervisor } from '../helpers.js';
 
 /**
  * Spins without yielding until checkForInterrupts() throws; returns what it threw and how many checks ran.
@@ -44,6 +44,8 @@ describe.each(RUNTIMES)('%s runtime', (runtime) => {
       it(`death by ${how}: checkForInterrupts() throws without the loop ever yielding`, async () => {
         const sup = await startSupervisor();
         let seen: { error: unknown; checks: number } | undefined;
+        let atKill: { pending: boolean; state: string } | undefined;
+        const stderr = captureStderr(runtime);
         const outcome = sup.scope(async (scope) => {
           const h = scope.register({
             runtime,
@@ -51,10 +53,14 @@ describe.each(RUNTIMES)('%s runtime', (runtime) => {
             data: { how },
             precious: true,
             ...(how === 'oom' ? { resourceLimits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 4 } } : {}),
+            ...stderr.spec,
           });
           await h.waitForStartup();
           // From here on, no await: the registrant is busy in synchronous code until the death surfaces.
-          seen = spinUntilInterrupted(checkForInterrupts, () => h.latch.set());
+          seen = spinUntilInterrupted(checkForInterrupts, () => {
+            atKill = { pending: interruptPending(), state: h.state };
+            h.latch.set();
+          });
           return 'fn returned';
         });
         await expect(outcome).rejects.toBeInstanceOf(PreciousWorkerDiedError);
@@ -67,7 +73,13 @@ describe.each(RUNTIMES)('%s runtime', (runtime) => {
           expect((err.exit.error as { code?: string }).code).toBe('E_PURPOSE');
         }
         if (how === 'exit') expect(err.exit.code).toBe(3);
-        expect(seen!.checks).toBeGreaterThan(0);
+        // The worker was alive and nothing was pending when the spin told it to die: the interrupt that ended the
+        // loop was made pending by its death, while the loop ran.
+        expect(atKill).toEqual({ pending: false, state: 'running' });
+        const printed = stderr.text();
+        if (runtime === 'process' && how === 'uncaught') expect(printed).toContain('Error: uncaught on purpose');
+        else if (runtime === 'process' && how === 'oom') expect(printed).toContain('FATAL ERROR: Reached heap limit');
+        else expect(printed).toBe('');
       });
     }
 
@@ -78,9 +90,14 @@ describe.each(RUNTIMES)('%s runtime', (runtime) => {
       const outcome = sup.scope(async (scope: Scope) => {
         const h = scope.register({ runtime, entry: fixture('die-on-latch.mjs'), data: { how: 'throw' }, precious: true });
         await h.waitForStartup();
-        pendingBefore = interruptPending();
-        h.latch.set();
-        const seen = spinUntilInterrupted(() => scope.checkForInterrupts());
+        // The kill runs inside the spin, after its first check passed (see spinUntilInterrupted).
+        const seen = spinUntilInterrupted(
+          () => scope.checkForInterrupts(),
+          () => {
+            pendingBefore = interruptPending();
+            h.latch.set();
+          },
+        );
         pendingAfter = interruptPending();
         throw seen.error;
       });

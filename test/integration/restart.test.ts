@@ -76,18 +76,52 @@ describe.each(RUNTIMES)('%s runtime', (runtime) => {
       h.terminate();
       expect((await h.waitForShutdown()).reason).toBe('completed');
     });
-  });
-  it('terminate() at any moment of a restart cycle stops it as terminated, never never-started', async () => {
-    const sup = await startSupervisor();
-    for (let i = 0; i < 12; i++) {
-      const runs = counter();
-      const h = sup.register({ runtime, entry: fixture('flaky.mjs'), data: { file: runs.file, succeedAt: 1e9 }, restart: { delayMs: 0 } });
-      await until(() => runs.value() >= 1, 'a first run');
-      const wait = performance.now() + (i % 6) * 2; // land the request at a different point of the cycle each time
-      while (performance.now() < wait) await new Promise((r) => setImmediate(r));
-      h.terminate();
-      expect((await h.waitForShutdown()).reason).toBe('terminated');
-    }
+
+    it('terminate() at each point of a restart cycle, held there by the fixture, stops it as terminated and nothing runs after', async () => {
+      const sup = await startSupervisor();
+      // Each point: what the marks file holds before registering (the fixture's gates), the mark to wait for, the
+      // state the worker must be in there, and the gate to open after the request.
+      const points = [
+        { name: 'main of the first run', pre: [], at: 'main 1', state: 'running', open: 'go-fail 1', runs: 1 },
+        { name: 'import of the restarted run', pre: ['go-fail 1', 'hold-import 2'], at: 'import 2', state: 'starting', open: 'go-import 2', runs: 2 },
+        { name: 'main of the restarted run', pre: ['go-fail 1'], at: 'main 2', state: 'running', open: undefined, runs: 2 },
+      ] as const;
+      for (const p of points) {
+        const marks = counter().file;
+        writeFileSync(marks, p.pre.map((l) => `${l}\n`).join(''));
+        process.env['BGW_MARK_FILE'] = marks;
+        const lines = (): string[] => readFileSync(marks, 'utf8').split('\n');
+        const h = sup.register({ runtime, entry: fixture('cycle.mjs'), data: { failRuns: 1 }, restart: { delayMs: 0 } });
+        await until(() => lines().includes(p.at), `${p.name} (${p.at})`);
+        expect(h.state, p.name).toBe(p.state);
+        h.terminate();
+        if (p.open !== undefined) writeFileSync(marks, `${p.open}\n`, { flag: 'a' });
+        const exit = await h.waitForShutdown();
+        expect(exit.reason, p.name).toBe('terminated');
+        expect(readFileSync(`${marks}.runs`, 'utf8'), p.name).toBe(String(p.runs)); // no run after the request
+        if (p.state === 'starting') expect(lines(), p.name).not.toContain(`main ${p.runs}`);
+      }
+      delete process.env['BGW_MARK_FILE'];
+      expect(sup.metrics().exits).toMatchObject({ terminated: 3, failed: 2, 'never-started': 0, completed: 0 });
+      expect(sup.metrics().terminations.forced).toBe(0);
+    });
+
+    it('terminate() any number of event-loop turns into a fast restart cycle stops it as terminated, never never-started', async () => {
+      const sup = await startSupervisor();
+      for (let turns = 0; turns < 12; turns++) {
+        const runs = counter();
+        const h = sup.register({ runtime, entry: fixture('flaky.mjs'), data: { file: runs.file, succeedAt: 1e9 }, restart: { delayMs: 0 } });
+        await until(() => runs.value() >= 1, 'a first run');
+        // Land the request a growing number of turns into the cycle (ordered by turns, not by the clock).
+        for (let t = 0; t < turns; t++) await new Promise((r) => setImmediate(r));
+        h.terminate();
+        const exit = await h.waitForShutdown();
+        expect(exit.reason).toBe('terminated');
+        // A run that failed before the request is the error the terminated exit carries.
+        if (exit.error !== undefined) expect(exit.error.message).toMatch(/^run \d+ fails$/);
+      }
+      expect(sup.metrics().exits.terminated).toBe(12);
+      expect(sup.metrics().exits['never-started']).toBe(0);
+    });
   });
 });
-

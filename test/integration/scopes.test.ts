@@ -10,6 +10,7 @@ import {
   SupervisorShutdownError,
   checkForInterrupts,
   currentScope,
+  type Scope,
   type WorkerHandle,
 } from '../../dist/index.js';
 import { RUNTIMES, fixture, startSupervisor } from '../helpers.js';
@@ -241,21 +242,30 @@ describe.each(RUNTIMES)('%s runtime', (runtime) => {
       let release!: () => void;
       const fnMayEnd = new Promise<void>((r) => (release = r));
       let h!: WorkerHandle;
+      let sc!: Scope;
+      const order: string[] = [];
       const outcome = sup.scope(async (scope) => {
+        sc = scope;
         h = scope.register({ runtime, entry: fixture('wait-forever.mjs'), ephemeral: true });
         await h.waitForStartup();
         await fnMayEnd;
+        order.push('fn settled');
         return 'late';
       });
+      void outcome.catch(() => order.push('scope settled'));
       await until(() => h?.state === 'running');
       await sup.shutdown();
       expect(h.state).toBe('stopped');
-      let settled = false;
-      void outcome.catch(() => (settled = true));
-      await sleep(5);
-      expect(settled).toBe(false);
+      await h.waitForShutdown();
+      // Teardown is done (its worker stopped) and the function still runs: the state machine holds the scope in
+      // 'aborting' (node.ts: aborting → aborted needs the function settled too), whatever the event loop does next.
+      expect(sc.state).toBe('aborting');
+      expect(sc.signal.aborted).toBe(true);
+      expect(order).toEqual([]);
       release();
       await expect(outcome).rejects.toBeInstanceOf(SupervisorShutdownError);
+      expect(sc.state).toBe('aborted');
+      expect(order).toEqual(['fn settled', 'scope settled']);
     });
   });
 

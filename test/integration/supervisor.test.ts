@@ -3,6 +3,7 @@
  * supervisor thread itself.
  */
 import { Writable } from 'node:stream';
+import { Worker } from 'node:worker_threads';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { InvalidWorkerSpecError, Supervisor, SupervisorDiedError, type WorkerHandle } from '../../dist/index.js';
@@ -78,22 +79,25 @@ describe('logging', () => {
 describe.each(RUNTIMES)('G10 shutdown (%s runtime)', (runtime) => {
   it('terminates every worker (graceful, then forced), frees every slot, stops its thread; idempotent', async () => {
     const threads = threadCount();
-    const sup = await Supervisor.start({ logger: false, gracefulTimeoutMs: 5000 });
+    // The two that never stop by themselves have a short grace of their own; the cooperative one keeps a grace
+    // longer than the test's timeout, so it stops gracefully or the test fails: no "ample" timeout to trust.
+    const sup = await Supervisor.start({ logger: false, gracefulTimeoutMs: 60_000 });
     const handles: WorkerHandle[] = [
       sup.register({ runtime, entry: fixture('wait-forever.mjs') }),
-      sup.register({ runtime, entry: fixture('ignore-signal.mjs') }),
-      sup.register({ runtime, entry: fixture('spin-forever.mjs') }),
+      sup.register({ runtime, entry: fixture('ignore-signal.mjs'), gracefulTimeoutMs: 100 }),
+      sup.register({ runtime, entry: fixture('spin-forever.mjs'), gracefulTimeoutMs: 100 }),
     ];
     await Promise.all(handles.map((h) => h.waitForStartup()));
     const pending = sup.register({ runtime, entry: fixture('wait-forever.mjs') });
-    const first = sup.shutdown({ timeoutMs: 1000 }); // ample for the cooperative one, even on a loaded machine
+    const first = sup.shutdown(); // the supervisor's grace (a minute): it shortens no worker's own
     const second = sup.shutdown();
     await Promise.all([first, second]);
     expect(sup.closed).toBe(true);
     expect([...handles, pending].map((h) => h.state)).toEqual(['stopped', 'stopped', 'stopped', 'stopped']);
     expect(sup.metrics().slots.used).toBe(0);
     expect(sup.metrics().terminations.forced).toBe(2);
-    expect((await pending.waitForShutdown()).reason).toMatch(/never-started|terminated/);
+    expect((await Promise.all(handles.map((h) => h.waitForShutdown()))).map((e) => e.reason)).toEqual(['terminated', 'terminated', 'terminated']);
+    expect(['never-started', 'terminated']).toContain((await pending.waitForShutdown()).reason);
     await until(() => threadCount() <= threads, 'all threads gone');
   });
 
@@ -125,18 +129,43 @@ describe.each(RUNTIMES)('G10 shutdown (%s runtime)', (runtime) => {
 });
 
 describe('spare workers', () => {
-  it('a spare thread (started in advance) runs the next registration', async () => {
+  // Thread ids count up process-wide as threads are created (node:worker_threads), so a worker whose threadId is
+  // below that of a probe thread made just before its registration ran on a thread that existed already: a spare.
+  const probeThreadId = async (): Promise<number> => {
+    const probe = new Worker('', { eval: true });
+    const id = probe.threadId;
+    await probe.terminate();
+    return id;
+  };
+
+  it('a spare thread (started in advance) runs the next registration, and a used spare is replaced', async () => {
     const sup = await startSupervisor({ spareWorkers: 1 });
-    // The spare starts with the supervisor; give it time to load its bootstrap.
-    const warm = sup.register({ entry: fixture('echo.mjs'), data: 'warm-up' });
+    const before = await probeThreadId(); // the first spare started with the supervisor, before this probe
+    const warm = sup.register({ entry: fixture('port-echo.mjs') });
+    await warm.waitForStartup();
+    expect(warm.threadId).toBeLessThan(before);
+    warm.terminate();
     await warm.waitForShutdown();
-    const h = sup.register({ entry: fixture('echo.mjs'), data: 'from a spare' });
-    expect((await h.waitForShutdown()).result).toBe('from a spare');
+    // The replacement spare was started once the first one's worker ran, so after the first probe.
+    const between = await probeThreadId();
+    const h = sup.register({ entry: fixture('port-echo.mjs') });
+    await h.waitForStartup();
+    expect(h.threadId).toBeGreaterThan(before);
+    expect(h.threadId).toBeLessThan(between);
+    h.port.postMessage('from a spare');
+    expect(await new Promise((resolve) => h.port.on('message', (m) => m !== 'ready' && resolve(m)))).toEqual({ echo: 'from a spare' });
+    h.terminate();
+    expect((await h.waitForShutdown()).reason).toBe('completed');
+    const data = sup.register({ entry: fixture('echo.mjs'), data: 'from a spare' });
+    expect((await data.waitForShutdown()).result).toBe('from a spare');
   });
 
   it('specs with resourceLimits never use a spare (limits are fixed at thread start)', async () => {
     const sup = await startSupervisor({ spareWorkers: 1 });
+    const before = await probeThreadId();
     const h = sup.register({ entry: fixture('die-on-latch.mjs'), data: { how: 'oom' }, resourceLimits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 4 } });
+    await h.waitForStartup();
+    expect(h.threadId).toBeGreaterThan(before); // a thread made for it, not the spare made before the probe
     h.latch.set();
     expect((await h.waitForShutdown()).reason).toBe('crashed');
   });

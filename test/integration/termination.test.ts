@@ -71,21 +71,60 @@ describe.each(RUNTIMES)('%s runtime', (runtime) => {
       expect(sup.metrics().terminations.forced).toBe(0);
     });
 
-    it('terminate racing the start, at every point of it, never yields anything but never-started or terminated', async () => {
+    it('terminate at each point of the start, held there by the fixture, ends as that point demands', async () => {
       const sup = await startSupervisor({ maxWorkers: 8 });
-      const reasons = new Set<string>();
-      for (let i = 0; i < 30; i++) {
-        const h = sup.register({ runtime, entry: fixture('wait-forever.mjs') });
-        // Let the start progress a variable amount (0..~30 ms) before the request.
-        const until = performance.now() + (i % 10) * 3;
-        while (performance.now() < until) await new Promise((r) => setImmediate(r));
+      for (let round = 0; round < 3; round++) {
+        // Point 1: the slot is claimed and the request posted, the supervisor has not committed the worker: the
+        // request wins the commit's CAS, so nothing of the entry runs.
+        const pending = sup.register({ runtime, entry: fixture('mark-import.mjs') });
+        expect(pending.state).toBe('pending');
+        pending.terminate();
+        expect(await pending.waitForShutdown()).toEqual({ reason: 'never-started', code: null, signal: null });
+        expect(marks()).toEqual([]);
+
+        // Point 2: committed, the entry is loading (held by the gate until the test writes 'go').
+        const loading = sup.register({ runtime, entry: fixture('gated-import.mjs') });
+        await until(() => marks().includes('importing'), 'the entry to start loading');
+        expect(loading.state).toBe('starting');
+        loading.terminate();
+        writeFileSync(markFile, 'go\n', { flag: 'a' });
+        expect((await loading.waitForShutdown()).reason).toBe('terminated');
+        expect(marks()).not.toContain('main');
+
+        // Point 3: main was called (it marked so) and waits for its signal; it returns once aborted: completed.
+        writeFileSync(markFile, '');
+        const running = sup.register({ runtime, entry: fixture('mark-import.mjs') });
+        await until(() => marks().includes('main'), 'main to run');
+        expect(running.state).toBe('running');
+        running.terminate();
+        expect((await running.waitForShutdown()).reason).toBe('completed');
+        expect(marks()).toEqual(['imported', 'main']);
+        writeFileSync(markFile, '');
+      }
+      expect(sup.metrics().exits).toMatchObject({ 'never-started': 3, terminated: 3, completed: 3, failed: 0, crashed: 0 });
+      expect(sup.metrics().terminations.forced).toBe(0);
+    });
+
+    it('terminate after any number of event-loop turns of the start: the reason says exactly how far user code got', async () => {
+      const sup = await startSupervisor({ maxWorkers: 8 });
+      for (let turns = 0; turns < 40; turns++) {
+        writeFileSync(markFile, '');
+        const h = sup.register({ runtime, entry: fixture('mark-import.mjs') });
+        // Land the request a growing number of turns into the start (ordered by turns, not by the clock).
+        for (let t = 0; t < turns; t++) await new Promise((r) => setImmediate(r));
         h.terminate();
         const exit = await h.waitForShutdown();
-        reasons.add(exit.reason);
-        expect(['never-started', 'terminated']).toContain(exit.reason);
-        if (exit.reason === 'never-started') await expect(h.waitForStartup()).rejects.toMatchObject({ code: 'ERR_WORKER_STARTUP' });
+        if (exit.reason === 'never-started') {
+          // G2: a run that never started imported nothing, and its startup waiters hear so.
+          expect(marks()).toEqual([]);
+          await expect(h.waitForStartup()).rejects.toMatchObject({ code: 'ERR_WORKER_STARTUP' });
+        } else if (exit.reason === 'terminated') {
+          expect(marks()).toEqual(['imported']); // committed and loaded, but main was never called
+        } else {
+          expect(exit.reason).toBe('completed'); // main ran (and returned once aborted)
+          expect(marks()).toEqual(['imported', 'main']);
+        }
       }
-      expect(reasons.size).toBeGreaterThan(0);
     });
   });
 

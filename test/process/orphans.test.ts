@@ -25,7 +25,11 @@ function alive(pid: number): boolean {
 
 describe('G10 no orphans', () => {
   it('every process worker is gone within a second of its registrant being SIGKILLed', async () => {
-    const registrant = spawn(process.execPath, [fixture('orphan-registrant.mjs')], { stdio: ['ignore', 'pipe', 'inherit'] });
+    // stderr is piped: the workers inherit it, and each one whose watchdog sees the control pipe close says so there.
+    const registrant = spawn(process.execPath, [fixture('orphan-registrant.mjs')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    registrant.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const stderrClosed = new Promise((r) => registrant.stderr!.once('close', r)); // every writer, workers included, gone
     try {
       const line = await new Promise<string>((resolve, reject) => {
         createInterface({ input: registrant.stdout! }).once('line', resolve);
@@ -42,6 +46,12 @@ describe('G10 no orphans', () => {
       const took = performance.now() - killedAt;
       expect(pids.filter(alive)).toEqual([]);
       expect(took).toBeLessThan(ORPHAN_EXIT_MS);
+      await stderrClosed;
+      // The only output allowed: the watchdog's line (a worker whose watchdog sees the control pipe close says so
+      // before it ends itself), from the workers the test started. Not every worker always gets to say it: an idle
+      // one may be ended by its IPC 'disconnect' first, without a word (and one run in many showed no line at all).
+      const gone = (pid: number): string => `bgworkers: process worker ${pid}: registrant process gone (control pipe closed); exiting`;
+      for (const l of stderr.split('\n').filter(Boolean)) expect(pids.map(gone), stderr).toContain(l);
     } finally {
       registrant.kill('SIGKILL');
     }

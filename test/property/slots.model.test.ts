@@ -362,9 +362,9 @@ describe('slot control word: commit against requestTermination on real threads',
     } finally {
       await worker.terminate();
     }
-    expect(violations).toEqual([]);
     // Which side wins the free races depends on scheduling (on a loaded machine the commit may never get through
-    // in time), so the split is only reported; the forced rounds check both outcomes whatever the scheduling.
-    console.info(`free races: commit won ${commitWins}, TERM won ${termWins}`);
+    // in time), so the split is not asserted, only shown with a failure; the forced rounds check both outcomes
+    // whatever the scheduling.
+    expect(violations, `free races: commit won ${commitWins}, TERM won ${termWins}`).toEqual([]);
   });
 });

@@ -74,7 +74,7 @@ import {
   type WorkerExit,
   type WorkerHandle,
 } from '../../dist/index.js';
-import { childPids, fixture, threadCount, until } from '../helpers.js';
+import { captureStderr, childPids, fixture, threadCount, until } from '../helpers.js';
 
 /** Runs under plain `npm test` (~26 s alone on 2 cores, ~20 s more for the whole suite); see "Runs" above. */
 const FUZZ_CI_RUNS = 150;
@@ -213,6 +213,11 @@ class World {
   threadsBefore = 0;
   childrenBefore: number[] = [];
   readonly markFile: string;
+  /**
+   * What the run's process workers print on stderr (Node's report of an uncaught exception), asserted in checkExit.
+   * Made in start(), after the marks file is in process.env: the spec's env is a copy of it.
+   */
+  stderr!: ReturnType<typeof captureStderr>;
 
   constructor(readonly dir: string, readonly slots: number, readonly spares: number, readonly closeFirst: boolean, readonly drain: boolean) {
     this.markFile = join(dir, `marks-${this.run}`);
@@ -223,6 +228,7 @@ class World {
     this.threadsBefore = threadCount();
     this.childrenBefore = childPids();
     process.env['BGW_REL_MARKS'] = this.markFile;
+    this.stderr = captureStderr('process');
     this.sup = await Supervisor.start({ logger: false, maxWorkers: this.slots, spareWorkers: this.spares, gracefulTimeoutMs: COOPERATIVE_GRACE_MS });
   }
 
@@ -348,6 +354,7 @@ class World {
       if (w.plan.precious && w.scope && isDeath(w.exit)) deaths++;
       tally[w.exit!.reason]++;
     }
+    this.checkStderr();
     for (const s of this.scopes) this.checkScope(s);
     this.assertClean();
     expect(m.exits, 'exits by reason').toEqual(tally);
@@ -468,6 +475,17 @@ class World {
       if (exit.reason !== own) return bad(`want ${own}`);
       if (own === 'failed' && (exit.error as { code?: unknown } | undefined)?.code !== 'E_REL') bad('failed without its own error');
       if ((a === 'crash' || a === 'vanish') && exit.code !== 7) bad(`crashed with code ${exit.code}, want 7`);
+      // A process worker is a Node process: its uncaught exception is also reported by Node on its stderr.
+      const report = `Error: uncaught ${w.tag}\n`;
+      if (a === 'uncaught' && w.plan.runtime === 'process' && !this.stderr.text().includes(report)) bad(`no uncaught-exception report on its stderr`);
+    }
+  }
+
+  /** Every uncaught-exception report on the process workers' stderr names a process worker whose action throws one. */
+  checkStderr(): void {
+    for (const [, tag] of this.stderr.text().matchAll(/^Error: uncaught (\S+)$/gm)) {
+      const w = this.workers.find((x) => x.tag === tag);
+      if (w?.plan.runtime !== 'process' || w.plan.action !== 'uncaught') this.violation(`stderr reports an uncaught exception of ${tag}, which throws none`);
     }
   }
 
@@ -646,6 +664,7 @@ class Register extends Step {
       data: { action: p.action, onTerm: p.onTerm, result: tag },
       gracefulTimeoutMs: ignorer ? IGNORER_GRACE_MS : COOPERATIVE_GRACE_MS,
       ...(s ? { ephemeral: p.ephemeral, precious: p.precious } : {}),
+      ...(p.runtime === 'process' ? m.stderr.spec : {}),
     };
     const register = (): WorkerHandle | undefined => (s ? s.scope!.tryRegister(spec) : m.sup.register(spec));
     if (m.closed) {
@@ -1105,13 +1124,14 @@ describe('randomised fault schedules against the model', () => {
         const cause = out.errorInstance instanceof Error ? out.errorInstance.message : String(out.errorInstance);
         throw new Error(`${fc.defaultReportMessage(out) ?? 'fuzz failed'}\n\n${cause}`);
       }
-      console.log(
+      const summary =
         `fuzz: ${totals.runs} schedules (seed ${out.seed}), ${totals.steps} steps, ${totals.scopes} scopes, ${totals.workers} workers ` +
           `(${totals.processes} processes), exits ${JSON.stringify(totals.exits)}, precious deaths ${totals.deaths} ` +
           `(${totals.nestedDeaths} in nested scopes, ${totals.siblingDeaths} with a sibling scope), ${totals.staleGos} stale-handle rounds ` +
           `with live workers, ${totals.strictTerms} terminated certainly before start, ${totals.endedUnasked} already stopping on ` +
-          `return from register(), ${Math.round(performance.now() - started)} ms`,
-      );
+          `return from register(), ${Math.round(performance.now() - started)} ms`;
+      // The summary is shown only with a failure: a passing run prints nothing but the reporter.
+      expect(totals.runs, summary).toBe(RUNS);
     },
     Math.max(120_000, RUNS * 10_000),
   );

@@ -8,7 +8,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { PreciousWorkerDiedError, type Supervisor, type WorkerExit, type WorkerHandle } from '../../dist/index.js';
-import { RUNTIMES, fixture, startSupervisor, type Runtime } from '../helpers.js';
+import { RUNTIMES, captureStderr, fixture, startSupervisor, type Runtime } from '../helpers.js';
 
 const ACTOR = fixture('rel-actor.mjs');
 /** Grace before a forced stop, for workers that will need one: short, so the suite stays fast. */
@@ -83,7 +83,7 @@ afterEach(() => {
  */
 async function inPreciousScope(
   sup: Supervisor,
-  spec: { runtime: Runtime; entry: string; data?: unknown; resourceLimits?: Record<string, number> },
+  spec: { runtime: Runtime; entry: string; data?: unknown; resourceLimits?: Record<string, number>; env?: Record<string, string>; execArgv?: string[] },
   drive: (h: WorkerHandle) => void | Promise<void>,
 ): Promise<{ exit: WorkerExit; settled: { ok: boolean; value: unknown } }> {
   let h!: WorkerHandle;
@@ -152,12 +152,16 @@ describe.each(RUNTIMES)('hostile workers (%s runtime)', (runtime: Runtime) => {
   it('allocates until its resource limits kill it: crashed, and its precious scope aborts', async () => {
     const sup = await startSupervisor();
     const b = await bystander(sup);
+    const stderr = captureStderr(runtime);
     const r = await inPreciousScope(
       sup,
-      { runtime, entry: fixture('die-on-latch.mjs'), data: { how: 'oom' }, resourceLimits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 4 } },
+      { runtime, entry: fixture('die-on-latch.mjs'), data: { how: 'oom' }, resourceLimits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 4 }, ...stderr.spec },
       (h) => h.latch.set(),
     );
     expectPreciousDeath(r, 'crashed');
+    // A process worker is a Node process: V8 reports the out-of-memory on its stderr before it aborts.
+    if (runtime === 'process') expect(stderr.text()).toContain('FATAL ERROR: Reached heap limit Allocation failed - JavaScript heap out of memory');
+    else expect(stderr.text()).toBe('');
     expect(sup.metrics().preciousDeaths).toBe(1);
     await expectStillWorking(b);
   });

@@ -45,9 +45,9 @@ describe('soak (short)', () => {
       expect(result!.ok).toBe(true);
       expect(result!.cycles).toBe(CI_CYCLES);
       expect(Object.keys(result!.kinds).length).toBeGreaterThanOrEqual(5); // the menu was exercised
-      expect(result!.rssMb.growth).toBeLessThanOrEqual(result!.rssMb.bound);
-      expect(result!.threads.end).toBeLessThanOrEqual(result!.threads.atStart);
-      console.log(`soak: ${CI_CYCLES} cycles (seed ${result!.seed}), RSS ${JSON.stringify(result!.rssMb)}`);
+      const summary = `soak: ${CI_CYCLES} cycles (seed ${result!.seed}), RSS ${JSON.stringify(result!.rssMb)}`;
+      expect(result!.rssMb.growth, summary).toBeLessThanOrEqual(result!.rssMb.bound);
+      expect(result!.threads.end, summary).toBeLessThanOrEqual(result!.threads.atStart);
     },
     120_000,
   );

@@ -2,7 +2,8 @@
  * The supervisor loop (src/supervisor/loop.ts) driven with fake runtimes and a fake clock (loop-harness.ts): the
  * registrant's and the worker's moves are plain calls, time moves only in clock.advance(), so every order here is
  * chosen by the test. Covers register → start → exit → restart after the backoff; terminate with grace, then
- * forced; shutdown; TERM before the start; and the guards against stale requests and events.
+ * forced; shutdown (also of a run that failed just before it); TERM before the start; and the guards against
+ * stale requests and events.
  */
 import { describe, expect, it } from 'vitest';
 import { INTERRUPT } from '../../src/shared/layout.js';
@@ -161,6 +162,20 @@ describe('supervisor loop: shutdown', () => {
     expect(h.posted.filter((m) => m.t === 'shutdown-done')).toHaveLength(1);
     expect(h.closed).toBe(1);
     expect(h.runners).toHaveLength(2);
+  });
+
+  it('a restartable run that failed just before the shutdown is not restarted: terminated, with its failure', async () => {
+    const h = new LoopHarness();
+    h.register(0, { restartDelayMs: 10 });
+    h.run(0);
+    h.outcome(0, O_FAILED, boom); // recorded before TERM: a failure, which alone would restart it
+    h.shutdown(1000);
+    h.exit(0, 1);
+    expect(h.stopped(0)).toMatchObject({ exit: { reason: 'terminated', error: boom } });
+    h.clock.advance(1000);
+    expect(h.runners).toHaveLength(1); // no restart, not even after its delay
+    await flush();
+    expect(h.loop.state).toBe('closed');
   });
 
   it('a second shutdown with a longer timeout does not put the forced stop back', () => {

@@ -201,20 +201,60 @@ describe('transition', () => {
     expect(word(i32)).toBe(pack(RUNNING, 6));
   });
 
-  it('checkTransition allows exactly the transitions of the header table', () => {
-    const legal: Record<SlotState, SlotState[]> = {
-      [FREE]: [PENDING],
-      [PENDING]: [STARTING, FREE],
-      [STARTING]: [RUNNING, PENDING, FREE],
-      [RUNNING]: [PENDING, FREE],
-    };
-    for (const from of [FREE, PENDING, STARTING, RUNNING] as const) {
-      for (const to of [FREE, PENDING, STARTING, RUNNING] as const) {
-        const check = (): void => checkTransition('e', from, to);
-        if (legal[from].includes(to)) expect(check).not.toThrow();
-        else expect(check).toThrow(IllegalTransitionError);
+  // Facts from the slots.ts header (the invariants and what each state means), checked against every (from, to)
+  // pair the code allows — not against a copy of its table.
+  describe('checkTransition, over every (from, to) pair', () => {
+    const STATES = [FREE, PENDING, STARTING, RUNNING] as const;
+    const allowed = (from: SlotState, to: SlotState): boolean => {
+      try {
+        checkTransition('e', from, to);
+        return true;
+      } catch (e) {
+        expect(e).toBeInstanceOf(IllegalTransitionError);
+        return false;
       }
-    }
+    };
+    const into = (to: SlotState): SlotState[] => STATES.filter((from) => allowed(from, to));
+    const outOf = (from: SlotState): SlotState[] => STATES.filter((to) => allowed(from, to));
+
+    it('a same-state change is never a transition (flags change without one)', () => {
+      for (const s of STATES) expect(allowed(s, s)).toBe(false);
+    });
+
+    it('a FREE slot is left only by a claim, to PENDING (invariant 1: only the registrant claims)', () => {
+      expect(outOf(FREE)).toEqual([PENDING]);
+    });
+
+    it('every state that holds a worker can end in FREE: a run can always be finished, a claim rolled back', () => {
+      for (const s of [PENDING, STARTING, RUNNING] as const) expect(allowed(s, FREE)).toBe(true);
+    });
+
+    it('STARTING is entered only by the commit, from PENDING (invariant 2: no user code runs without it)', () => {
+      expect(into(STARTING)).toEqual([PENDING]);
+    });
+
+    it('RUNNING is entered only from STARTING: main is called only once the entry loaded', () => {
+      expect(into(RUNNING)).toEqual([STARTING]);
+    });
+
+    it('PENDING is entered by a claim and by the restart of a run that committed, from nowhere else', () => {
+      expect(into(PENDING)).toEqual([FREE, STARTING, RUNNING]);
+    });
+
+    it('a run never goes back over user code it ran: no RUNNING -> STARTING', () => {
+      expect(allowed(RUNNING, STARTING)).toBe(false);
+    });
+
+    it('transition() enforces the same relation: it writes a legal change and throws on an illegal one', () => {
+      for (const from of [PENDING, STARTING, RUNNING] as const) {
+        for (const to of STATES) {
+          if (from === to) continue;
+          const i32 = slot(pack(from, 9));
+          if (allowed(from, to)) expect(stateOf(transition(i32, AT, 9, [from], to, 'e')!)).toBe(to);
+          else expect(() => transition(i32, AT, 9, [from], to, 'e')).toThrow(IllegalTransitionError);
+        }
+      }
+    });
   });
 });
 
