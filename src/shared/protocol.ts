@@ -216,16 +216,45 @@ export function serializeError(value: unknown, depth = 0): SerializedError {
   return { name: 'Error', message: `non-error thrown: ${safeString(value)}`, stack: undefined, code: undefined, nonError: true };
 }
 
-/** Rebuilds an Error from its serialized form: same name, message, stack and code. */
+/**
+ * Rebuilds an Error from its serialized form: same name, message, stack and code, and a constructor of that name
+ * (the native one for the built-in names, so a revived TypeError is a TypeError), so that loggers that print
+ * `constructor.name` (pino's `err.type`) show the original type. Without a stack to restore (a lost worker, a
+ * thrown non-error) the stack is the error's first line only: never the frames of the code that revived it.
+ */
 export function reviveError(s: SerializedError): Error {
   const cause = s.cause ? { cause: reviveError(s.cause) } : undefined;
-  // With a stack to restore, none is captured here: the original's is the one that matters, and capturing costs time
-  // on the path from a precious worker's death to the registrant's throw.
-  const err = s.stack === undefined ? new Error(s.message, cause) : withoutStack(() => new Error(s.message, cause));
+  // No stack is captured here: the original's is the one that matters, and capturing costs time on the path from
+  // a precious worker's death to the registrant's throw.
+  const Ctor = errorClass(s.name);
+  const err = withoutStack(() => new Ctor(s.message, cause));
   Object.defineProperty(err, 'name', { value: s.name, writable: true, configurable: true, enumerable: false });
-  if (s.stack !== undefined) err.stack = s.stack;
+  Object.defineProperty(err, 'stack', { value: s.stack ?? (s.message ? `${s.name}: ${s.message}` : s.name), writable: true, configurable: true, enumerable: false });
   if (s.code !== undefined) (err as { code?: unknown }).code = s.code;
   return err;
+}
+
+/** The error of a worker that stopped without telling why (`worker <what>`, code ERR_WORKER_LOST). */
+export function lostWorkerError(what: string): SerializedError {
+  return { name: 'Error', message: `worker ${what}`, stack: undefined, code: 'ERR_WORKER_LOST', nonError: false };
+}
+
+type ErrorClass = new (message?: string, options?: { cause?: unknown }) => Error;
+const NATIVE_ERRORS: Readonly<Record<string, ErrorClass>> = { Error, TypeError, RangeError, SyntaxError, ReferenceError, EvalError, URIError };
+/** Subclasses of Error named after the other names seen, so many (bounded: names come from worker code). */
+const namedErrors = new Map<string, ErrorClass>();
+const MAX_NAMED_ERRORS = 64;
+
+function errorClass(name: string): ErrorClass {
+  if (Object.hasOwn(NATIVE_ERRORS, name)) return NATIVE_ERRORS[name]!;
+  let C = namedErrors.get(name);
+  if (C === undefined) {
+    if (namedErrors.size >= MAX_NAMED_ERRORS) return Error;
+    C = class extends Error {};
+    Object.defineProperty(C, 'name', { value: name });
+    namedErrors.set(name, C);
+  }
+  return C;
 }
 
 /** Runs `make` with stack capture off (if the host lets us change `Error.stackTraceLimit`). */
