@@ -40,6 +40,7 @@ import { takeOver } from './takeover.js';
 import { LifecycleEvents, type LifecycleEvent } from './events.js';
 import { logLifecycle } from './lifecycle-log.js';
 import { PreciousDeaths } from './precious.js';
+import { forwardWorkerLog } from './worker-log.js';
 
 const THREAD_URL = new URL('../supervisor/thread.js', import.meta.url);
 
@@ -190,6 +191,11 @@ export class SupervisorCore implements InterruptSource, ScopeHost {
       case 'stopped':
         this.#stopped(m.slot, m.gen, reviveExit(m.exit), m.forced, m.requested);
         return;
+      case 'log': {
+        const r = this.registry.get(m.slot, m.gen);
+        if (r !== undefined) forwardWorkerLog(r, m.line);
+        return;
+      }
       case 'shutdown-done':
         this.#finished = true;
         this.#shutdownDone?.();

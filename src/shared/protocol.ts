@@ -6,7 +6,7 @@
  * registrant ──(supervisor Worker.postMessage)──► supervisor     RegisterRequest, TerminateRequest, ShutdownRequest
  * supervisor ──(mailbox port, drained sync or async)──► registrant   MailboxMessage
  * supervisor ──(workerData / parentPort)──► worker                Assignment
- * worker ──(parentPort)──► supervisor                              WorkerReport
+ * worker ──(parentPort)──► supervisor                              WorkerReport (running, outcome, log lines)
  * worker ──(control port, precious workers only)──► registrant     DeathReport (before the worker exits)
  * ```
  *
@@ -117,6 +117,8 @@ export type MailboxMessage =
   | { t: 'port'; slot: number; gen: number; port: MessagePort }
   | { t: 'restarting'; slot: number; gen: number; exit: SerializedExit; delayMs: number }
   | { t: 'stopped'; slot: number; gen: number; exit: SerializedExit; forced: boolean; requested: boolean }
+  /** A line of the worker's ctx.logger (pino JSON, no time), for the registrant's logger (registrant/worker-log.ts). */
+  | { t: 'log'; slot: number; gen: number; line: string }
   | { t: 'shutdown-done' };
 
 /** What the supervisor hands a worker thread: at spawn (workerData) or to a spare (an 'assign' message). */
@@ -131,14 +133,18 @@ export interface Assignment extends RunIdentity {
 
 export type WorkerReport =
   | { t: 'running' }
-  | { t: 'outcome'; reason: Exclude<ExitReason, 'never-started'>; code: number; result?: unknown; error?: SerializedError };
+  | { t: 'outcome'; reason: Exclude<ExitReason, 'never-started'>; code: number; result?: unknown; error?: SerializedError }
+  /** A line the worker's ctx.logger wrote (only lines its level lets through are ever made). */
+  | { t: 'log'; line: string };
 
 /** A WorkerReport as it travels on a thread worker's parentPort: with its run's nonce. */
 export type SignedReport = WorkerReport & { nonce: string };
 
 /** Whether a message from a worker is its bootstrap's report for this run (user code may post anything). */
 export function isReport(m: unknown, nonce: string): m is SignedReport {
-  return typeof m === 'object' && m !== null && (m as { nonce?: unknown }).nonce === nonce && ((m as { t?: unknown }).t === 'running' || (m as { t?: unknown }).t === 'outcome');
+  if (typeof m !== 'object' || m === null || (m as { nonce?: unknown }).nonce !== nonce) return false;
+  const t = (m as { t?: unknown }).t;
+  return t === 'running' || t === 'outcome' || t === 'log';
 }
 
 export interface DeathReport {
@@ -167,6 +173,7 @@ export type ProcessUp = { nonce: string } & (
   | { t: 'running?' }
   | { t: 'outcome'; reason: 'completed' | 'failed'; code: number; result?: unknown; error?: SerializedError }
   | { t: 'port'; value: unknown }
+  | { t: 'log'; line: string }
 );
 
 /** Bytes on the control pipe (supervisor → child watchdog). */
