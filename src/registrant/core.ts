@@ -247,12 +247,15 @@ export class SupervisorCore implements InterruptSource, ScopeHost {
   /** The supervisor thread died (not by our shutdown): abort everything; its workers died with it. */
   #died(cause: unknown): void {
     if (this.#dead || this.#finished) return;
+    // Stops it reported before dying are real stops; and the thread's 'exit' can be seen before the mailbox's
+    // 'shutdown-done', which makes this exit the normal end of a shutdown, not a death.
+    this.drainInterrupts();
+    if (this.#finished) return;
     this.#dead = true;
     this.closed = true;
     const reason = new SupervisorDiedError(cause);
     this.logger?.error({ err: cause }, 'supervisor thread died');
     this.#ready?.reject(reason);
-    this.drainInterrupts(); // stops it reported before dying are real stops
     for (const node of [...this.#roots].reverse()) node.abort(reason);
     takeOver(this.table, [...this.registry.all()], reason, (r, exit) => this.#stopped(r.slot, r.gen, exit, false, false));
     this.#shutdownDone?.();
