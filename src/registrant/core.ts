@@ -10,7 +10,12 @@
  * What the registrant learns becomes one event on the lifecycle stream (`events`, registrant/events.ts): the
  * registry's counters, the lifecycle log (lifecycle-log.ts) and precious-death handling (precious.ts) are its
  * subscribers; core keeps only the engine's own state (the records, the roots, keep-alive, the handles).
- * A report for a (slot, gen) with no record is ignored: records leave only at 'stopped' (invariant 1).
+ * A report for a (slot, gen) with no record is ignored: records leave only at 'stopped' (invariant 1). Worker
+ * log lines ('log') go to worker-log.ts.
+ *
+ * Why ~290 lines: the mailbox's handling (#apply, #stopped) turns each report into state changes on core's own
+ * private fields (the ready and shutdown promises, keep-alive) plus one event; what is left is the lifecycle
+ * of the supervisor thread itself (start, shutdown, death), which shares those fields.
  *
  * Invariants:
  * 1. A record leaves the registry exactly when its 'stopped' message is applied; the slot is already free then.
