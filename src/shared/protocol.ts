@@ -233,10 +233,13 @@ export function reviveError(s: SerializedError): Error {
   const cause = s.cause ? { cause: reviveError(s.cause) } : undefined;
   // No stack is captured here: the original's is the one that matters, and capturing costs time on the path from
   // a precious worker's death to the registrant's throw.
-  const Ctor = errorClass(s.name);
+  // A hostile worker's name or message need not be a string (structured clone keeps whatever it was).
+  const name = typeof s.name === 'string' ? s.name : 'Error';
+  const message = typeof s.message === 'string' ? s.message : '';
+  const Ctor = errorClass(name);
   const err = withoutStack(() => new Ctor(s.message, cause));
   Object.defineProperty(err, 'name', { value: s.name, writable: true, configurable: true, enumerable: false });
-  Object.defineProperty(err, 'stack', { value: s.stack ?? (s.message ? `${s.name}: ${s.message}` : s.name), writable: true, configurable: true, enumerable: false });
+  Object.defineProperty(err, 'stack', { value: s.stack ?? (message ? `${name}: ${message}` : name), writable: true, configurable: true, enumerable: false });
   if (s.code !== undefined) (err as { code?: unknown }).code = s.code;
   return err;
 }
