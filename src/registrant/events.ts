@@ -60,7 +60,8 @@ export type LifecycleEventType = LifecycleEvent['type'];
 export type Subscriber = (event: LifecycleEvent) => void;
 
 export class LifecycleEvents {
-  readonly #subscribers: Subscriber[] = [];
+  /** Replaced, never mutated, on (un)subscribe: a delivery iterates the list as it was when it began, copy-free. */
+  #subscribers: readonly Subscriber[] = [];
   readonly #queue: LifecycleEvent[] = [];
   readonly #onError: (err: unknown, event: LifecycleEvent) => void;
   #delivering = false;
@@ -72,10 +73,10 @@ export class LifecycleEvents {
 
   /** Adds a subscriber (after the existing ones); returns the function that removes it. */
   subscribe(subscriber: Subscriber): () => void {
-    this.#subscribers.push(subscriber);
+    this.#subscribers = [...this.#subscribers, subscriber];
     return () => {
       const i = this.#subscribers.indexOf(subscriber);
-      if (i >= 0) this.#subscribers.splice(i, 1);
+      if (i >= 0) this.#subscribers = [...this.#subscribers.slice(0, i), ...this.#subscribers.slice(i + 1)];
     };
   }
 
@@ -85,7 +86,7 @@ export class LifecycleEvents {
     this.#delivering = true;
     try {
       for (let e = this.#queue.shift(); e !== undefined; e = this.#queue.shift()) {
-        for (const s of [...this.#subscribers]) {
+        for (const s of this.#subscribers) {
           try {
             s(e);
           } catch (err) {
