@@ -24,7 +24,8 @@ describe('parseStrict (the duplicate-key check this file relies on)', () => {
 });
 
 describe.each(RUNTIMES)('lifecycle log lines (%s runtime)', (runtime) => {
-  it('are valid JSON without repeated keys; every failure or crash carries a proper err', { timeout: 20_000 }, async () => {
+  // Nine workers one after another (process workers fork each): 60 s leaves room on a loaded machine.
+  it('are valid JSON without repeated keys; every failure or crash carries a proper err', { timeout: 60_000 }, async () => {
     const { stream, lines } = memoryDestination();
     const sup = await startSupervisor({ logger: pino({ level: 'debug' }, stream) });
     const dir = mkdtempSync(join(tmpdir(), 'bgw-log-'));
