@@ -29,8 +29,9 @@ export interface SupervisorOptions {
    */
   spareWorkers?: number;
   /**
-   * Where lifecycle events are logged (registered, started, stopped, precious death, forced stop), with the
-   * worker's id, name, kind and scope id as bindings. `false` silences the library.
+   * Where lifecycle events are logged (registered, started, stopped, precious death, forced stop), and the lines of
+   * every worker's `ctx.logger`, with the worker's id, name, kind, scope id and runtime as bindings (`workerPid`
+   * for a process worker). `false` silences the library and the workers' `ctx.logger`.
    * @default a pino logger at level 'warn' on stderr
    */
   logger?: Logger | false;

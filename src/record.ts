@@ -42,6 +42,8 @@ export interface RecordInit {
   gen: number;
   id: string;
   name: string;
+  /** The entry module's file: URL. */
+  entry: string;
   kind: string | undefined;
   labels: Readonly<Record<string, string>>;
   runtime: 'thread' | 'process';
@@ -53,6 +55,8 @@ export interface RecordInit {
   logger: Logger | undefined;
   /** Tells the supervisor to act on a termination request (the request itself is the TERM bit). */
   wakeSupervisor: (slot: number, gen: number) => void;
+  /** A termination request reached this worker while it was live (no outcome yet): the 'worker-stopping' event. */
+  stopping: () => void;
   /** Whether an interrupt is pending for the calling thread (reported by waits on the handle's latch). */
   interrupted: () => boolean;
 }
@@ -65,6 +69,7 @@ export class WorkerRecord implements ScopeResource {
   readonly gen: number;
   readonly id: string;
   readonly name: string;
+  readonly entry: string;
   readonly kind: string | undefined;
   readonly labels: Readonly<Record<string, string>>;
   readonly runtime: 'thread' | 'process';
@@ -85,6 +90,7 @@ export class WorkerRecord implements ScopeResource {
   exit: WorkerExit | undefined;
   readonly #ctrlAt: number;
   readonly #wakeSupervisor: (slot: number, gen: number) => void;
+  readonly #stopping: () => void;
   readonly #startupWaiters: Waiter<void>[] = [];
   readonly #shutdownWaiters: Waiter<WorkerExit>[] = [];
 
@@ -94,6 +100,7 @@ export class WorkerRecord implements ScopeResource {
     this.gen = init.gen;
     this.id = init.id;
     this.name = init.name;
+    this.entry = init.entry;
     this.kind = init.kind;
     this.labels = init.labels;
     this.runtime = init.runtime;
@@ -106,6 +113,7 @@ export class WorkerRecord implements ScopeResource {
     this.ref = { id: init.id, name: init.name };
     this.#ctrlAt = init.table.at(init.slot, CTRL);
     this.#wakeSupervisor = init.wakeSupervisor;
+    this.#stopping = init.stopping;
     this.latch = new SharedLatch(init.table.i32, init.table.at(init.slot, LATCH), { alive: () => this.#current(), interrupted: init.interrupted });
   }
 
@@ -159,8 +167,10 @@ export class WorkerRecord implements ScopeResource {
   requestTermination(): void {
     const before = requestTermination(this.table.i32, this.#ctrlAt, this.gen);
     if (before === undefined) return;
-    if (outcomeOf(before) === O_NONE) deliverInterrupt(this.table.i32, this.table.at(this.slot, INTERRUPT), this.table.at(this.slot, LATCH));
+    const live = outcomeOf(before) === O_NONE;
+    if (live) deliverInterrupt(this.table.i32, this.table.at(this.slot, INTERRUPT), this.table.at(this.slot, LATCH));
     this.#wakeSupervisor(this.slot, this.gen);
+    if (live) this.#stopping();
   }
 
   // ScopeResource: flagged workers close with their scope; a precious, non-ephemeral one still live blocks a commit.

@@ -7,29 +7,34 @@
  * Keep-alive: the supervisor thread is ref'd only while a worker holds a slot or a shutdown runs, so an idle
  * supervisor does not keep the process alive (shutdown() is still the way to release it deterministically).
  *
- * Why ~290 lines: what remains besides the facade's plumbing is the handling of the supervisor's reports (#apply,
- * #stopped, #preciousDeath), which is to become one lifecycle event stream (registrant/events.ts) that the
- * registry, the logger and precious-death handling subscribe to; until then it stays here, in one place.
+ * What the registrant learns becomes one event on the lifecycle stream (`events`, registrant/events.ts): the
+ * registry's counters, the lifecycle log (lifecycle-log.ts) and precious-death handling (precious.ts) are its
+ * subscribers; core keeps only the engine's own state (the records, the roots, keep-alive, the handles).
+ * A report for a (slot, gen) with no record is ignored: records leave only at 'stopped' (invariant 1). Worker
+ * log lines ('log') go to worker-log.ts.
+ *
+ * Why ~290 lines: the mailbox's handling (#apply, #stopped) turns each report into state changes on core's own
+ * private fields (the ready and shutdown promises, keep-alive) plus one event; what is left is the lifecycle
+ * of the supervisor thread itself (start, shutdown, death), which shares those fields.
  *
  * Invariants:
  * 1. A record leaves the registry exactly when its 'stopped' message is applied; the slot is already free then.
  * 2. A precious death is applied once per record, by whichever path reports it first (the worker's own death
- *    report or the supervisor's 'stopped').
+ *    report or the supervisor's 'stopped'), and before that worker's 'worker-stopped' (precious.ts).
  * 3. Nothing is registered once `closed` is set, and `closed` is set before the shutdown request is posted.
  */
 import { MessageChannel, Worker, receiveMessageOnPort, SHARE_ENV, type MessagePort } from 'node:worker_threads';
 import { pino, type Logger } from 'pino';
 import { RelayChannel } from '../channel.js';
-import { PreciousWorkerDiedError, RestartIntensityError, SupervisorClosedError, SupervisorDiedError, SupervisorShutdownError } from '../errors.js';
+import { RestartIntensityError, SupervisorClosedError, SupervisorDiedError, SupervisorShutdownError } from '../errors.js';
 import { WorkerHandle } from '../handle.js';
 import type { ResolvedSupervisorOptions, ScopedWorkerSpec } from '../options.js';
-import { WorkerRecord, type WorkerExit } from '../record.js';
+import type { WorkerExit, WorkerRecord } from '../record.js';
 import { addInterruptSource, removeInterruptSource, threadWords, type InterruptSource } from '../scope/interrupts.js';
-import type { ScopeNode } from '../scope/node.js';
+import type { ScopeNode, ScopeState } from '../scope/node.js';
 import type { ScopeHost } from '../scope/run.js';
 import { SlotTable, wordsRef } from '../shared/layout.js';
-import { reviveError, type DeathReport, type MailboxMessage, type SerializedExit, type SupervisorInit } from '../shared/protocol.js';
-import { O_CRASHED, O_FAILED, outcomeOf } from '../shared/slots.js';
+import { reviveError, type MailboxMessage, type SerializedExit, type SupervisorInit } from '../shared/protocol.js';
 import type { Supervisor } from './client.js';
 import { validatePoolOptions, type PoolOptions } from '../pool/options.js';
 import { PoolCore } from '../pool/pool.js';
@@ -43,6 +48,10 @@ import { taskMatcher, type TaskFilter } from '../task/filter.js';
 import { stillRunning, validateFilteredShutdownOptions, waitComplaining } from './filtered-shutdown.js';
 import { clearThreadLogger, setThreadLogger } from '../shared/thread-logger.js';
 import { inheritedExecArgv } from '../shared/exec-argv.js';
+import { LifecycleEvents, type LifecycleEvent } from './events.js';
+import { logLifecycle } from './lifecycle-log.js';
+import { PreciousDeaths } from './precious.js';
+import { forwardWorkerLog } from './worker-log.js';
 
 const THREAD_URL = new URL('../supervisor/thread.js', import.meta.url);
 
@@ -52,11 +61,13 @@ export class SupervisorCore implements InterruptSource, ScopeHost {
   readonly registry: Registry;
   readonly options: ResolvedSupervisorOptions;
   readonly logger: Logger | undefined;
+  /** The lifecycle event stream: `core.events.subscribe(fn)` adds a subscriber. */
+  readonly events: LifecycleEvents;
   closed = false;
   readonly #thread: Worker;
   readonly #mailbox: MessagePort;
   readonly #roots = new Set<ScopeNode>();
-  readonly #precious = new Set<WorkerRecord>();
+  readonly #precious: PreciousDeaths;
   /** In-thread tasks that have not stopped (supervisor.tasks()). */
   readonly tasks = new Set<TaskCore>();
   readonly #registration: Registration;
@@ -76,6 +87,10 @@ export class SupervisorCore implements InterruptSource, ScopeHost {
     this.logger = options.logger === false ? undefined : (options.logger ?? pino({ level: 'warn' }, pino.destination({ fd: 2, sync: true })));
     this.table = SlotTable.create(options.maxWorkers);
     this.registry = new Registry(this.table);
+    this.events = new LifecycleEvents((err, e) => this.#subscriberFailed(err, e));
+    this.events.subscribe((e) => this.registry.observe(e));
+    this.events.subscribe(logLifecycle);
+    this.#precious = new PreciousDeaths(this.events);
     const { port1, port2 } = new MessageChannel();
     this.#mailbox = port1;
     const init: SupervisorInit = {
@@ -99,6 +114,7 @@ export class SupervisorCore implements InterruptSource, ScopeHost {
       logger: this.logger,
       post: (request, transfer) => this.#thread.postMessage(request, transfer),
       wake: (slot, gen) => this.#wake(slot, gen),
+      stopping: (worker) => this.events.emit({ type: 'worker-stopping', worker }),
     });
     this.#mailbox.on('message', (m: MailboxMessage) => this.#apply(m));
     this.#mailbox.unref();
@@ -117,9 +133,9 @@ export class SupervisorCore implements InterruptSource, ScopeHost {
     const record = registerWorker(this.#registration, node, spec, throwOnFull);
     if (record === undefined) return undefined;
     this.registry.add(record);
-    if (record.precious) this.#precious.add(record);
     node?.members.add(record);
     this.#updateKeepAlive();
+    this.events.emit({ type: 'worker-registered', worker: record });
     return new WorkerHandle<R>(record);
   }
 
@@ -179,14 +195,16 @@ export class SupervisorCore implements InterruptSource, ScopeHost {
 
   scopeStarted(node: ScopeNode): void {
     if (node.parent === undefined) this.#roots.add(node);
-    this.registry.scopes.active++;
+    this.events.emit({ type: 'scope-opened', scope: node });
   }
 
-  scopeSettled(node: ScopeNode, committed: boolean): void {
+  scopeMoved(scope: ScopeNode, to: ScopeState, reason: unknown): void {
+    if (to === 'aborting' || to === 'aborted') this.events.emit({ type: `scope-${to}`, scope, reason });
+    else if (to !== 'active') this.events.emit({ type: `scope-${to}`, scope });
+  }
+
+  scopeSettled(node: ScopeNode): void {
     this.#roots.delete(node);
-    this.registry.scopes.active--;
-    if (committed) this.registry.scopes.committed++;
-    else this.registry.scopes.aborted++;
   }
 
   /** The slow path of checkForInterrupts(): drain the mailbox, then the precious workers' own death reports. */
@@ -196,17 +214,7 @@ export class SupervisorCore implements InterruptSource, ScopeHost {
       if (m === undefined) break;
       this.#apply(m.message as MailboxMessage);
     }
-    for (const r of this.#precious) {
-      if (r.deathHandled || r.controlPort === undefined) continue;
-      const w = r.ctrl();
-      if (w === undefined) continue;
-      const o = outcomeOf(w);
-      if (o !== O_FAILED && o !== O_CRASHED) continue;
-      const m = receiveMessageOnPort(r.controlPort);
-      if (m === undefined) continue; // the report is posted before the counter moves again: next time
-      const d = m.message as DeathReport;
-      this.#preciousDeath(r, { reason: d.reason, code: d.code, signal: null, ...(d.error ? { error: reviveError(d.error) } : {}) });
-    }
+    this.#precious.poll();
   }
 
   #apply(m: MailboxMessage): void {
@@ -218,7 +226,7 @@ export class SupervisorCore implements InterruptSource, ScopeHost {
         const r = this.registry.get(m.slot, m.gen);
         if (r === undefined) return;
         r.markStarted(m.threadId, m.pid, m.startedAt);
-        r.logger?.info(m.pid ? { pid: m.pid } : { threadId: m.threadId }, 'worker started');
+        this.events.emit({ type: 'worker-started', worker: r, threadId: m.threadId, pid: m.pid });
         return;
       }
       case 'port': {
@@ -229,11 +237,10 @@ export class SupervisorCore implements InterruptSource, ScopeHost {
       }
       case 'restarting': {
         const r = this.registry.get(m.slot, m.gen);
-        this.registry.exits[m.exit.reason]++;
         if (r === undefined) return;
         if (r.port instanceof RelayChannel) r.port.detach();
         poisonHeldBy(m.threadId, r.ref);
-        r.logger?.warn({ reason: m.exit.reason, code: m.exit.code, err: m.exit.error, delayMs: m.delayMs }, 'worker stopped; restarting');
+        this.events.emit({ type: 'worker-restarting', worker: r, exit: reviveExit(m.exit), delayMs: m.delayMs });
         return;
       }
       case 'stopped': {
@@ -242,6 +249,11 @@ export class SupervisorCore implements InterruptSource, ScopeHost {
         const exit = reviveExit(m.exit);
         if (m.gaveUp !== undefined && r !== undefined) exit.error = new RestartIntensityError(r.ref, m.gaveUp.restarts, m.gaveUp.withinMs, exit.error);
         this.#stopped(m.slot, m.gen, exit, m.forced, m.requested);
+        return;
+      }
+      case 'log': {
+        const r = this.registry.get(m.slot, m.gen);
+        if (r !== undefined) forwardWorkerLog(r, m.line);
         return;
       }
       case 'shutdown-done':
@@ -253,31 +265,23 @@ export class SupervisorCore implements InterruptSource, ScopeHost {
 
   #stopped(slot: number, gen: number, exit: WorkerExit, forced: boolean, requested: boolean): void {
     const r = this.registry.get(slot, gen);
-    this.registry.exits[exit.reason]++;
-    this.registry.stopped++;
-    if (forced) this.registry.terminations.forced++;
-    else if (requested && exit.reason !== 'never-started') this.registry.terminations.graceful++;
     if (r === undefined) return;
     this.registry.remove(r);
-    this.#precious.delete(r);
     if (r.port instanceof RelayChannel) r.port.close();
-    const log = { reason: exit.reason, code: exit.code, ...(exit.error ? { err: exit.error } : {}) };
-    if (forced) r.logger?.warn(log, 'worker did not stop within its graceful timeout; stopped by force');
-    if (exit.reason === 'failed' || exit.reason === 'crashed') r.logger?.warn(log, 'worker stopped');
-    else r.logger?.info(log, 'worker stopped');
-    if (r.precious && (exit.reason === 'failed' || exit.reason === 'crashed')) this.#preciousDeath(r, exit);
+    if (r.precious && (exit.reason === 'failed' || exit.reason === 'crashed')) this.#precious.died(r, exit); // invariant 2
+    this.events.emit({ type: 'worker-stopped', worker: r, exit, forced, requested });
     r.markStopped(exit);
     this.#updateKeepAlive();
   }
 
-  /** G4: a precious worker failed or crashed — abort its registering scope (invariant 2: once). */
-  #preciousDeath(r: WorkerRecord, exit: WorkerExit): void {
-    if (r.deathHandled) return;
-    r.deathHandled = true;
-    this.registry.preciousDeaths++;
-    const err = new PreciousWorkerDiedError(r.ref, exit);
-    r.logger?.error({ reason: exit.reason, code: exit.code, err: exit.error, scope: r.scope?.id }, 'precious worker died; aborting its scope');
-    r.scope?.abort(err);
+  /** Delivery rule 3 of events.ts: a subscriber threw; the engine goes on. Never throws. */
+  #subscriberFailed(err: unknown, e: LifecycleEvent): void {
+    try {
+      if (this.logger !== undefined) this.logger.error({ err, event: e.type }, 'lifecycle event subscriber threw');
+      else process.emitWarning(`bgworkers: a lifecycle event subscriber threw on ${e.type}: ${String(err)}`);
+    } catch {
+      // a logger that throws too: nothing more can be said
+    }
   }
 
   shutdown(timeoutMs: number): Promise<void> {
@@ -303,12 +307,15 @@ export class SupervisorCore implements InterruptSource, ScopeHost {
   /** The supervisor thread died (not by our shutdown): abort everything; its workers died with it. */
   #died(cause: unknown): void {
     if (this.#dead || this.#finished) return;
+    // Stops it reported before dying are real stops; and the thread's 'exit' can be seen before the mailbox's
+    // 'shutdown-done', which makes this exit the normal end of a shutdown, not a death.
+    this.drainInterrupts();
+    if (this.#finished) return;
     this.#dead = true;
     this.closed = true;
     const reason = new SupervisorDiedError(cause);
     this.logger?.error({ err: cause }, 'supervisor thread died');
     this.#ready?.reject(reason);
-    this.drainInterrupts(); // stops it reported before dying are real stops
     for (const node of [...this.#roots].reverse()) node.abort(reason);
     takeOver(this.table, [...this.registry.all()], reason, (r, exit) => {
       poisonHeldBy(r.threadId, r.ref);

@@ -29,6 +29,8 @@ export interface RegistrationHost {
   post(request: RegisterRequest, transfer: Transferable[]): void;
   /** Wakes the supervisor thread for a termination request of (slot, gen). */
   wake(slot: number, gen: number): void;
+  /** A termination request reached a live worker (record.ts `stopping`). */
+  stopping(record: WorkerRecord): void;
 }
 
 /** Claims slots round-robin from a moving hint, so a freed slot is not reused at once (fewer stale handles). */
@@ -139,6 +141,7 @@ export function registerWorker(reg: Registration, node: ScopeNode | undefined, s
     gen,
     id,
     name,
+    entry: s.entry,
     kind: s.kind,
     labels: s.labels,
     runtime: s.runtime,
@@ -149,8 +152,8 @@ export function registerWorker(reg: Registration, node: ScopeNode | undefined, s
     controlPort: control?.port1,
     logger: logger?.child({ worker: id, name, kind: s.kind, scope: node?.id, runtime: s.runtime }),
     wakeSupervisor: (slot, gen) => reg.host.wake(slot, gen),
+    stopping: () => reg.host.stopping(record),
     interrupted: interruptPending,
   });
-  record.logger?.debug({ entry: s.entry, ephemeral: s.ephemeral, precious: s.precious }, 'worker registered');
   return record;
 }

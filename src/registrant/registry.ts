@@ -1,11 +1,13 @@
 /**
  * The registrant's registry of live workers (registered, not yet stopped) and the supervisor's counters:
- * what `supervisor.workers()` and `supervisor.metrics()` report.
+ * what `supervisor.workers()` and `supervisor.metrics()` report. The records are added and removed by core.ts;
+ * the counters follow the lifecycle event stream (`observe`, a subscriber of events.ts).
  */
 import { invalidOption, unknownOption } from '../errors.js';
 import type { WorkerExit, WorkerRecord, WorkerState } from '../record.js';
 import { FREE, stateOf } from '../shared/slots.js';
 import { CTRL, type SlotTable } from '../shared/layout.js';
+import type { LifecycleEvent } from './events.js';
 
 /** Selects workers in `supervisor.workers()`: every given criterion must match. */
 export interface WorkerFilter {
@@ -74,6 +76,34 @@ export class Registry {
 
   constructor(table: SlotTable) {
     this.#table = table;
+  }
+
+  /** The counters' subscriber of the lifecycle event stream. */
+  observe(e: LifecycleEvent): void {
+    switch (e.type) {
+      case 'worker-restarting':
+        this.exits[e.exit.reason]++;
+        return;
+      case 'worker-stopped':
+        this.exits[e.exit.reason]++;
+        this.stopped++;
+        if (e.forced) this.terminations.forced++;
+        else if (e.requested && e.exit.reason !== 'never-started') this.terminations.graceful++;
+        return;
+      case 'precious-death':
+        this.preciousDeaths++;
+        return;
+      case 'scope-opened':
+        this.scopes.active++;
+        return;
+      case 'scope-committed':
+      case 'scope-aborted':
+        this.scopes.active--;
+        this.scopes[e.type === 'scope-committed' ? 'committed' : 'aborted']++;
+        return;
+      default:
+        return;
+    }
   }
 
   add(record: WorkerRecord): void {

@@ -62,9 +62,14 @@ export interface ScopeResource {
   readonly closed: Promise<unknown>;
 }
 
-/** Callbacks a scope makes into its owner (the supervisor client), which keeps metrics and the root list. */
+/** Callbacks a scope makes into its owner (the supervisor's core), which keeps the root list and the event stream. */
 export interface ScopeOwner {
   scopeSettled(node: ScopeNode, committed: boolean): void;
+  /**
+   * Every transition, right after the state changed (before `scopeSettled` for a settling one). `reason` is the
+   * abort reason for `aborting`, what the scope rejects with for `aborted`. Optional: a bare owner need not watch.
+   */
+  scopeMoved?(node: ScopeNode, to: ScopeState, reason: unknown): void;
 }
 
 const TRANSITIONS: Readonly<Record<ScopeState, readonly ScopeState[]>> = {
@@ -130,9 +135,9 @@ export class ScopeNode implements ScopeFrame {
     if (this.state !== 'active' && this.state !== 'committing') return;
     // AbortController turns an undefined reason into a DOMException; use one reason everywhere instead.
     if (reason === undefined) reason = new ScopeAbortedError(undefined);
-    this.#move('aborting', 'abort');
     this.aborted = true;
     this.reason = reason;
+    this.#move('aborting', 'abort', reason); // after the fields: the owner's event sees an aborted node
     this.controller.abort(reason);
     for (const child of this.children) child.abort(reason);
     wakeSelf(); // G7: an interrupt pending for this thread sets its latch
@@ -183,17 +188,18 @@ export class ScopeNode implements ScopeFrame {
     const teardownFailure = errors.length === 0 ? undefined : errors.length === 1 ? errors[0] : new AggregateError(errors, `scope ${this.#label()}: teardown failed`);
     const failure = this.aborted ? this.reason : (this.#outlived ?? teardownFailure);
     const committed = !this.aborted && failure === undefined;
-    this.#move(committed ? 'committed' : 'aborted', 'teardown done');
+    this.#move(committed ? 'committed' : 'aborted', 'teardown done', failure);
     this.owner.scopeSettled(this, committed);
     if (committed) this.#settle.resolve(this.#fnValue);
     else this.#settle.reject(failure);
   }
 
-  #move(to: ScopeState, event: string): void {
+  #move(to: ScopeState, event: string, reason?: unknown): void {
     if (!TRANSITIONS[this.state].includes(to)) {
       throw new Error(`internal: illegal scope transition on ${event}: ${this.state} -> ${to} (allowed: ${TRANSITIONS[this.state].join(', ') || 'none'})`);
     }
     this.state = to;
+    this.owner.scopeMoved?.(this, to, reason);
   }
 
   #label(): string {

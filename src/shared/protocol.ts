@@ -6,7 +6,7 @@
  * registrant ──(supervisor Worker.postMessage)──► supervisor     RegisterRequest, TerminateRequest, ShutdownRequest
  * supervisor ──(mailbox port, drained sync or async)──► registrant   MailboxMessage
  * supervisor ──(workerData / parentPort)──► worker                Assignment
- * worker ──(parentPort)──► supervisor                              WorkerReport
+ * worker ──(parentPort)──► supervisor                              WorkerReport (running, outcome, log lines)
  * worker ──(control port, precious workers only)──► registrant     DeathReport (before the worker exits)
  * ```
  *
@@ -134,6 +134,8 @@ export type MailboxMessage =
   // threadId: the thread worker of the run that ended (0: none, or a process worker), for shared poisons it held.
   | { t: 'restarting'; slot: number; gen: number; exit: SerializedExit; delayMs: number; threadId: number }
   | { t: 'stopped'; slot: number; gen: number; exit: SerializedExit; forced: boolean; requested: boolean; threadId: number; gaveUp?: { restarts: number; withinMs: number } }
+  /** A line of the worker's ctx.logger (pino JSON, no time), for the registrant's logger (registrant/worker-log.ts). */
+  | { t: 'log'; slot: number; gen: number; line: string }
   | { t: 'shutdown-done' };
 
 /** What the supervisor hands a worker thread: at spawn (workerData) or to a spare (an 'assign' message). */
@@ -148,14 +150,18 @@ export interface Assignment extends RunIdentity {
 
 export type WorkerReport =
   | { t: 'running' }
-  | { t: 'outcome'; reason: Exclude<ExitReason, 'never-started'>; code: number; result?: unknown; error?: SerializedError };
+  | { t: 'outcome'; reason: Exclude<ExitReason, 'never-started'>; code: number; result?: unknown; error?: SerializedError }
+  /** A line the worker's ctx.logger wrote (only lines its level lets through are ever made). */
+  | { t: 'log'; line: string };
 
 /** A WorkerReport as it travels on a thread worker's parentPort: with its run's nonce. */
 export type SignedReport = WorkerReport & { nonce: string };
 
 /** Whether a message from a worker is its bootstrap's report for this run (user code may post anything). */
 export function isReport(m: unknown, nonce: string): m is SignedReport {
-  return typeof m === 'object' && m !== null && (m as { nonce?: unknown }).nonce === nonce && ((m as { t?: unknown }).t === 'running' || (m as { t?: unknown }).t === 'outcome');
+  if (typeof m !== 'object' || m === null || (m as { nonce?: unknown }).nonce !== nonce) return false;
+  const t = (m as { t?: unknown }).t;
+  return t === 'running' || t === 'outcome' || t === 'log';
 }
 
 export interface DeathReport {
@@ -184,6 +190,7 @@ export type ProcessUp = { nonce: string } & (
   | { t: 'running?' }
   | { t: 'outcome'; reason: 'completed' | 'failed'; code: number; result?: unknown; error?: SerializedError }
   | { t: 'port'; value: unknown }
+  | { t: 'log'; line: string }
 );
 
 /** Bytes on the control pipe (supervisor → child watchdog). */
@@ -233,16 +240,48 @@ export function serializeError(value: unknown, depth = 0): SerializedError {
   return { name: 'Error', message: `non-error thrown: ${safeString(value)}`, stack: undefined, code: undefined, nonError: true };
 }
 
-/** Rebuilds an Error from its serialized form: same name, message, stack and code. */
+/**
+ * Rebuilds an Error from its serialized form: same name, message, stack and code, and a constructor of that name
+ * (the native one for the built-in names, so a revived TypeError is a TypeError), so that loggers that print
+ * `constructor.name` (pino's `err.type`) show the original type. Without a stack to restore (a lost worker, a
+ * thrown non-error) the stack is the error's first line only: never the frames of the code that revived it.
+ */
 export function reviveError(s: SerializedError): Error {
   const cause = s.cause ? { cause: reviveError(s.cause) } : undefined;
-  // With a stack to restore, none is captured here: the original's is the one that matters, and capturing costs time
-  // on the path from a precious worker's death to the registrant's throw.
-  const err = s.stack === undefined ? new Error(s.message, cause) : withoutStack(() => new Error(s.message, cause));
+  // No stack is captured here: the original's is the one that matters, and capturing costs time on the path from
+  // a precious worker's death to the registrant's throw.
+  // A hostile worker's name or message need not be a string (structured clone keeps whatever it was).
+  const name = typeof s.name === 'string' ? s.name : 'Error';
+  const message = typeof s.message === 'string' ? s.message : '';
+  const Ctor = errorClass(name);
+  const err = withoutStack(() => new Ctor(s.message, cause));
   Object.defineProperty(err, 'name', { value: s.name, writable: true, configurable: true, enumerable: false });
-  if (s.stack !== undefined) err.stack = s.stack;
+  Object.defineProperty(err, 'stack', { value: s.stack ?? (message ? `${name}: ${message}` : name), writable: true, configurable: true, enumerable: false });
   if (s.code !== undefined) (err as { code?: unknown }).code = s.code;
   return err;
+}
+
+/** The error of a worker that stopped without telling why (`worker <what>`, code ERR_WORKER_LOST). */
+export function lostWorkerError(what: string): SerializedError {
+  return { name: 'Error', message: `worker ${what}`, stack: undefined, code: 'ERR_WORKER_LOST', nonError: false };
+}
+
+type ErrorClass = new (message?: string, options?: { cause?: unknown }) => Error;
+const NATIVE_ERRORS: Readonly<Record<string, ErrorClass>> = { Error, TypeError, RangeError, SyntaxError, ReferenceError, EvalError, URIError };
+/** Subclasses of Error named after the other names seen, so many (bounded: names come from worker code). */
+const namedErrors = new Map<string, ErrorClass>();
+const MAX_NAMED_ERRORS = 64;
+
+function errorClass(name: string): ErrorClass {
+  if (Object.hasOwn(NATIVE_ERRORS, name)) return NATIVE_ERRORS[name]!;
+  let C = namedErrors.get(name);
+  if (C === undefined) {
+    if (namedErrors.size >= MAX_NAMED_ERRORS) return Error;
+    C = class extends Error {};
+    Object.defineProperty(C, 'name', { value: name });
+    namedErrors.set(name, C);
+  }
+  return C;
 }
 
 /** Runs `make` with stack capture off (if the host lets us change `Error.stackTraceLimit`). */

@@ -37,7 +37,7 @@
  * 3. A run is classified exactly once, from the control word (state, outcome, TERM) and, for details only, the
  *    worker's reports and 'error' event.
  */
-import type { RegisterRequest, SerializedError, SerializedExit } from '../shared/protocol.js';
+import { lostWorkerError as lostThread, type RegisterRequest, type SerializedError, type SerializedExit } from '../shared/protocol.js';
 import type { Runner } from './runner.js';
 import { clearRealTimer, type Timer } from './clock.js';
 import { NO_RESTARTS, type RestartHistory } from './restart-policy.js';
@@ -128,8 +128,4 @@ export function classify(ctrl: number, exitCode: number | null, signal: string |
       if (term) return { reason: 'terminated', ...base };
       return { reason: 'crashed', ...base, error: reports.threadError ?? lostThread(`stopped ${how} without reporting`) };
   }
-}
-
-function lostThread(what: string): SerializedError {
-  return { name: 'Error', message: `worker ${what}`, stack: undefined, code: 'ERR_WORKER_LOST', nonError: false };
 }

@@ -150,6 +150,8 @@ export class SupervisorLoop {
     } else if (m.t === 'outcome') {
       if (m.result !== undefined) run.reports.result = m.result;
       if (m.error !== undefined) run.reports.error = m.error;
+    } else {
+      this.#d.post({ t: 'log', slot: run.request.slot, gen: run.request.gen, line: m.line }); // for the registrant's logger
     }
   }
 

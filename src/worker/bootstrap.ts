@@ -98,5 +98,6 @@ function threadHost(a: Assignment): WorkerHost {
       report(O_FAILED, 1, { error: serializeError(error) });
       return exit(1);
     },
+    log: (line) => port.postMessage({ t: 'log', line, nonce } satisfies SignedReport),
   };
 }

@@ -25,7 +25,11 @@ export interface WorkerContext<D = unknown> {
   readonly port: WorkerChannel;
   /** Aborts when termination is requested, with a TerminationRequestedError as reason. */
   readonly signal: AbortSignal;
-  /** A pino logger with the worker's id and name bound, at the registrant logger's level, on stderr. */
+  /**
+   * A pino logger at the level of the supervisor's logger. Its lines are logged by the supervisor's logger (the one
+   * given to `Supervisor.start`, or the default on stderr) with the worker's bindings: `worker`, `name`, `kind`,
+   * `scope`, `runtime`, and `workerPid` for a process worker. A call below the level costs nothing and sends nothing.
+   */
   readonly logger: Logger;
   /** Throws TerminationRequestedError once termination was requested. Synchronous and cheap: call it often. */
   checkForInterrupts(): void;

@@ -140,6 +140,7 @@ function processHost(a: ProcessAssignment): WorkerHost {
       await sendAndFlush({ t: 'outcome', reason: 'failed', code: 1, error: serializeError(error) });
       return exit(1);
     },
+    log: (line) => send({ t: 'log', line }),
   };
 }
 

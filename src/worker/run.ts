@@ -43,6 +43,8 @@ export interface WorkerHost {
   complete(result: unknown): Promise<never> | never;
   /** main threw, or the entry could not be loaded: report and end the worker. */
   fail(error: unknown): Promise<never> | never;
+  /** Sends one line of ctx.logger to the registrant's logger (through the supervisor). */
+  log(line: string): void;
 }
 
 export async function runWorker(host: WorkerHost): Promise<void> {
@@ -68,7 +70,7 @@ export async function runWorker(host: WorkerHost): Promise<void> {
     port: host.port,
     signal: host.signal,
     get logger(): Logger {
-      logger ??= createLogger(host.identity);
+      logger ??= createLogger(host);
       return logger;
     },
     checkForInterrupts,
@@ -88,8 +90,13 @@ export async function runWorker(host: WorkerHost): Promise<void> {
   }
 }
 
-/** pino is loaded on first use of ctx.logger only, to keep it off the start-up path. */
-function createLogger(w: WorkerIdentity): Logger {
+/**
+ * ctx.logger: a pino logger at the registrant logger's level whose lines go to the registrant, which logs them
+ * with its own logger and the worker's bindings (registrant/worker-log.ts). No base fields and no time here: the
+ * registrant's logger adds its own, once. A call below the level is pino's no-op: nothing is serialized or sent.
+ * pino is loaded on first use of ctx.logger only, to keep it off the start-up path.
+ */
+function createLogger(host: WorkerHost): Logger {
   const pino = createRequire(import.meta.url)('pino') as typeof import('pino');
-  return pino.pino({ level: w.logLevel, base: { worker: w.id, name: w.name } }, pino.destination({ fd: 2, sync: true }));
+  return pino.pino({ level: host.identity.logLevel, base: null, timestamp: false }, { write: (line: string) => host.log(line) });
 }

@@ -28,6 +28,11 @@ const {
   TerminationRequestedError,
   WorkerCapacityError,
   WorkerStartupError,
+  PoisonedError,
+  PoisonArmedError,
+  RestartIntensityError,
+  TaskCancelledError,
+  PreciousTaskFailedError,
   invalidOption,
   unknownOption,
 } = errors;
@@ -55,6 +60,11 @@ const CASES: [string, () => errors.BgWorkersError, string][] = [
   ['SupervisorShutdownError', () => new SupervisorShutdownError(), 'ERR_SUPERVISOR_SHUTDOWN'],
   ['SupervisorClosedError', () => new SupervisorClosedError('register()'), 'ERR_SUPERVISOR_CLOSED'],
   ['SupervisorDiedError', () => new SupervisorDiedError(boom), 'ERR_SUPERVISOR_DIED'],
+  ['PoisonedError', () => new PoisonedError('layer map', new Date(0)), 'ERR_POISONED'],
+  ['PoisonArmedError', () => new PoisonArmedError('layer map', 'this thread'), 'ERR_POISON_ARMED'],
+  ['RestartIntensityError', () => new RestartIntensityError(worker, 3, 60_000, boom), 'ERR_RESTART_INTENSITY'],
+  ['TaskCancelledError', () => new TaskCancelledError({ id: 't1', name: 'flush#t1' }), 'ERR_TASK_CANCELLED'],
+  ['PreciousTaskFailedError', () => new PreciousTaskFailedError({ id: 't1', name: 'flush#t1' }, boom), 'ERR_PRECIOUS_TASK_FAILED'],
 ];
 
 describe('every error class', () => {

@@ -169,6 +169,7 @@ describe('validateSpec: the spec itself', () => {
       labels: {},
       data: undefined,
       restartDelayMs: -1,
+      restartBackoff: { maxDelayMs: 0, factor: 1, maxRestarts: 0, withinMs: 60_000 },
       gracefulTimeoutMs: undefined,
       resourceLimits: undefined,
       runtime: 'thread',

@@ -116,6 +116,9 @@ export function startProcess(info: StartInfo, events: RunnerEvents): Runner {
       case 'port':
         userPort.postMessage(m.value);
         return;
+      case 'log':
+        events.report({ t: 'log', line: m.line });
+        return;
     }
   });
   userPort.on('message', (value: unknown) => send({ t: 'port', value }));
