@@ -45,7 +45,7 @@ import { takeOver } from './takeover.js';
 import { poisonHeldBy } from '../poison/shared-poison.js';
 import { TaskCore, TaskHandle, type SpawnOptions, type SpawnedTask, type TaskExit } from '../task/task.js';
 import { taskMatcher, type TaskFilter } from '../task/filter.js';
-import { stillRunning, validateFilteredShutdownOptions, waitComplaining } from './filtered-shutdown.js';
+import { cancelTasks, stopWorkers, validateFilteredShutdownOptions } from './filtered-shutdown.js';
 import { clearThreadLogger, setThreadLogger } from '../shared/thread-logger.js';
 import { inheritedExecArgv } from '../shared/exec-argv.js';
 import { LifecycleEvents, type LifecycleEvent } from './events.js';
@@ -162,28 +162,16 @@ export class SupervisorCore implements InterruptSource, ScopeHost {
     this.#thread.postMessage({ t: 'terminate', slot, gen });
   }
 
-  /** G14: terminates every matching worker at once, waits for all (complaining about stragglers), resolves with their exits. */
-  async shutdownWorkers(filter: WorkerFilter, options: unknown): Promise<WorkerExit[]> {
+  /** G14 (filtered-shutdown.ts): what matches now, stopped at once. */
+  shutdownWorkers(filter: WorkerFilter, options: unknown): Promise<WorkerExit[]> {
     const o = validateFilteredShutdownOptions(options);
-    const records = this.registry.matching(filter);
-    for (const r of records) r.requestTermination();
-    const members = records.map((r) => ({ name: r.ref.name, kind: r.kind, labels: r.labels, since: r.registeredAt, done: r.closed.catch((err: unknown): WorkerExit => ({ reason: 'crashed', code: null, signal: null, error: err instanceof Error ? err : new Error(String(err)) })) }));
-    const exits = await waitComplaining(members, o, this.logger, (pending) => {
-      for (const i of pending) this.forceStop(records[i]!);
-      return undefined;
-    });
-    return exits as WorkerExit[];
+    return stopWorkers(this.registry.matching(filter), o, this.logger, (r) => this.forceStop(r));
   }
 
-  /** G14 for in-thread tasks: cancels every matching task at once and waits; stragglers past timeoutMs are reported, not forced. */
-  async shutdownTasks(filter: TaskFilter, options: unknown): Promise<TaskExit<unknown>[]> {
+  shutdownTasks(filter: TaskFilter, options: unknown): Promise<TaskExit<unknown>[]> {
     const o = validateFilteredShutdownOptions(options);
     const match = taskMatcher(filter);
-    const tasks = [...this.tasks].filter((t) => match(t.info()));
-    for (const t of tasks) t.cancel(undefined, 'cancelled by shutdownTasks()');
-    const members = tasks.map((t) => ({ name: t.name, kind: t.kind, labels: t.labels, since: t.spawnedAt, done: t.closed }));
-    const exits = await waitComplaining<TaskExit<unknown>>(members, o, this.logger, (pending) => pending.map((i) => stillRunning(tasks[i]!.ref, o.timeoutMs)));
-    return exits as TaskExit<unknown>[];
+    return cancelTasks([...this.tasks].filter((t) => match(t.info())), o, this.logger);
   }
 
   /** Stops a worker whose termination was requested by force now (its grace cut to 0). */

@@ -12,8 +12,8 @@
  */
 import type { Logger } from 'pino';
 import { TaskCancelledError, invalidOption } from '../errors.js';
-import type { WorkerExit } from '../record.js';
-import type { TaskExit } from '../task/task.js';
+import type { WorkerExit, WorkerRecord } from '../record.js';
+import type { TaskCore, TaskExit } from '../task/task.js';
 import { bag, ms } from '../validate.js';
 
 /** Options of shutdownWorkers() and shutdownTasks(). */
@@ -121,9 +121,27 @@ export async function waitComplaining<E>(
   return results;
 }
 
-/** A task that outlived shutdownTasks()'s timeout, as reported in its result. */
-export function stillRunning(task: { id: string; name: string }, timeoutMs: number): TaskExit<unknown> {
-  return { reason: 'cancelled', stillRunning: true, error: new TaskCancelledError(task, `did not stop within ${timeoutMs} ms of its cancel; tasks cannot be forced: it is still running`) };
+/** shutdownWorkers(): requests termination of every record at once, waits complaining, forces the rest at timeoutMs. */
+export async function stopWorkers(records: readonly WorkerRecord[], o: ResolvedShutdownOptions, logger: Logger | undefined, force: (r: WorkerRecord) => void): Promise<WorkerExit[]> {
+  for (const r of records) r.requestTermination();
+  const lost = (err: unknown): WorkerExit => ({ reason: 'crashed', code: null, signal: null, error: err instanceof Error ? err : new Error(String(err)) });
+  const members = records.map((r) => ({ name: r.ref.name, kind: r.kind, labels: r.labels, since: r.registeredAt, done: r.closed.catch(lost) }));
+  const exits = await waitComplaining(members, o, logger, (pending) => {
+    for (const i of pending) force(records[i]!);
+    return undefined; // forced stops end with exits of their own
+  });
+  return exits as WorkerExit[];
 }
 
-export type { WorkerExit };
+/** shutdownTasks(): cancels every task at once, waits complaining; at timeoutMs the rest are reported still running. */
+export async function cancelTasks(tasks: readonly TaskCore[], o: ResolvedShutdownOptions, logger: Logger | undefined): Promise<TaskExit<unknown>[]> {
+  for (const t of tasks) t.cancel(undefined, 'cancelled by shutdownTasks()');
+  const members = tasks.map((t) => ({ name: t.name, kind: t.kind, labels: t.labels, since: t.spawnedAt, done: t.closed }));
+  const stillRunning = (t: TaskCore): TaskExit<unknown> => ({
+    reason: 'cancelled',
+    stillRunning: true,
+    error: new TaskCancelledError(t.ref, `did not stop within ${o.timeoutMs} ms of its cancel; tasks cannot be forced: it is still running`),
+  });
+  const exits = await waitComplaining<TaskExit<unknown>>(members, o, logger, (pending) => pending.map((i) => stillRunning(tasks[i]!)));
+  return exits as TaskExit<unknown>[];
+}
