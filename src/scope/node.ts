@@ -34,7 +34,6 @@
 import type { WorkerRef } from '../errors.js';
 import { PreciousWorkerOutlivedScopeError, ScopeAbortedError, ScopeClosedError } from '../errors.js';
 import type { ScopeFrame } from './context.js';
-import type { Scope } from './scope.js';
 import { wakeSelf } from './interrupts.js';
 
 export type ScopeState = 'active' | 'committing' | 'aborting' | 'committed' | 'aborted';
@@ -87,8 +86,6 @@ export class ScopeNode implements ScopeFrame {
   aborted = false;
   reason: unknown = undefined;
   readonly children = new Set<ScopeNode>();
-  /** The public Scope of this node (set right after construction by whoever creates both). */
-  facade: Scope | undefined;
   readonly members: ScopeResource[] = [];
   #fnSettled = false;
   #fnValue: unknown;

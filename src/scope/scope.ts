@@ -19,6 +19,14 @@ export interface ScopeRegistrar {
   createPool<I, O>(node: ScopeNode, options: PoolOptions): ScopedPool<I, O>;
 }
 
+/** Each node's public Scope. Kept here, not on the node, so node.ts (the state machine) never names the facade. */
+const FACADES = new WeakMap<ScopeNode, Scope>();
+
+/** The public Scope of `node`; undefined only for a node no Scope was made for. */
+export function scopeOf(node: ScopeNode): Scope | undefined {
+  return FACADES.get(node);
+}
+
 /** A transaction-like unit of work; workers registered in it are tied to it by their flags. */
 export class Scope {
   readonly #node: ScopeNode;
@@ -30,6 +38,7 @@ export class Scope {
     this.#node = node;
     this.#registrar = registrar;
     this.#parent = parent;
+    FACADES.set(node, this);
   }
 
   /** Unique within the process. */
@@ -105,5 +114,10 @@ export class Scope {
  */
 export function currentScope(): Scope | undefined {
   const frame = currentFrame();
-  return frame instanceof ScopeNode ? nearestOpen(frame)?.facade : undefined;
+  return frame instanceof ScopeNode ? scopeOfOpen(frame) : undefined;
+}
+
+function scopeOfOpen(frame: ScopeNode): Scope | undefined {
+  const open = nearestOpen(frame);
+  return open === undefined ? undefined : FACADES.get(open);
 }
