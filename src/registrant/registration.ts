@@ -4,8 +4,8 @@
  * thread does, after it has checked the slot's TERM bit (slots.ts invariant 1). If the post fails (data that
  * cannot be cloned), the claim is rolled back and nothing is left behind.
  *
- * Who writes what: the registrant writes a claimed slot's LATCH, INTERRUPT, THREAD_ID, PID, FLAGS, SCOPE_ID and
- * STARTED_AT before posting the request (layout.ts); the supervisor thread publishes the run's state after.
+ * Who writes what: the registrant writes a claimed slot's LATCH, INTERRUPT, THREAD_ID, PID and STARTED_AT
+ * before posting the request (layout.ts); the supervisor thread publishes the run's state after.
  */
 import { MessageChannel, type MessagePort, type Transferable } from 'node:worker_threads';
 import { randomUUID } from 'node:crypto';
@@ -16,7 +16,7 @@ import { defaultName, validateSpec, type ResolvedSupervisorOptions, type ScopedW
 import { WorkerRecord } from '../record.js';
 import { interruptPending } from '../scope/interrupts.js';
 import type { ScopeNode } from '../scope/node.js';
-import { CTRL, FLAGS, FLAG_EPHEMERAL, FLAG_PRECIOUS, FLAG_PROCESS, INTERRUPT, LATCH, PID, SCOPE_ID, STARTED_AT, THREAD_ID, type SlotTable } from '../shared/layout.js';
+import { CTRL, INTERRUPT, LATCH, PID, STARTED_AT, THREAD_ID, type SlotTable } from '../shared/layout.js';
 import type { RegisterRequest } from '../shared/protocol.js';
 import { FREE, PENDING, claim, transition } from '../shared/slots.js';
 
@@ -82,8 +82,6 @@ export function registerWorker(reg: Registration, node: ScopeNode | undefined, s
   Atomics.store(i32, table.at(slot, INTERRUPT), 0);
   Atomics.store(i32, table.at(slot, THREAD_ID), 0);
   Atomics.store(i32, table.at(slot, PID), 0);
-  Atomics.store(i32, table.at(slot, FLAGS), (s.ephemeral ? FLAG_EPHEMERAL : 0) | (s.precious ? FLAG_PRECIOUS : 0) | (s.runtime === 'process' ? FLAG_PROCESS : 0));
-  Atomics.store(i32, table.at(slot, SCOPE_ID), node?.id ?? 0);
   table.f64[table.atF64(slot, STARTED_AT)] = 0;
 
   const restartable = s.restartDelayMs >= 0;
