@@ -129,12 +129,6 @@ export function pollInterrupts(): void {
   if (Atomics.load(words.i32, words.interrupt) !== seen || sticky !== 0) processInterrupts();
 }
 
-/** The termination request of this worker thread, if any (processing pending interrupts first). */
-export function terminationRequested(): TerminationRequestedError | undefined {
-  processInterrupts();
-  return terminationError;
-}
-
 /** The slow path: drains every source, then looks at this worker's own slot. */
 export function processInterrupts(): void {
   if (draining) return; // invariant 3
