@@ -45,10 +45,16 @@ export const HEADER_INTS = 4;
 export const H_MAGIC = 0;
 export const H_SLOT_COUNT = 1;
 
+/**
+ * A latch's sleeper count is the word right after the latch, in a slot (LATCH, LATCH_SLEEPERS) and in thread
+ * words (T_LATCH, T_SLEEPERS): latch.ts is given only the latch's index and finds the count by this offset.
+ */
+export const SLEEPERS_OFFSET = 1;
+
 export const SLOT_INTS = 6;
 export const CTRL = 0;
 export const LATCH = 1;
-export const LATCH_SLEEPERS = 2;
+export const LATCH_SLEEPERS = LATCH + SLEEPERS_OFFSET;
 export const INTERRUPT = 3;
 export const THREAD_ID = 4;
 export const PID = 5;
@@ -58,7 +64,7 @@ export const STARTED_AT = 0;
 
 export const THREAD_INTS = 4;
 export const T_LATCH = 0;
-export const T_SLEEPERS = 1;
+export const T_SLEEPERS = T_LATCH + SLEEPERS_OFFSET;
 export const T_INTERRUPT = 2;
 
 /** Upper bound on slots, so a typo like 1e9 fails validation instead of allocating gigabytes. */

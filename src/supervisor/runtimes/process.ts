@@ -24,7 +24,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { CTRL, LATCH, PID, STARTED_AT } from '../../shared/layout.js';
+import { CTRL, LATCH, LATCH_SLEEPERS, PID, STARTED_AT } from '../../shared/layout.js';
 import { deliverInterrupt, setLatchWord } from '../../shared/latch.js';
 import {
   CMD_LATCH,
@@ -52,6 +52,7 @@ export function startProcess(info: StartInfo, events: RunnerEvents): Runner {
   const i32 = table.i32;
   const ctrlAt = table.at(req.slot, CTRL);
   const latchAt = table.at(req.slot, LATCH);
+  const sleepersAt = table.at(req.slot, LATCH_SLEEPERS);
   const execArgv = [...(req.execArgv ?? process.execArgv)];
   if (info.resourceLimits?.maxOldGenerationSizeMb) execArgv.push(`--max-old-space-size=${info.resourceLimits.maxOldGenerationSizeMb}`);
   const child: ChildProcess = fork(BOOTSTRAP_PATH, [], {
@@ -146,10 +147,10 @@ export function startProcess(info: StartInfo, events: RunnerEvents): Runner {
       if (termRequested(Atomics.load(i32, ctrlAt))) sendTerm();
       control.write(Buffer.of(CMD_LATCH));
     }
-    Atomics.add(i32, latchAt + 1, 1);
+    Atomics.add(i32, sleepersAt, 1);
     const r = Atomics.waitAsync(i32, latchAt, 0);
     const after = (): void => {
-      Atomics.sub(i32, latchAt + 1, 1);
+      Atomics.sub(i32, sleepersAt, 1);
       relayLatch();
     };
     if (r.async) void r.value.then(after);
