@@ -27,9 +27,7 @@ import { createThreadWords, type ThreadWords } from '../shared/layout.js';
 import { SharedLatch, setLatchWord, type Latch } from '../shared/latch.js';
 import { TERM, genOf } from '../shared/slots.js';
 import { currentFrame } from './context.js';
-
-/** Captured at load, before any user code runs: a worker may overwrite globalThis.Atomics, and this module still runs after it (outcome, latches, exit). */
-const Atomics = globalThis.Atomics;
+import { Atomics } from '../shared/intrinsics.js';
 
 /** Something that can make interrupts pending for this thread: a supervisor client. */
 export interface InterruptSource {

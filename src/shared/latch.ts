@@ -36,9 +36,7 @@
  */
 import { invalidOption, unknownOption } from '../errors.js';
 import { SLEEPERS_OFFSET } from './layout.js';
-
-/** Captured at load, before any user code runs: a worker may overwrite globalThis.Atomics, and this module still runs after it (outcome, latches, exit). */
-const Atomics = globalThis.Atomics;
+import { Atomics } from './intrinsics.js';
 
 /** Loads before sleeping: ~2,000 reads cover a partner that answers within a few microseconds. */
 export const SPIN_LOADS = 2000;

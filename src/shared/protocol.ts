@@ -29,6 +29,7 @@
 import { types } from 'node:util';
 import type { MessagePort, ResourceLimits } from 'node:worker_threads';
 import type { WordsRef } from './layout.js';
+import { ErrorClass } from './intrinsics.js';
 
 export type ExitReason = 'completed' | 'failed' | 'crashed' | 'terminated' | 'never-started';
 
@@ -185,9 +186,6 @@ export interface SpareInit {
 }
 
 const MAX_CAUSE_DEPTH = 4;
-
-/** Captured at load, before user code runs: a worker that overwrites globalThis.Error must not break reporting. */
-const ErrorClass = Error;
 
 const isNativeError = types.isNativeError;
 

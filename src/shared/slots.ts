@@ -50,8 +50,7 @@
  * 4. The generation changes only at claim, so a stale handle never matches a reused slot.
  */
 
-/** Captured at load, before any user code runs: a worker may overwrite globalThis.Atomics, and this module still runs after it (outcome, latches, exit). */
-const Atomics = globalThis.Atomics;
+import { Atomics } from './intrinsics.js';
 
 export const FREE = 0;
 export const PENDING = 1;

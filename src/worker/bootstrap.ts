@@ -18,13 +18,9 @@ import { serializeError } from '../shared/protocol.js';
 import { O_COMPLETED, O_CRASHED, O_FAILED, O_NONE, RUNNING, STARTING, commit, reportOutcome, termRequested, transition, type Outcome } from '../shared/slots.js';
 import { installWorker, interruptPending, myLatch, releaseWaits } from '../scope/interrupts.js';
 import { runWorker, type WorkerHost } from './run.js';
-
-/** Captured at load, before any user code runs: a worker may overwrite globalThis.Atomics, and this module still runs after it (outcome, latches, exit). */
-const Atomics = globalThis.Atomics;
+import { Atomics, exitProcess } from '../shared/intrinsics.js';
 
 const port = parentPort!;
-/** Captured before user code runs, which may overwrite process.exit. */
-const exitProcess: (code?: number) => never = process.exit.bind(process);
 const init = workerData as Assignment | SpareInit;
 if (init.t === 'spare') port.once('message', (a: Assignment) => void runWorker(threadHost(a)));
 else void runWorker(threadHost(init));
