@@ -40,7 +40,7 @@ import type { Transferable } from 'node:worker_threads';
 import { PoolQueueFullError, PoolWorkerDiedError, ScopeClosedError, TaskCloneError, TaskFailedError, TaskTimeoutError, invalidOption } from '../errors.js';
 import type { WorkerHandle } from '../handle.js';
 import type { ScopedWorkerSpec } from '../options.js';
-import type { WorkerExit } from '../record.js';
+import type { WorkerExit } from '../shared/exit.js';
 import type { ScopeNode, ScopeResource } from '../scope/node.js';
 import { reviveError, serializeError } from '../shared/protocol.js';
 import { Deque } from './deque.js';

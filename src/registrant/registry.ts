@@ -3,7 +3,8 @@
  * what `supervisor.workers()` and `supervisor.metrics()` report.
  */
 import { invalidOption, unknownOption } from '../errors.js';
-import type { WorkerExit, WorkerRecord, WorkerState } from '../record.js';
+import type { WorkerRecord, WorkerState } from '../record.js';
+import type { WorkerExit } from '../shared/exit.js';
 import { FREE, stateOf } from '../shared/slots.js';
 import { CTRL, type SlotTable } from '../shared/layout.js';
 
