@@ -24,7 +24,7 @@ import { PreciousWorkerDiedError, SupervisorClosedError, SupervisorDiedError, Su
 import { WorkerHandle } from '../handle.js';
 import type { ResolvedSupervisorOptions, ScopedWorkerSpec } from '../options.js';
 import { WorkerRecord } from '../record.js';
-import type { WorkerExit } from '../shared/exit.js';
+import { isDeath, type WorkerExit } from '../shared/exit.js';
 import { addInterruptSource, removeInterruptSource, threadWords, type InterruptSource } from '../scope/interrupts.js';
 import type { ScopeNode } from '../scope/node.js';
 import type { ScopeHost } from '../scope/run.js';
@@ -209,9 +209,9 @@ export class SupervisorCore implements InterruptSource, ScopeHost {
     if (r.port instanceof RelayChannel) r.port.close();
     const log = { reason: exit.reason, code: exit.code, ...(exit.error ? { err: exit.error } : {}) };
     if (forced) r.logger?.warn(log, 'worker did not stop within its graceful timeout; stopped by force');
-    if (exit.reason === 'failed' || exit.reason === 'crashed') r.logger?.warn(log, 'worker stopped');
+    if (isDeath(exit.reason)) r.logger?.warn(log, 'worker stopped');
     else r.logger?.info(log, 'worker stopped');
-    if (r.precious && (exit.reason === 'failed' || exit.reason === 'crashed')) this.#preciousDeath(r, exit);
+    if (r.precious && isDeath(exit.reason)) this.#preciousDeath(r, exit);
     r.markStopped(exit);
     this.#updateKeepAlive();
   }

@@ -30,3 +30,10 @@ export interface WorkerExit<R = unknown> {
   /** completed: what main returned. */
   result?: R;
 }
+
+/**
+ * A death, as G4 means it: the worker failed or crashed by itself. A precious worker's death aborts its scope, a
+ * restartable worker's is restarted, and it is logged as a warning; completed, terminated and never-started runs
+ * are not deaths.
+ */
+export const isDeath = (reason: ExitReason): reason is 'failed' | 'crashed' => reason === 'failed' || reason === 'crashed';

@@ -26,6 +26,7 @@
  *    as error (G8): decideRequeued, decideFinish.
  * 4. A later stop request only ever brings the forced stop forward: decideGrace.
  */
+import { isDeath } from '../shared/exit.js';
 import type { SerializedExit } from '../shared/protocol.js';
 import { FREE, O_NONE, PENDING, genOf, outcomeOf, stateOf, termRequested } from '../shared/slots.js';
 import type { Phase } from './lifecycle.js';
@@ -97,7 +98,7 @@ export function decideForce(sameRunner: boolean, phase: Phase): boolean {
 
 /** The restart policy: a failed or crashed run of a restartable worker is restarted. */
 export function wantsRestart(exit: SerializedExit, restartDelayMs: number): boolean {
-  return restartDelayMs >= 0 && (exit.reason === 'failed' || exit.reason === 'crashed');
+  return restartDelayMs >= 0 && isDeath(exit.reason);
 }
 
 export type ExitDecision =
@@ -151,6 +152,6 @@ export function decideFinish(exit: SerializedExit, lastFailure: SerializedExit |
   return {
     exit: final,
     requested: termRequested(ctrl),
-    interruptRegistrant: precious && (final.reason === 'failed' || final.reason === 'crashed'),
+    interruptRegistrant: precious && isDeath(final.reason),
   };
 }

@@ -19,6 +19,7 @@ import { O_COMPLETED, O_CRASHED, O_FAILED, O_NONE, RUNNING, STARTING, commit, re
 import { installWorker, interruptPending, myLatch, releaseWaits } from '../scope/interrupts.js';
 import { runWorker, type WorkerHost } from './run.js';
 import { Atomics, exitProcess } from '../shared/intrinsics.js';
+import { isDeath } from '../shared/exit.js';
 
 const port = parentPort!;
 const init = workerData as Assignment | SpareInit;
@@ -47,7 +48,7 @@ function threadHost(a: Assignment): WorkerHost {
     const decided = reportOutcome(i32, ctrlAt, a.gen, outcome);
     if (decided === O_NONE) return;
     const reason = decided === O_COMPLETED ? 'completed' : decided === O_FAILED ? 'failed' : decided === O_CRASHED ? 'crashed' : 'terminated';
-    if (a.precious && (reason === 'failed' || reason === 'crashed')) {
+    if (a.precious && isDeath(reason)) {
       const death: DeathReport = { t: 'death', reason, code, ...(detail.error ? { error: detail.error } : {}) };
       a.controlPort?.postMessage(death);
       deliverInterrupt(registrant.i32, registrant.interrupt, registrant.latch);
