@@ -51,6 +51,7 @@
  */
 
 import { Atomics } from './intrinsics.js';
+import type { ExitReason } from './exit.js';
 
 export const FREE = 0;
 export const PENDING = 1;
@@ -71,6 +72,11 @@ export const O_FAILED = 2;
 export const O_CRASHED = 3;
 export const O_TERMINATED = 4;
 export type Outcome = typeof O_NONE | typeof O_COMPLETED | typeof O_FAILED | typeof O_CRASHED | typeof O_TERMINATED;
+
+const REASONS = [undefined, 'completed', 'failed', 'crashed', 'terminated'] as const;
+
+/** The exit reason a recorded outcome stands for (the one outcome → reason mapping; O_NONE records none). */
+export const reasonOf = (outcome: Exclude<Outcome, typeof O_NONE>): Exclude<ExitReason, 'never-started'> => REASONS[outcome];
 
 const STATE_NAMES = ['FREE', 'PENDING', 'STARTING', 'RUNNING'] as const;
 

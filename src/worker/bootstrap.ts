@@ -15,7 +15,7 @@ import { CTRL, INTERRUPT, LATCH, STARTED_AT, SlotTable, THREAD_ID, wordsOf } fro
 import { SharedLatch, deliverInterrupt } from '../shared/latch.js';
 import type { Assignment, DeathReport, SignedReport, SpareInit } from '../shared/protocol.js';
 import { serializeError } from '../shared/protocol.js';
-import { O_COMPLETED, O_CRASHED, O_FAILED, O_NONE, RUNNING, STARTING, commit, reportOutcome, termRequested, transition, type Outcome } from '../shared/slots.js';
+import { O_COMPLETED, O_CRASHED, O_FAILED, O_NONE, RUNNING, STARTING, commit, reasonOf, reportOutcome, termRequested, transition, type Outcome } from '../shared/slots.js';
 import { installWorker, interruptPending, myLatch, releaseWaits } from '../scope/interrupts.js';
 import { runWorker, type WorkerHost } from './run.js';
 import { Atomics, exitProcess } from '../shared/intrinsics.js';
@@ -47,7 +47,7 @@ function threadHost(a: Assignment): WorkerHost {
   const report = (outcome: Outcome, code: number, detail: { result?: unknown; error?: ReturnType<typeof serializeError> }): void => {
     const decided = reportOutcome(i32, ctrlAt, a.gen, outcome);
     if (decided === O_NONE) return;
-    const reason = decided === O_COMPLETED ? 'completed' : decided === O_FAILED ? 'failed' : decided === O_CRASHED ? 'crashed' : 'terminated';
+    const reason = reasonOf(decided);
     if (a.precious && isDeath(reason)) {
       const death: DeathReport = { t: 'death', reason, code, ...(detail.error ? { error: detail.error } : {}) };
       a.controlPort?.postMessage(death);

@@ -40,7 +40,8 @@ import {
   type SerializedError,
   serializeError,
 } from '../../shared/protocol.js';
-import { O_COMPLETED, O_CRASHED, O_FAILED, O_NONE, RUNNING, STARTING, commit, reportOutcome, termRequested, transition, type Outcome } from '../../shared/slots.js';
+import { O_COMPLETED, O_CRASHED, O_FAILED, O_NONE, RUNNING, STARTING, commit, reasonOf, reportOutcome, termRequested, transition, type Outcome } from '../../shared/slots.js';
+import { isDeath } from '../../shared/exit.js';
 import type { Runner, RunnerEvents, StartInfo } from '../runner.js';
 
 const BOOTSTRAP_PATH = fileURLToPath(new URL('../../worker/process-bootstrap.js', import.meta.url));
@@ -77,8 +78,9 @@ export function startProcess(info: StartInfo, events: RunnerEvents): Runner {
   /** Records an outcome against TERM; a precious failure goes to the registrant first. Returns what was decided. */
   const decide = (outcome: Outcome, code: number, error: SerializedError | undefined): Outcome => {
     const decided = reportOutcome(i32, ctrlAt, req.gen, outcome);
-    if (req.precious && (decided === O_FAILED || decided === O_CRASHED)) {
-      const death: DeathReport = { t: 'death', reason: decided === O_FAILED ? 'failed' : 'crashed', code, ...(error ? { error } : {}) };
+    const reason = decided === O_NONE ? undefined : reasonOf(decided);
+    if (req.precious && reason !== undefined && isDeath(reason)) {
+      const death: DeathReport = { t: 'death', reason, code, ...(error ? { error } : {}) };
       controlPort?.postMessage(death);
       deliverInterrupt(registrant.i32, registrant.interrupt, registrant.latch);
     }
@@ -109,7 +111,7 @@ export function startProcess(info: StartInfo, events: RunnerEvents): Runner {
       case 'outcome': {
         const decided = decide(m.reason === 'completed' ? O_COMPLETED : O_FAILED, m.code, m.error);
         if (decided === O_NONE) return;
-        events.report({ t: 'outcome', reason: decided === O_COMPLETED ? 'completed' : decided === O_FAILED ? 'failed' : 'terminated', code: m.code, ...(m.result !== undefined ? { result: m.result } : {}), ...(m.error ? { error: m.error } : {}) });
+        events.report({ t: 'outcome', reason: reasonOf(decided), code: m.code, ...(m.result !== undefined ? { result: m.result } : {}), ...(m.error ? { error: m.error } : {}) });
         return;
       }
       case 'port':
