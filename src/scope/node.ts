@@ -35,6 +35,7 @@ import type { WorkerRef } from '../errors.js';
 import { PreciousWorkerOutlivedScopeError, ScopeAbortedError, ScopeClosedError } from '../errors.js';
 import type { ScopeFrame } from './context.js';
 import { wakeSelf } from './interrupts.js';
+import { assertTransition, type TransitionTable } from '../shared/transitions.js';
 
 export type ScopeState = 'active' | 'committing' | 'aborting' | 'committed' | 'aborted';
 
@@ -66,7 +67,7 @@ export interface ScopeOwner {
   scopeSettled(node: ScopeNode, committed: boolean): void;
 }
 
-const TRANSITIONS: Readonly<Record<ScopeState, readonly ScopeState[]>> = {
+const TRANSITIONS: TransitionTable<ScopeState> = {
   active: ['committing', 'aborting'],
   committing: ['aborting', 'committed', 'aborted'],
   aborting: ['aborted'],
@@ -185,9 +186,7 @@ export class ScopeNode implements ScopeFrame {
   }
 
   #move(to: ScopeState, event: string): void {
-    if (!TRANSITIONS[this.state].includes(to)) {
-      throw new Error(`internal: illegal scope transition on ${event}: ${this.state} -> ${to} (allowed: ${TRANSITIONS[this.state].join(', ') || 'none'})`);
-    }
+    assertTransition('scope', TRANSITIONS, event, this.state, to);
     this.state = to;
   }
 

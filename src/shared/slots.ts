@@ -52,6 +52,7 @@
 
 import { Atomics } from './intrinsics.js';
 import type { ExitReason } from './exit.js';
+import { assertTransition, type TransitionTable } from './transitions.js';
 
 export const FREE = 0;
 export const PENDING = 1;
@@ -87,23 +88,18 @@ export const termRequested = (w: number): boolean => (w & TERM) !== 0;
 export const pack = (state: SlotState, gen: number, bits = 0): number => state | (bits & ~STATE_MASK & ~(GEN_MASK << GEN_SHIFT)) | ((gen & GEN_MASK) << GEN_SHIFT);
 
 /** Legal state changes: TRANSITIONS[from] lists the allowed `to`. Same-state changes (flags) are not transitions. */
-const TRANSITIONS: Readonly<Record<SlotState, readonly SlotState[]>> = {
+const TRANSITIONS: TransitionTable<SlotState> = {
   [FREE]: [PENDING],
   [PENDING]: [STARTING, FREE],
   [STARTING]: [RUNNING, PENDING, FREE],
   [RUNNING]: [PENDING, FREE],
 };
 
-/** Thrown on an illegal transition: a bug in this library, never a user error. */
-export class IllegalTransitionError extends Error {
-  constructor(event: string, from: SlotState, to: SlotState) {
-    super(`internal: illegal slot transition on ${event}: ${STATE_NAMES[from]} -> ${STATE_NAMES[to]} (allowed: ${TRANSITIONS[from].map((s) => STATE_NAMES[s]).join(', ') || 'none'})`);
-    this.name = 'IllegalTransitionError';
-  }
-}
+const stateName = (s: SlotState): string => STATE_NAMES[s];
 
+/** Throws IllegalTransitionError (transitions.ts) unless the table allows the slot move `from` → `to`. */
 export function checkTransition(event: string, from: SlotState, to: SlotState): void {
-  if (!TRANSITIONS[from].includes(to)) throw new IllegalTransitionError(event, from, to);
+  assertTransition('slot', TRANSITIONS, event, from, to, stateName);
 }
 
 /**
