@@ -59,7 +59,7 @@ export class Supervisor implements AsyncDisposable {
    * @throws WorkerCapacityError, InvalidWorkerSpecError, SupervisorClosedError. Nothing is registered when it throws.
    */
   register<D = unknown, R = unknown>(spec: WorkerSpec<D>): WorkerHandle<R> {
-    return this.#core.registerIn<D, R>(undefined, spec, true)!;
+    return this.#core.registerIn<D, R>(undefined, spec);
   }
 
   /** Registry snapshot of the workers that hold a slot (not yet stopped), optionally filtered. */

@@ -20,7 +20,7 @@
 import { MessageChannel, Worker, receiveMessageOnPort, SHARE_ENV, type MessagePort } from 'node:worker_threads';
 import { pino, type Logger } from 'pino';
 import { RelayChannel } from '../channel.js';
-import { PreciousWorkerDiedError, SupervisorClosedError, SupervisorDiedError, SupervisorShutdownError } from '../errors.js';
+import { PreciousWorkerDiedError, SupervisorClosedError, SupervisorDiedError, SupervisorShutdownError, WorkerCapacityError } from '../errors.js';
 import { WorkerHandle } from '../handle.js';
 import type { ResolvedSupervisorOptions, ScopedWorkerSpec } from '../options.js';
 import { WorkerRecord } from '../record.js';
@@ -36,7 +36,7 @@ import { validatePoolOptions, type PoolOptions } from '../pool/options.js';
 import { PoolCore } from '../pool/pool.js';
 import { ScopedPool } from '../pool/scoped-pool.js';
 import { Registry } from './registry.js';
-import { Registration, registerWorker } from './registration.js';
+import { Registration, tryRegisterWorker } from './registration.js';
 import { takeOver } from './takeover.js';
 
 const THREAD_URL = new URL('../supervisor/thread.js', import.meta.url);
@@ -104,9 +104,17 @@ export class SupervisorCore implements InterruptSource, ScopeHost {
     return new Promise<void>((resolve, reject) => (this.#ready = { resolve, reject })).finally(() => this.#updateKeepAlive());
   }
 
-  registerIn<D, R>(node: ScopeNode | undefined, spec: ScopedWorkerSpec<D>, throwOnFull: boolean): WorkerHandle<R> | undefined {
+  /** Registers a worker in `node` (undefined: unscoped); throws WorkerCapacityError when no slot is free. */
+  registerIn<D, R>(node: ScopeNode | undefined, spec: ScopedWorkerSpec<D>): WorkerHandle<R> {
+    const handle = this.tryRegisterIn<D, R>(node, spec);
+    if (handle === undefined) throw new WorkerCapacityError(this.table.size);
+    return handle;
+  }
+
+  /** Like registerIn(), but undefined when no slot is free. */
+  tryRegisterIn<D, R>(node: ScopeNode | undefined, spec: ScopedWorkerSpec<D>): WorkerHandle<R> | undefined {
     if (this.closed) throw new SupervisorClosedError('register');
-    const record = registerWorker(this.#registration, node, spec, throwOnFull);
+    const record = tryRegisterWorker(this.#registration, node, spec);
     if (record === undefined) return undefined;
     this.registry.add(record);
     if (record.precious) this.#precious.add(record);
@@ -119,7 +127,7 @@ export class SupervisorCore implements InterruptSource, ScopeHost {
     if (this.closed) throw new SupervisorClosedError('pool');
     const o = validatePoolOptions(options);
     node.assertActive('pool');
-    const core = new PoolCore(o, node, (spec, throwOnFull) => this.registerIn(node, spec, throwOnFull));
+    const core = new PoolCore(o, node, { register: (spec) => this.registerIn(node, spec), tryRegister: (spec) => this.tryRegisterIn(node, spec) });
     node.members.push(core); // after its workers: teardown (reverse order) closes the pool before stopping them
     return new ScopedPool<I, O>(core);
   }

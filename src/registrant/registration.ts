@@ -11,7 +11,7 @@ import { MessageChannel, type MessagePort, type Transferable } from 'node:worker
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { RelayChannel, type WorkerChannel } from '../channel.js';
-import { WorkerCapacityError, invalidOption } from '../errors.js';
+import { invalidOption } from '../errors.js';
 import { defaultName, validateSpec, type ResolvedSupervisorOptions, type ScopedWorkerSpec } from '../options.js';
 import { WorkerRecord } from '../record.js';
 import { interruptPending } from '../scope/interrupts.js';
@@ -62,18 +62,15 @@ export class Registration {
 
 /**
  * Registers a worker: the record of a worker the supervisor thread was asked to start, or undefined when no slot
- * is free and `throwOnFull` is false. Throws InvalidWorkerSpecError (bad spec, data that cannot be cloned),
- * ScopeClosedError (scope not active) or WorkerCapacityError; in every such case nothing is left claimed.
+ * is free (the caller decides whether that is a WorkerCapacityError). Throws InvalidWorkerSpecError (bad spec,
+ * data that cannot be cloned) or ScopeClosedError (scope not active); in every such case nothing is left claimed.
  */
-export function registerWorker(reg: Registration, node: ScopeNode | undefined, spec: ScopedWorkerSpec, throwOnFull: boolean): WorkerRecord | undefined {
+export function tryRegisterWorker(reg: Registration, node: ScopeNode | undefined, spec: ScopedWorkerSpec): WorkerRecord | undefined {
   const { table, options, logger } = reg.host;
   const s = validateSpec(spec, node !== undefined);
   node?.assertActive('register');
   const claimed = reg.claim();
-  if (claimed === undefined) {
-    if (throwOnFull) throw new WorkerCapacityError(table.size);
-    return undefined;
-  }
+  if (claimed === undefined) return undefined;
   const { slot, gen } = claimed;
   const id = reg.nextId();
   const name = s.name ?? defaultName(s.entryPath, id);

@@ -15,7 +15,10 @@ import { ScopeNode, nearestOpen, type ScopeState } from './node.js';
 /** What a scope needs from its supervisor to register workers. */
 export interface ScopeRegistrar {
   readonly supervisor: Supervisor;
-  registerIn<D, R>(node: ScopeNode, spec: ScopedWorkerSpec<D>, throwOnFull: boolean): WorkerHandle<R> | undefined;
+  /** Registers a worker in `node`; throws WorkerCapacityError when no slot is free. */
+  registerIn<D, R>(node: ScopeNode, spec: ScopedWorkerSpec<D>): WorkerHandle<R>;
+  /** Like registerIn(), but undefined when no slot is free. */
+  tryRegisterIn<D, R>(node: ScopeNode, spec: ScopedWorkerSpec<D>): WorkerHandle<R> | undefined;
   createPool<I, O>(node: ScopeNode, options: PoolOptions): ScopedPool<I, O>;
 }
 
@@ -69,12 +72,12 @@ export class Scope {
    *   InvalidWorkerSpecError for a bad spec. Nothing is registered when it throws.
    */
   register<D = unknown, R = unknown>(spec: ScopedWorkerSpec<D>): WorkerHandle<R> {
-    return this.#registrar.registerIn<D, R>(this.#node, spec, true)!;
+    return this.#registrar.registerIn<D, R>(this.#node, spec);
   }
 
   /** Like register(), but returns undefined instead of throwing when no slot is free. */
   tryRegister<D = unknown, R = unknown>(spec: ScopedWorkerSpec<D>): WorkerHandle<R> | undefined {
-    return this.#registrar.registerIn<D, R>(this.#node, spec, false);
+    return this.#registrar.tryRegisterIn<D, R>(this.#node, spec);
   }
 
   /**
