@@ -133,3 +133,18 @@ export function within(promise, ms, what) {
     }),
   ]).finally(() => clearTimeout(timer));
 }
+
+/** How long one step of a figure may take before it fails (a benchmark must end by itself, never hang). */
+export const STEP_TIMEOUT_MS = 120_000;
+
+/** Times `fn()` in ms, failing after `timeoutMs`, and checks its results with `verify`. */
+export async function timeIt(what, fn, verify, timeoutMs = STEP_TIMEOUT_MS) {
+  const t0 = performance.now();
+  const out = await within(Promise.resolve(fn()), timeoutMs, what);
+  const ms = performance.now() - t0;
+  verify(out);
+  return ms;
+}
+
+/** One `run()` per input, all at once (how piscina and tinypool map): resolves with the outputs in input order. */
+export const runEach = (pool, inputs) => Promise.all(inputs.map((i) => pool.run(i)));

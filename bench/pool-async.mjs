@@ -17,7 +17,7 @@
 import { Piscina } from 'piscina';
 import { Tinypool } from 'tinypool';
 import { Supervisor } from 'bgworkers';
-import { check, fixture, interleave, ratioOf, result, series, within } from './lib.mjs';
+import { STEP_TIMEOUT_MS, check, fixture, interleave, ratioOf, result, series, within } from './lib.mjs';
 
 export const name = 'pool-async';
 export const title = 'async I/O-bound tasks (5 ms timer), 16 per worker: throughput vs piscina and tinypool';
@@ -26,7 +26,6 @@ export const target = 'throughput >= 0.9x piscina (both with concurrentTasksPerW
 const THREADS = 2;
 const PER_WORKER = 16;
 const SLEEP_MS = 5;
-const STEP_TIMEOUT_MS = 120_000;
 
 /** Every task's run() at once; resolves with the elapsed ms once all resolved, after checking every output. */
 async function submitAll(what, pool, n) {

@@ -17,23 +17,13 @@
 import { Piscina } from 'piscina';
 import { Tinypool } from 'tinypool';
 import { Supervisor } from 'bgworkers';
-import { check, fixture, fmt, interleave, percentile, ratioOf, result, series, within } from './lib.mjs';
+import { check, fixture, fmt, interleave, percentile, ratioOf, result, runEach, series, timeIt } from './lib.mjs';
 
 export const name = 'pool-chunked';
 export const title = 'pool.map (automatic batching) vs piscina and tinypool chunked by hand';
 export const target = 'trivial map >= 1x the best hand-chunked piscina and >= 1x the best hand-chunked tinypool';
 
 const THREADS = 2;
-const STEP_TIMEOUT_MS = 120_000;
-
-/** Times `fn()` in ms and checks its results with `verify`. */
-async function timeIt(what, fn, verify) {
-  const t0 = performance.now();
-  const out = await within(Promise.resolve(fn()), STEP_TIMEOUT_MS, what);
-  const ms = performance.now() - t0;
-  verify(out);
-  return ms;
-}
 
 /** One run() per chunk of `size` inputs, all at once; the outputs copied back into one array in input order. */
 async function chunked(pool, inputs, size) {
@@ -45,8 +35,6 @@ async function chunked(pool, inputs, size) {
   for (const part of outs) for (let j = 0; j < part.length; j++) out[k++] = part[j];
   return out;
 }
-
-const all = (pool, inputs) => Promise.all(inputs.map((i) => pool.run(i)));
 
 export async function run({ quick }) {
   const n = quick ? 5_000 : 100_000;
@@ -96,7 +84,7 @@ export async function run({ quick }) {
       //    two repetitions (one in each order).
       const one = (id, pool) => (round) => {
         const list = round < 0 ? warmInputs : inputs;
-        return timeIt(`${id} default`, () => all(pool, list), verify(list.length));
+        return timeIt(`${id} default`, () => runEach(pool, list), verify(list.length));
       };
       const defaults = await interleave({ piscina: one('piscina', piscina.one), tinypool: one('tinypool', tinypool.one) }, { warmup: 1, reps: quick ? 1 : 2 });
       return { calib: { samples: calib, best }, main, defaults };

@@ -1,7 +1,7 @@
 // Figure: uneven CPU tasks, 90% short (0.1 ms) and 10% long (20 ms), each submitted with run(), ours against
 // piscina and tinypool: per-task latency (p50, p99) and total time.
 //
-// Measured: 2,000 tasks (bench/fixtures/pool-cpu.mjs: k rounds of xorshift, a fixed amount of CPU work, with k
+// Measured: 2,000 tasks (bench/fixtures/task-cpu.mjs: k rounds of xorshift, a fixed amount of CPU work, with k
 // calibrated on this machine in this run for 0.1 ms and 20 ms), all submitted at once with one `run()` each, in a
 // fixed order: 200 long tasks placed among the 1,800 short ones by a seeded shuffle (the same order for every
 // variant and every repetition). A task's latency is the time from its `run()` call to its promise's resolution;
@@ -19,8 +19,9 @@
 import { Piscina } from 'piscina';
 import { Tinypool } from 'tinypool';
 import { Supervisor } from 'bgworkers';
-import cpu from './fixtures/pool-cpu.mjs';
-import { check, fixture, fmt, interleave, percentile, ratioOf, result, series, within } from './lib.mjs';
+import cpu from './fixtures/task-cpu.mjs';
+import { STEP_TIMEOUT_MS, check, fixture, fmt, interleave, percentile, ratioOf, result, series, within } from './lib.mjs';
+import { mulberry32, shuffle } from '../scripts/prng.mjs';
 
 export const name = 'pool-uneven';
 export const title = 'uneven tasks (90% 0.1 ms, 10% 20 ms) with run(): latency p50/p99 vs piscina and tinypool';
@@ -31,7 +32,6 @@ const SHORT_MS = 0.1;
 const LONG_MS = 20;
 const LONG_FRACTION = 0.1;
 const SEED = 0x5eed;
-const STEP_TIMEOUT_MS = 120_000;
 
 /** xorshift rounds per ms on this machine: the best of 5 timings of at least 5 ms each, on the main thread. */
 function roundsPerMs() {
@@ -49,28 +49,10 @@ function roundsPerMs() {
   }
 }
 
-/** A seeded PRNG (mulberry32): the same sequence on every run. */
-function mulberry32(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** `n` flags, `round(n * LONG_FRACTION)` of them true (long), in a seeded Fisher-Yates order. */
 function pattern(n) {
   const longs = Math.round(n * LONG_FRACTION);
-  const flags = Array.from({ length: n }, (_, i) => i < longs);
-  const rand = mulberry32(SEED);
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(rand() * (i + 1));
-    [flags[i], flags[j]] = [flags[j], flags[i]];
-  }
-  return flags;
+  return shuffle(Array.from({ length: n }, (_, i) => i < longs), mulberry32(SEED));
 }
 
 /**
@@ -105,7 +87,7 @@ export async function run({ quick }) {
   const expected = flags.map((long) => (long ? outLong : outShort));
   const longs = flags.filter(Boolean).length;
 
-  const opts = { filename: fixture('pool-cpu.mjs').href, minThreads: THREADS, maxThreads: THREADS };
+  const opts = { filename: fixture('task-cpu.mjs').href, minThreads: THREADS, maxThreads: THREADS };
   const piscina = new Piscina(opts);
   const tinypool = new Tinypool(opts);
   const ids = ['ours', 'piscina', 'tinypool'];
@@ -114,7 +96,7 @@ export async function run({ quick }) {
   const supervisor = await Supervisor.start({ logger: false });
   try {
     await supervisor.scope(async (scope) => {
-      const pools = { ours: scope.pool({ entry: fixture('pool-cpu.mjs'), maxWorkers: THREADS }), piscina, tinypool };
+      const pools = { ours: scope.pool({ entry: fixture('task-cpu.mjs'), maxWorkers: THREADS }), piscina, tinypool };
       const variant = (id) => async (round) => {
         // The warm-up runs the first warmN tasks of the same pattern (long ones among them).
         const r = await submitAll(id, pools[id], round < 0 ? inputs.slice(0, warmN) : inputs, round < 0 ? expected.slice(0, warmN) : expected);

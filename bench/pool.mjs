@@ -15,7 +15,7 @@ import { Piscina } from 'piscina';
 import { Tinypool } from 'tinypool';
 import { Supervisor } from 'bgworkers';
 import cpuTask from './fixtures/task-cpu.mjs';
-import { check, fixture, interleave, ratioOf, result, series, within } from './lib.mjs';
+import { STEP_TIMEOUT_MS, check, fixture, interleave, ratioOf, result, runEach, series, timeIt, within } from './lib.mjs';
 
 export const name = 'pool';
 export const title = 'pool.map / pool.run vs piscina and tinypool';
@@ -23,7 +23,6 @@ export const target = '1 ms CPU map <= 1.1x the ideal (work / 2 threads); sequen
 
 const THREADS = 2;
 const CPU_TASK_MS = 1;
-const STEP_TIMEOUT_MS = 120_000;
 
 /** Rounds of the CPU task that take about CPU_TASK_MS on this machine (measured on the main thread). */
 function calibrateCpuTask() {
@@ -36,15 +35,6 @@ function calibrateCpuTask() {
     if (ms >= CPU_TASK_MS / 4) return Math.round((k * CPU_TASK_MS) / ms);
     k *= 4;
   }
-}
-
-/** Times `fn()` in ms and checks its results with `verify`. */
-async function timeIt(what, fn, verify) {
-  const t0 = performance.now();
-  const out = await within(Promise.resolve(fn()), STEP_TIMEOUT_MS, what);
-  const ms = performance.now() - t0;
-  verify(out);
-  return ms;
 }
 
 export async function run({ quick }) {
@@ -79,7 +69,6 @@ export async function run({ quick }) {
       STEP_TIMEOUT_MS,
       'calibrator',
     );
-  const all = (pool, inputs) => Promise.all(inputs.map((i) => pool.run(i)));
   const sequential = async (pool) => {
     const out = [];
     for (const i of runInputs) out.push(await pool.run(i));
@@ -102,8 +91,8 @@ export async function run({ quick }) {
       const maps = await interleave(
         {
           ours: () => timeIt('ours map', () => ours.trivial.map(trivial), v(trivialN)),
-          piscina: () => timeIt('piscina map', () => all(piscina.trivial, trivial), v(trivialN)),
-          tinypool: () => timeIt('tinypool map', () => all(tinypool.trivial, trivial), v(trivialN)),
+          piscina: () => timeIt('piscina map', () => runEach(piscina.trivial, trivial), v(trivialN)),
+          tinypool: () => timeIt('tinypool map', () => runEach(tinypool.trivial, trivial), v(trivialN)),
           process: () => timeIt('ours process map', () => ours.process.map(trivial), v(trivialN)),
         },
         { warmup: 1, reps },
@@ -112,8 +101,8 @@ export async function run({ quick }) {
         {
           ideal: async () => (cpuN * (await calibrate())) / THREADS,
           ours: () => timeIt('ours cpu map', () => ours.cpu.map(cpuInputs), verifyCpu),
-          piscina: () => timeIt('piscina cpu map', () => all(piscina.cpu, cpuInputs), verifyCpu),
-          tinypool: () => timeIt('tinypool cpu map', () => all(tinypool.cpu, cpuInputs), verifyCpu),
+          piscina: () => timeIt('piscina cpu map', () => runEach(piscina.cpu, cpuInputs), verifyCpu),
+          tinypool: () => timeIt('tinypool cpu map', () => runEach(tinypool.cpu, cpuInputs), verifyCpu),
         },
         { warmup: 1, reps },
       );

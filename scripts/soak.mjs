@@ -23,6 +23,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { PreciousWorkerDiedError, Supervisor } from '../dist/index.js';
+import { mulberry32 } from './prng.mjs';
 
 /** Growth of RSS allowed after warm-up: V8 and glibc keep some pages after threads come and go. */
 const RSS_BOUND_MB = 64;
@@ -64,18 +65,8 @@ const ACTOR = fileURLToPath(new URL('../test/fixtures/rel-actor.mjs', import.met
 const SQUARE = fileURLToPath(new URL('../test/fixtures/task-square.mjs', import.meta.url));
 const MB = 1024 * 1024;
 
-/** mulberry32: a small seeded PRNG, so a failing soak can be replayed with --seed. */
-function prng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const random = prng(SEED);
+/** Seeded, so a failing soak can be replayed with --seed. */
+const random = mulberry32(SEED);
 const pick = (list) => list[Math.floor(random() * list.length)];
 
 const threadCount = () => readdirSync('/proc/self/task').length;

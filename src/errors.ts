@@ -3,6 +3,7 @@
  * users should match on `code` or `instanceof`, never on message text. Messages are short, lowercase, object
  * first: `worker "pong#3": entry not found: /x/y.mjs`.
  */
+import type { WorkerExit } from './shared/exit.js';
 
 /** A worker as named in errors: enough to find it in logs and in `supervisor.workers()`. */
 export interface WorkerRef {
@@ -10,14 +11,8 @@ export interface WorkerRef {
   readonly name: string;
 }
 
-/** What a worker's exit looks like inside errors (same shape as the public `WorkerExit`). */
-export interface ExitInfo {
-  reason: 'completed' | 'failed' | 'crashed' | 'terminated' | 'never-started';
-  code: number | null;
-  signal: string | null;
-  error?: Error;
-  result?: unknown;
-}
+/** A worker's exit as errors carry it: the public `WorkerExit` under the name errors first gave it. */
+export type ExitInfo = WorkerExit;
 
 /** Base class of every bgworkers error. */
 export class BgWorkersError extends Error {

@@ -5,7 +5,8 @@
  */
 import type { WorkerChannel } from './channel.js';
 import type { Latch } from './shared/latch.js';
-import type { WorkerExit, WorkerRecord, WorkerState } from './record.js';
+import type { WorkerRecord, WorkerState } from './record.js';
+import type { WorkerExit } from './shared/exit.js';
 
 /** A registered worker. Obtained from `register()`; never constructed directly. */
 export class WorkerHandle<R = unknown> {

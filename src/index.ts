@@ -44,7 +44,8 @@ export {
 } from './errors.js';
 export type { ExitInfo, TaskRef, WorkerRef } from './errors.js';
 export type { RestartOptions, ScopedWorkerSpec, ScopeOptions, SupervisorOptions, WorkerSpec } from './options.js';
-export type { WorkerExit, WorkerState } from './record.js';
+export type { WorkerState } from './record.js';
+export type { ExitReason, WorkerExit } from './shared/exit.js';
 export type { WorkerChannel } from './channel.js';
 export type { Latch, WaitOptions, WaitResult } from './shared/latch.js';
 export type { ScopeState } from './scope/node.js';

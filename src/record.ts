@@ -14,27 +14,10 @@ import { CTRL, INTERRUPT, LATCH, PID, THREAD_ID, type SlotTable } from './shared
 import { SharedLatch, deliverInterrupt } from './shared/latch.js';
 import { FREE, O_NONE, PENDING, RUNNING, STARTING, genOf, outcomeOf, requestTermination, stateOf, termRequested } from './shared/slots.js';
 import type { ScopeNode, ScopeResource } from './scope/node.js';
+import type { WorkerExit } from './shared/exit.js';
 
 /** A worker's lifecycle state as users see it. */
 export type WorkerState = 'pending' | 'starting' | 'running' | 'stopping' | 'stopped';
-
-/** How a worker stopped (G8): exactly one reason per stop. */
-export interface WorkerExit<R = unknown> {
-  /**
-   * `completed`: main returned (also after a termination request). `failed`: main threw or rejected, or the entry
-   * could not be loaded. `crashed`: stopped any other way without a request. `terminated`: stopped after a
-   * termination request without main returning. `never-started`: terminated before it ever started.
-   */
-  reason: 'completed' | 'failed' | 'crashed' | 'terminated' | 'never-started';
-  /** The thread's exit code where there is one. */
-  code: number | null;
-  /** Process runtime: the signal that ended it. Always null for threads. */
-  signal: string | null;
-  /** failed/crashed: what went wrong (the worker's own error, revived with name, message, stack, code). */
-  error?: Error;
-  /** completed: what main returned. */
-  result?: R;
-}
 
 export interface RecordInit {
   table: SlotTable;

@@ -101,12 +101,13 @@ export function validatePoolOptions(options: unknown): ResolvedPoolOptions {
   const minWorkers = int(o['minWorkers'], 'minWorkers', 0, maxWorkers) ?? maxWorkers;
   const name = str(o['name'], 'name') ?? `pool-${basename(path, extname(path))}`;
   // The workers' spec, checked now by register()'s own rules (runtime, env/execArgv per runtime, resourceLimits,
-  // labels, kind), so a bad one fails here and not at the first worker started on demand.
+  // labels, kind), so a bad one fails here and not at the first worker started on demand; nothing of these is
+  // checked twice. The pool's own label is added after, over any `pool` label the user gave.
   const spec = validateSpec(
     {
       entry: href,
       kind: o['kind'] ?? 'pool',
-      labels: { ...(o['labels'] === undefined ? {} : (checkedLabels(o['labels']))), pool: name },
+      ...(o['labels'] === undefined ? {} : { labels: o['labels'] }),
       ...(o['runtime'] === undefined ? {} : { runtime: o['runtime'] }),
       ...(o['resourceLimits'] === undefined ? {} : { resourceLimits: o['resourceLimits'] }),
       ...(o['env'] === undefined ? {} : { env: o['env'] }),
@@ -137,7 +138,7 @@ export function validatePoolOptions(options: unknown): ResolvedPoolOptions {
     resourceLimits: spec.resourceLimits,
     name,
     kind: spec.kind ?? 'pool',
-    labels: spec.labels,
+    labels: Object.freeze({ ...spec.labels, pool: name }),
     data,
     env: spec.env,
     execArgv: spec.execArgv,
@@ -147,11 +148,6 @@ export function validatePoolOptions(options: unknown): ResolvedPoolOptions {
     abortGraceMs: ms(o['abortGraceMs'], 'abortGraceMs') ?? DEFAULT_ABORT_GRACE_MS,
     timeoutMs: timeout(o['timeoutMs']),
   };
-}
-
-function checkedLabels(labels: unknown): Record<string, unknown> {
-  if (typeof labels !== 'object' || labels === null || Array.isArray(labels)) throw invalidOption('labels', 'an object of strings', labels);
-  return labels as Record<string, unknown>;
 }
 
 function timeout(v: unknown, field = 'timeoutMs'): number | undefined {

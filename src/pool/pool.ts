@@ -40,7 +40,7 @@ import type { Transferable } from 'node:worker_threads';
 import { PoolQueueFullError, PoolWorkerDiedError, ScopeClosedError, TaskCloneError, TaskFailedError, TaskTimeoutError, invalidOption } from '../errors.js';
 import type { WorkerHandle } from '../handle.js';
 import type { ScopedWorkerSpec } from '../options.js';
-import type { WorkerExit } from '../record.js';
+import type { WorkerExit } from '../shared/exit.js';
 import type { ScopeNode, ScopeResource } from '../scope/node.js';
 import { reviveError, serializeError } from '../shared/protocol.js';
 import { Deque } from './deque.js';
@@ -65,7 +65,13 @@ const DECAY = 0.9;
 
 const POOL_WORKER_URL = new URL('./pool-worker.js', import.meta.url);
 
-type Register = (spec: ScopedWorkerSpec, throwOnFull: boolean) => WorkerHandle | undefined;
+/** How the pool registers its workers: the supervisor's register path, in the pool's scope. */
+export interface PoolRegistrar {
+  /** Throws WorkerCapacityError when no slot is free (the workers the pool starts with). */
+  register(spec: ScopedWorkerSpec): WorkerHandle;
+  /** Undefined when no slot is free (workers started on demand). */
+  tryRegister(spec: ScopedWorkerSpec): WorkerHandle | undefined;
+}
 
 export class PoolCore implements ScopeResource {
   readonly ref: { id: string; name: string };
@@ -73,7 +79,7 @@ export class PoolCore implements ScopeResource {
   readonly closesWithScope = true;
   readonly #o: ResolvedPoolOptions;
   readonly #node: ScopeNode;
-  readonly #register: Register;
+  readonly #registrar: PoolRegistrar;
   readonly #members = new Set<Member>();
   readonly #queue = new Deque<Entry>();
   readonly #stopped: Promise<unknown>[] = [];
@@ -96,15 +102,15 @@ export class PoolCore implements ScopeResource {
   #deadWorkerMs = 0;
   #busyMicros = 0;
 
-  constructor(o: ResolvedPoolOptions, node: ScopeNode, register: Register) {
+  constructor(o: ResolvedPoolOptions, node: ScopeNode, registrar: PoolRegistrar) {
     this.#o = o;
     this.#node = node;
-    this.#register = register;
+    this.#registrar = registrar;
     this.#lookahead = o.runtime === 'thread';
     this.ref = { id: `pool:${o.name}`, name: o.name };
     const started: WorkerHandle[] = [];
     try {
-      for (let i = 0; i < o.minWorkers; i++) started.push(this.#addWorker(true)!.handle);
+      for (let i = 0; i < o.minWorkers; i++) started.push(this.#addWorker(this.#registrar.register)!.handle);
     } catch (err) {
       // Not all of minWorkers got a slot: leave nothing behind (the started ones are asked to stop at once).
       for (const h of started) h.terminate();
@@ -214,7 +220,7 @@ export class PoolCore implements ScopeResource {
         return;
       }
       let member = this.#withRoom();
-      if (member === undefined && this.#members.size < this.#o.maxWorkers && this.#node.state === 'active') member = this.#addWorker(false);
+      if (member === undefined && this.#members.size < this.#o.maxWorkers && this.#node.state === 'active') member = this.#addWorker(this.#registrar.tryRegister);
       if (member === undefined && this.#lookahead && entry.call.timeoutMs === undefined) {
         member = this.#forLookahead();
       }
@@ -579,8 +585,8 @@ export class PoolCore implements ScopeResource {
 
   // ---- workers -----------------------------------------------------------------------------------------------
 
-  /** Registers one pool worker; with throwOnFull false, returns undefined when no slot is free. */
-  #addWorker(throwOnFull: boolean): Member | undefined {
+  /** Registers one pool worker with `register` (one of the registrar's): undefined when it found no free slot. */
+  #addWorker(register: (spec: ScopedWorkerSpec) => WorkerHandle | undefined): Member | undefined {
     const o = this.#o;
     const gate = o.runtime === 'thread' ? newGate() : undefined;
     const data: PoolWorkerData = { entry: o.entry, data: o.data, gate, concurrency: o.concurrentTasksPerWorker, answerEach: !o.precious, pool: o.name };
@@ -599,7 +605,7 @@ export class PoolCore implements ScopeResource {
       ...(o.env ? { env: o.env } : {}),
       ...(o.execArgv ? { execArgv: o.execArgv } : {}),
     };
-    const handle = this.#register(spec, throwOnFull);
+    const handle = register(spec);
     if (handle === undefined) return undefined;
     const member: Member = {
       handle, gate: gate === undefined ? undefined : new Int32Array(gate), bornAt: performance.now(), nextSeq: 0, batches: new Map(),
@@ -682,7 +688,7 @@ export class PoolCore implements ScopeResource {
     for (let i = again.length - 1; i >= 0; i--) this.#queue.unshift(again[i]!);
     if (this.#closed) return;
     // Keep minWorkers while the scope is active (a non-precious pool outlives its workers' deaths).
-    while (this.#live() < this.#o.minWorkers && this.#node.state === 'active' && this.#addWorker(false) !== undefined);
+    while (this.#live() < this.#o.minWorkers && this.#node.state === 'active' && this.#addWorker(this.#registrar.tryRegister) !== undefined);
     this.#dispatch();
     this.#checkDrained();
   }

@@ -9,7 +9,7 @@ import { SupervisorClosedError } from '../errors.js';
 import { runScope } from '../scope/run.js';
 import { SupervisorCore } from './core.js';
 import type { SupervisorMetrics, WorkerFilter, WorkerInfo } from './registry.js';
-import type { WorkerExit } from '../record.js';
+import type { WorkerExit } from '../shared/exit.js';
 import { taskMatcher, type TaskFilter } from '../task/filter.js';
 import type { TaskExit, TaskInfo } from '../task/task.js';
 import type { ShutdownOptions } from './filtered-shutdown.js';
@@ -75,7 +75,7 @@ export class Supervisor implements AsyncDisposable {
    * @throws WorkerCapacityError, InvalidWorkerSpecError, SupervisorClosedError. Nothing is registered when it throws.
    */
   register<D = unknown, R = unknown>(spec: WorkerSpec<D>): WorkerHandle<R> {
-    return this.#core.registerIn<D, R>(undefined, spec, true)!;
+    return this.#core.registerIn<D, R>(undefined, spec);
   }
 
   /** Registry snapshot of the workers that hold a slot (not yet stopped), optionally filtered. */

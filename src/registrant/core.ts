@@ -26,10 +26,11 @@
 import { MessageChannel, Worker, receiveMessageOnPort, SHARE_ENV, type MessagePort } from 'node:worker_threads';
 import { pino, type Logger } from 'pino';
 import { RelayChannel } from '../channel.js';
-import { RestartIntensityError, SupervisorClosedError, SupervisorDiedError, SupervisorShutdownError } from '../errors.js';
+import { RestartIntensityError, SupervisorClosedError, SupervisorDiedError, SupervisorShutdownError, WorkerCapacityError } from '../errors.js';
 import { WorkerHandle } from '../handle.js';
 import type { ResolvedSupervisorOptions, ScopedWorkerSpec } from '../options.js';
-import type { WorkerExit, WorkerRecord } from '../record.js';
+import type { WorkerRecord } from '../record.js';
+import { isDeath, type WorkerExit } from '../shared/exit.js';
 import { addInterruptSource, removeInterruptSource, threadWords, type InterruptSource } from '../scope/interrupts.js';
 import type { ScopeNode, ScopeState } from '../scope/node.js';
 import type { ScopeHost } from '../scope/run.js';
@@ -40,7 +41,7 @@ import { validatePoolOptions, type PoolOptions } from '../pool/options.js';
 import { PoolCore } from '../pool/pool.js';
 import { ScopedPool } from '../pool/scoped-pool.js';
 import { Registry, type WorkerFilter } from './registry.js';
-import { Registration, registerWorker } from './registration.js';
+import { Registration, tryRegisterWorker } from './registration.js';
 import { takeOver } from './takeover.js';
 import { poisonHeldBy } from '../poison/shared-poison.js';
 import { TaskCore, TaskHandle, type SpawnOptions, type SpawnedTask, type TaskExit } from '../task/task.js';
@@ -128,9 +129,17 @@ export class SupervisorCore implements InterruptSource, ScopeHost {
     return new Promise<void>((resolve, reject) => (this.#ready = { resolve, reject })).finally(() => this.#updateKeepAlive());
   }
 
-  registerIn<D, R>(node: ScopeNode | undefined, spec: ScopedWorkerSpec<D>, throwOnFull: boolean): WorkerHandle<R> | undefined {
+  /** Registers a worker in `node` (undefined: unscoped); throws WorkerCapacityError when no slot is free. */
+  registerIn<D, R>(node: ScopeNode | undefined, spec: ScopedWorkerSpec<D>): WorkerHandle<R> {
+    const handle = this.tryRegisterIn<D, R>(node, spec);
+    if (handle === undefined) throw new WorkerCapacityError(this.table.size);
+    return handle;
+  }
+
+  /** Like registerIn(), but undefined when no slot is free. */
+  tryRegisterIn<D, R>(node: ScopeNode | undefined, spec: ScopedWorkerSpec<D>): WorkerHandle<R> | undefined {
     if (this.closed) throw new SupervisorClosedError('register');
-    const record = registerWorker(this.#registration, node, spec, throwOnFull);
+    const record = tryRegisterWorker(this.#registration, node, spec);
     if (record === undefined) return undefined;
     this.registry.add(record);
     node?.members.add(record);
@@ -152,7 +161,7 @@ export class SupervisorCore implements InterruptSource, ScopeHost {
     if (this.closed) throw new SupervisorClosedError('pool');
     const o = validatePoolOptions(options);
     node.assertActive('pool');
-    const core = new PoolCore(o, node, (spec, throwOnFull) => this.registerIn(node, spec, throwOnFull));
+    const core = new PoolCore(o, node, { register: (spec) => this.registerIn(node, spec), tryRegister: (spec) => this.tryRegisterIn(node, spec) });
     node.members.add(core); // after its workers: teardown (reverse order) closes the pool before stopping them
     return new ScopedPool<I, O>(core);
   }
@@ -256,7 +265,7 @@ export class SupervisorCore implements InterruptSource, ScopeHost {
     if (r === undefined) return;
     this.registry.remove(r);
     if (r.port instanceof RelayChannel) r.port.close();
-    if (r.precious && (exit.reason === 'failed' || exit.reason === 'crashed')) this.#precious.died(r, exit); // invariant 2
+    if (r.precious && isDeath(exit.reason)) this.#precious.died(r, exit); // invariant 2
     this.events.emit({ type: 'worker-stopped', worker: r, exit, forced, requested });
     r.markStopped(exit);
     this.#updateKeepAlive();

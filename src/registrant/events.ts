@@ -36,7 +36,8 @@
  * 3. A subscriber that throws does not stop the engine or the other subscribers: the error goes to `onError`
  *    (the core logs it) and delivery goes on.
  */
-import type { WorkerExit, WorkerRecord } from '../record.js';
+import type { WorkerRecord } from '../record.js';
+import type { WorkerExit } from '../shared/exit.js';
 import type { ScopeNode } from '../scope/node.js';
 import type { PreciousWorkerDiedError } from '../errors.js';
 

@@ -12,7 +12,8 @@
  */
 import type { Logger } from 'pino';
 import { TaskCancelledError, invalidOption } from '../errors.js';
-import type { WorkerExit, WorkerRecord } from '../record.js';
+import type { WorkerRecord } from '../record.js';
+import type { WorkerExit } from '../shared/exit.js';
 import type { TaskCore, TaskExit } from '../task/task.js';
 import { bag, ms } from '../validate.js';
 

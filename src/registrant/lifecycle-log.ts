@@ -16,7 +16,7 @@
  * The worker's process id is `workerPid`, not `pid`: pino binds `pid` (the registrant's) itself, and a second
  * `pid` would be a duplicate key in the same JSON line.
  */
-import type { WorkerExit } from '../record.js';
+import type { WorkerExit } from '../shared/exit.js';
 import type { LifecycleEvent } from './events.js';
 
 export function logLifecycle(e: LifecycleEvent): void {

@@ -16,7 +16,8 @@
  */
 import { receiveMessageOnPort } from 'node:worker_threads';
 import { PreciousWorkerDiedError } from '../errors.js';
-import type { WorkerExit, WorkerRecord } from '../record.js';
+import type { WorkerRecord } from '../record.js';
+import type { WorkerExit } from '../shared/exit.js';
 import { reviveError, lostWorkerError, type DeathReport } from '../shared/protocol.js';
 import { O_CRASHED, O_FAILED, outcomeOf } from '../shared/slots.js';
 import type { LifecycleEvent, LifecycleEvents } from './events.js';

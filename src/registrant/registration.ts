@@ -4,19 +4,19 @@
  * thread does, after it has checked the slot's TERM bit (slots.ts invariant 1). If the post fails (data that
  * cannot be cloned), the claim is rolled back and nothing is left behind.
  *
- * Who writes what: the registrant writes a claimed slot's LATCH, INTERRUPT, THREAD_ID, PID, FLAGS, SCOPE_ID and
- * STARTED_AT before posting the request (layout.ts); the supervisor thread publishes the run's state after.
+ * Who writes what: the registrant writes a claimed slot's LATCH, INTERRUPT, THREAD_ID, PID and STARTED_AT
+ * before posting the request (layout.ts); the supervisor thread publishes the run's state after.
  */
 import { MessageChannel, type MessagePort, type Transferable } from 'node:worker_threads';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { RelayChannel, type WorkerChannel } from '../channel.js';
-import { WorkerCapacityError, invalidOption } from '../errors.js';
+import { invalidOption } from '../errors.js';
 import { defaultName, validateSpec, type ResolvedSupervisorOptions, type ScopedWorkerSpec } from '../options.js';
 import { WorkerRecord } from '../record.js';
 import { interruptPending } from '../scope/interrupts.js';
 import type { ScopeNode } from '../scope/node.js';
-import { CTRL, FLAGS, FLAG_EPHEMERAL, FLAG_PRECIOUS, FLAG_PROCESS, INTERRUPT, LATCH, PID, SCOPE_ID, STARTED_AT, THREAD_ID, type SlotTable } from '../shared/layout.js';
+import { CTRL, INTERRUPT, LATCH, PID, STARTED_AT, THREAD_ID, type SlotTable } from '../shared/layout.js';
 import type { RegisterRequest } from '../shared/protocol.js';
 import { FREE, PENDING, claim, transition } from '../shared/slots.js';
 
@@ -64,18 +64,15 @@ export class Registration {
 
 /**
  * Registers a worker: the record of a worker the supervisor thread was asked to start, or undefined when no slot
- * is free and `throwOnFull` is false. Throws InvalidWorkerSpecError (bad spec, data that cannot be cloned),
- * ScopeClosedError (scope not active) or WorkerCapacityError; in every such case nothing is left claimed.
+ * is free (the caller decides whether that is a WorkerCapacityError). Throws InvalidWorkerSpecError (bad spec,
+ * data that cannot be cloned) or ScopeClosedError (scope not active); in every such case nothing is left claimed.
  */
-export function registerWorker(reg: Registration, node: ScopeNode | undefined, spec: ScopedWorkerSpec, throwOnFull: boolean): WorkerRecord | undefined {
+export function tryRegisterWorker(reg: Registration, node: ScopeNode | undefined, spec: ScopedWorkerSpec): WorkerRecord | undefined {
   const { table, options, logger } = reg.host;
   const s = validateSpec(spec, node !== undefined);
   node?.assertActive('register');
   const claimed = reg.claim();
-  if (claimed === undefined) {
-    if (throwOnFull) throw new WorkerCapacityError(table.size);
-    return undefined;
-  }
+  if (claimed === undefined) return undefined;
   const { slot, gen } = claimed;
   const id = reg.nextId();
   const name = s.name ?? defaultName(s.entryPath, id);
@@ -84,8 +81,6 @@ export function registerWorker(reg: Registration, node: ScopeNode | undefined, s
   Atomics.store(i32, table.at(slot, INTERRUPT), 0);
   Atomics.store(i32, table.at(slot, THREAD_ID), 0);
   Atomics.store(i32, table.at(slot, PID), 0);
-  Atomics.store(i32, table.at(slot, FLAGS), (s.ephemeral ? FLAG_EPHEMERAL : 0) | (s.precious ? FLAG_PRECIOUS : 0) | (s.runtime === 'process' ? FLAG_PROCESS : 0));
-  Atomics.store(i32, table.at(slot, SCOPE_ID), node?.id ?? 0);
   table.f64[table.atF64(slot, STARTED_AT)] = 0;
 
   const restartable = s.restartDelayMs >= 0;

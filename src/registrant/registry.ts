@@ -4,7 +4,8 @@
  * the counters follow the lifecycle event stream (`observe`, a subscriber of events.ts).
  */
 import { invalidOption, unknownOption } from '../errors.js';
-import type { WorkerExit, WorkerRecord, WorkerState } from '../record.js';
+import type { WorkerRecord, WorkerState } from '../record.js';
+import type { WorkerExit } from '../shared/exit.js';
 import { FREE, stateOf } from '../shared/slots.js';
 import { CTRL, type SlotTable } from '../shared/layout.js';
 import type { LifecycleEvent } from './events.js';

@@ -4,7 +4,8 @@
  * and its slot freed, so its handle settles and nothing is left claimed.
  */
 import type { SupervisorDiedError } from '../errors.js';
-import type { WorkerExit, WorkerRecord } from '../record.js';
+import type { WorkerRecord } from '../record.js';
+import type { WorkerExit } from '../shared/exit.js';
 import { CTRL, type SlotTable } from '../shared/layout.js';
 import { FREE, PENDING, RUNNING, STARTING, transition } from '../shared/slots.js';
 

@@ -28,9 +28,7 @@ import { SharedLatch, setLatchWord, type Latch } from '../shared/latch.js';
 import { TERM, genOf } from '../shared/slots.js';
 import { currentFrame } from './context.js';
 import { interruptsHeld } from './hold.js';
-
-/** Captured at load, before any user code runs: a worker may overwrite globalThis.Atomics, and this module still runs after it (outcome, latches, exit). */
-const Atomics = globalThis.Atomics;
+import { Atomics } from '../shared/intrinsics.js';
 
 /** Something that can make interrupts pending for this thread: a supervisor client. */
 export interface InterruptSource {
@@ -129,12 +127,6 @@ export function myLatch(): Latch {
 /** The fast path's check: processes pending interrupts only if the counter moved (or something sticky is pending). */
 export function pollInterrupts(): void {
   if (Atomics.load(words.i32, words.interrupt) !== seen || sticky !== 0) processInterrupts();
-}
-
-/** The termination request of this worker thread, if any (processing pending interrupts first). */
-export function terminationRequested(): TerminationRequestedError | undefined {
-  processInterrupts();
-  return terminationError;
 }
 
 /** The slow path: drains every source, then looks at this worker's own slot. */

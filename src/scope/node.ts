@@ -34,8 +34,8 @@
 import type { WorkerRef } from '../errors.js';
 import { PreciousWorkerOutlivedScopeError, ScopeAbortedError, ScopeClosedError } from '../errors.js';
 import type { ScopeFrame } from './context.js';
-import type { Scope } from './scope.js';
 import { wakeSelf } from './interrupts.js';
+import { assertTransition, type TransitionTable } from '../shared/transitions.js';
 
 export type ScopeState = 'active' | 'committing' | 'aborting' | 'committed' | 'aborted';
 
@@ -72,7 +72,7 @@ export interface ScopeOwner {
   scopeMoved?(node: ScopeNode, to: ScopeState, reason: unknown): void;
 }
 
-const TRANSITIONS: Readonly<Record<ScopeState, readonly ScopeState[]>> = {
+const TRANSITIONS: TransitionTable<ScopeState> = {
   active: ['committing', 'aborting'],
   committing: ['aborting', 'committed', 'aborted'],
   aborting: ['aborted'],
@@ -92,8 +92,6 @@ export class ScopeNode implements ScopeFrame {
   aborted = false;
   reason: unknown = undefined;
   readonly children = new Set<ScopeNode>();
-  /** The public Scope of this node (set right after construction by whoever creates both). */
-  facade: Scope | undefined;
   /** In registration order; a task leaves when it stops (a long-lived scope does not keep every task). */
   readonly members = new Set<ScopeResource>();
   #fnSettled = false;
@@ -195,9 +193,7 @@ export class ScopeNode implements ScopeFrame {
   }
 
   #move(to: ScopeState, event: string, reason?: unknown): void {
-    if (!TRANSITIONS[this.state].includes(to)) {
-      throw new Error(`internal: illegal scope transition on ${event}: ${this.state} -> ${to} (allowed: ${TRANSITIONS[this.state].join(', ') || 'none'})`);
-    }
+    assertTransition('scope', TRANSITIONS, event, this.state, to);
     this.state = to;
     this.owner.scopeMoved?.(this, to, reason);
   }

@@ -6,7 +6,7 @@ import { invalidOption, toAbortReason } from '../errors.js';
 import { validateScopeOptions, type ScopeOptions } from '../options.js';
 import { currentFrame, runInFrame } from './context.js';
 import { ScopeNode, nearestOpen, type ScopeOwner } from './node.js';
-import { Scope, type ScopeRegistrar } from './scope.js';
+import { Scope, scopeOf, type ScopeRegistrar } from './scope.js';
 
 /** What owns scopes: a supervisor (client side). */
 export interface ScopeHost extends ScopeOwner, ScopeRegistrar {
@@ -28,7 +28,7 @@ export function runScope<T>(host: ScopeHost, fn: (scope: Scope) => T | PromiseLi
   }
   if (opts.signal?.aborted) return Promise.reject(toAbortReason(opts.signal.reason));
   const node = new ScopeNode(host, parent, opts.name);
-  node.facade = new Scope(node, host, parent?.facade);
+  const scope = new Scope(node, host, parent === undefined ? undefined : scopeOf(parent));
   host.scopeStarted(node);
   const signal = opts.signal;
   if (signal !== undefined) {
@@ -37,7 +37,6 @@ export function runScope<T>(host: ScopeHost, fn: (scope: Scope) => T | PromiseLi
     signal.addEventListener('abort', onAbort, { once: true });
     void node.settled.then(off, off);
   }
-  const scope = node.facade;
   runInFrame(node, () => {
     let r: T | PromiseLike<T>;
     try {

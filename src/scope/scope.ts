@@ -17,9 +17,20 @@ import { ScopeNode, nearestOpen, type ScopeState } from './node.js';
 /** What a scope needs from its supervisor to register workers. */
 export interface ScopeRegistrar {
   readonly supervisor: Supervisor;
-  registerIn<D, R>(node: ScopeNode, spec: ScopedWorkerSpec<D>, throwOnFull: boolean): WorkerHandle<R> | undefined;
+  /** Registers a worker in `node`; throws WorkerCapacityError when no slot is free. */
+  registerIn<D, R>(node: ScopeNode, spec: ScopedWorkerSpec<D>): WorkerHandle<R>;
+  /** Like registerIn(), but undefined when no slot is free. */
+  tryRegisterIn<D, R>(node: ScopeNode, spec: ScopedWorkerSpec<D>): WorkerHandle<R> | undefined;
   createPool<I, O>(node: ScopeNode, options: PoolOptions): ScopedPool<I, O>;
   spawnIn<T>(node: ScopeNode, fn: (task: SpawnedTask) => T | PromiseLike<T>, options: SpawnOptions | undefined): TaskHandle<T>;
+}
+
+/** Each node's public Scope. Kept here, not on the node, so node.ts (the state machine) never names the facade. */
+const FACADES = new WeakMap<ScopeNode, Scope>();
+
+/** The public Scope of `node`; undefined only for a node no Scope was made for. */
+export function scopeOf(node: ScopeNode): Scope | undefined {
+  return FACADES.get(node);
 }
 
 /** A transaction-like unit of work; workers registered in it are tied to it by their flags. */
@@ -33,6 +44,7 @@ export class Scope {
     this.#node = node;
     this.#registrar = registrar;
     this.#parent = parent;
+    FACADES.set(node, this);
   }
 
   /** Unique within the process. */
@@ -63,12 +75,12 @@ export class Scope {
    *   InvalidWorkerSpecError for a bad spec. Nothing is registered when it throws.
    */
   register<D = unknown, R = unknown>(spec: ScopedWorkerSpec<D>): WorkerHandle<R> {
-    return this.#registrar.registerIn<D, R>(this.#node, spec, true)!;
+    return this.#registrar.registerIn<D, R>(this.#node, spec);
   }
 
   /** Like register(), but returns undefined instead of throwing when no slot is free. */
   tryRegister<D = unknown, R = unknown>(spec: ScopedWorkerSpec<D>): WorkerHandle<R> | undefined {
-    return this.#registrar.registerIn<D, R>(this.#node, spec, false);
+    return this.#registrar.tryRegisterIn<D, R>(this.#node, spec);
   }
 
   /**
@@ -127,5 +139,10 @@ export class Scope {
  */
 export function currentScope(): Scope | undefined {
   const frame = currentFrame();
-  return frame instanceof ScopeNode ? nearestOpen(frame)?.facade : undefined;
+  return frame instanceof ScopeNode ? scopeOfOpen(frame) : undefined;
+}
+
+function scopeOfOpen(frame: ScopeNode): Scope | undefined {
+  const open = nearestOpen(frame);
+  return open === undefined ? undefined : FACADES.get(open);
 }

@@ -21,10 +21,10 @@
  *
  * ## Words
  *
- * `i32[index]` is the latch (0 unset, 1 set); `i32[index + 1]` counts threads asleep on it, so `set()` pays for
- * `Atomics.notify` only when someone sleeps. Dekker-style ordering with sequentially consistent atomics: the
- * setter stores 1 then loads the sleeper count; a sleeper adds itself then loads the latch; one of the two always
- * sees the other.
+ * `i32[index]` is the latch (0 unset, 1 set); `i32[index + SLEEPERS_OFFSET]` (layout.ts) counts threads asleep
+ * on it, so `set()` pays for `Atomics.notify` only when someone sleeps. Dekker-style ordering with sequentially
+ * consistent atomics: the setter stores 1 then loads the sleeper count; a sleeper adds itself then loads the
+ * latch; one of the two always sees the other.
  *
  * ## Costs (measured on the 2-core machines; docs/architecture.md, "Measured facts")
  *
@@ -35,9 +35,8 @@
  * also the ref'd handle that keeps the event loop alive while `wait()` is pending (a pending waitAsync does not).
  */
 import { invalidOption, unknownOption } from '../errors.js';
-
-/** Captured at load, before any user code runs: a worker may overwrite globalThis.Atomics, and this module still runs after it (outcome, latches, exit). */
-const Atomics = globalThis.Atomics;
+import { SLEEPERS_OFFSET } from './layout.js';
+import { Atomics } from './intrinsics.js';
 
 /** Loads before sleeping: ~2,000 reads cover a partner that answers within a few microseconds. */
 export const SPIN_LOADS = 2000;
@@ -98,7 +97,7 @@ const never = (): boolean => false;
 const always = (): boolean => true;
 const noop = (): void => {};
 
-/** A latch over `i32[index]` (and its sleeper count at `index + 1`). */
+/** A latch over `i32[index]` (and its sleeper count at `index + SLEEPERS_OFFSET`). */
 export class SharedLatch implements Latch {
   readonly #i32: Int32Array;
   readonly #index: number;
@@ -136,11 +135,11 @@ export class SharedLatch implements Latch {
       for (let i = 0; i < SPIN_LOADS; i++) if (Atomics.load(i32, index) === 1) break;
       if (Atomics.load(i32, index) === 1) continue;
       const remaining = deadline === Infinity ? undefined : Math.max(0, deadline - performance.now());
-      Atomics.add(i32, index + 1, 1);
+      Atomics.add(i32, index + SLEEPERS_OFFSET, 1);
       try {
         Atomics.wait(i32, index, 0, remaining);
       } finally {
-        Atomics.sub(i32, index + 1, 1);
+        Atomics.sub(i32, index + SLEEPERS_OFFSET, 1);
       }
     }
   }
@@ -173,12 +172,12 @@ export class SharedLatch implements Latch {
         const early = this.#check(deadline);
         if (early) return early;
         if (fired) arm();
-        Atomics.add(i32, index + 1, 1);
+        Atomics.add(i32, index + SLEEPERS_OFFSET, 1);
         try {
           const r = Atomics.waitAsync(i32, index, 0);
           if (r.async) await r.value;
         } finally {
-          Atomics.sub(i32, index + 1, 1);
+          Atomics.sub(i32, index + SLEEPERS_OFFSET, 1);
         }
       }
     } finally {
@@ -206,7 +205,7 @@ export function setLatchWord(i32: Int32Array, index: number): void {
   // A plain store, even over a set latch: loading first would cost a second cache-line transfer when the latch is
   // clear (the owner's reset left the line in its cache), which is the case on every ping-pong round trip.
   Atomics.store(i32, index, 1);
-  if (Atomics.load(i32, index + 1) > 0) Atomics.notify(i32, index);
+  if (Atomics.load(i32, index + SLEEPERS_OFFSET) > 0) Atomics.notify(i32, index);
 }
 
 /**

@@ -23,8 +23,6 @@
  * | INTERRUPT        | the worker thread's interrupt counter                  | anyone delivering an interrupt (Atomics.add); the registrant at claim (0) |
  * | THREAD_ID        | worker's threadId, 0 until known                       | the worker, before its commit; registrant at claim (0) |
  * | PID              | process runtime: the child's pid, 0 until known        | the supervisor; registrant at claim (0)           |
- * | FLAGS            | FLAG_EPHEMERAL, FLAG_PRECIOUS, FLAG_PROCESS             | registrant at claim (before it posts the request) |
- * | SCOPE_ID         | registering scope's id, 0 when unscoped                | registrant at claim                               |
  * | STARTED_AT (f64) | ms since epoch when the entry started loading, 0 before| the worker, before its commit; registrant at claim (0) |
  *
  * Publication order (invariant 1): the registrant claims a slot by CAS on CTRL (FREE → PENDING with a new
@@ -47,26 +45,26 @@ export const HEADER_INTS = 4;
 export const H_MAGIC = 0;
 export const H_SLOT_COUNT = 1;
 
-export const SLOT_INTS = 8;
+/**
+ * A latch's sleeper count is the word right after the latch, in a slot (LATCH, LATCH_SLEEPERS) and in thread
+ * words (T_LATCH, T_SLEEPERS): latch.ts is given only the latch's index and finds the count by this offset.
+ */
+export const SLEEPERS_OFFSET = 1;
+
+export const SLOT_INTS = 6;
 export const CTRL = 0;
 export const LATCH = 1;
-export const LATCH_SLEEPERS = 2;
+export const LATCH_SLEEPERS = LATCH + SLEEPERS_OFFSET;
 export const INTERRUPT = 3;
 export const THREAD_ID = 4;
 export const PID = 5;
-export const FLAGS = 6;
-export const SCOPE_ID = 7;
 
 export const SLOT_F64S = 1;
 export const STARTED_AT = 0;
 
-export const FLAG_EPHEMERAL = 1;
-export const FLAG_PRECIOUS = 2;
-export const FLAG_PROCESS = 4;
-
 export const THREAD_INTS = 4;
 export const T_LATCH = 0;
-export const T_SLEEPERS = 1;
+export const T_SLEEPERS = T_LATCH + SLEEPERS_OFFSET;
 export const T_INTERRUPT = 2;
 
 /** Upper bound on slots, so a typo like 1e9 fails validation instead of allocating gigabytes. */

@@ -29,8 +29,8 @@
 import { types } from 'node:util';
 import type { MessagePort, ResourceLimits } from 'node:worker_threads';
 import type { WordsRef } from './layout.js';
-
-export type ExitReason = 'completed' | 'failed' | 'crashed' | 'terminated' | 'never-started';
+import { ErrorClass } from './intrinsics.js';
+import type { ExitReason, WorkerExit } from './exit.js';
 
 /** An error flattened for structured clone, keeping what clone drops (custom `code`, own properties). */
 export interface SerializedError {
@@ -43,14 +43,8 @@ export interface SerializedError {
   cause?: SerializedError;
 }
 
-/** A worker's exit as it travels; revived into the public WorkerExit by the registrant. */
-export interface SerializedExit {
-  reason: ExitReason;
-  code: number | null;
-  signal: string | null;
-  error?: SerializedError;
-  result?: unknown;
-}
+/** A worker's exit as it travels: WorkerExit with its error serialized; revived into WorkerExit by the registrant. */
+export type SerializedExit = Omit<WorkerExit, 'error'> & { error?: SerializedError };
 
 export interface SupervisorInit {
   table: SharedArrayBuffer;
@@ -209,9 +203,6 @@ export interface SpareInit {
 }
 
 const MAX_CAUSE_DEPTH = 4;
-
-/** Captured at load, before user code runs: a worker that overwrites globalThis.Error must not break reporting. */
-const ErrorClass = Error;
 
 const isNativeError = types.isNativeError;
 

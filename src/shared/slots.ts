@@ -50,8 +50,9 @@
  * 4. The generation changes only at claim, so a stale handle never matches a reused slot.
  */
 
-/** Captured at load, before any user code runs: a worker may overwrite globalThis.Atomics, and this module still runs after it (outcome, latches, exit). */
-const Atomics = globalThis.Atomics;
+import { Atomics } from './intrinsics.js';
+import type { ExitReason } from './exit.js';
+import { assertTransition, type TransitionTable } from './transitions.js';
 
 export const FREE = 0;
 export const PENDING = 1;
@@ -73,6 +74,11 @@ export const O_CRASHED = 3;
 export const O_TERMINATED = 4;
 export type Outcome = typeof O_NONE | typeof O_COMPLETED | typeof O_FAILED | typeof O_CRASHED | typeof O_TERMINATED;
 
+const REASONS = [undefined, 'completed', 'failed', 'crashed', 'terminated'] as const;
+
+/** The exit reason a recorded outcome stands for (the one outcome → reason mapping; O_NONE records none). */
+export const reasonOf = (outcome: Exclude<Outcome, typeof O_NONE>): Exclude<ExitReason, 'never-started'> => REASONS[outcome];
+
 const STATE_NAMES = ['FREE', 'PENDING', 'STARTING', 'RUNNING'] as const;
 
 export const stateOf = (w: number): SlotState => (w & STATE_MASK) as SlotState;
@@ -82,23 +88,18 @@ export const termRequested = (w: number): boolean => (w & TERM) !== 0;
 export const pack = (state: SlotState, gen: number, bits = 0): number => state | (bits & ~STATE_MASK & ~(GEN_MASK << GEN_SHIFT)) | ((gen & GEN_MASK) << GEN_SHIFT);
 
 /** Legal state changes: TRANSITIONS[from] lists the allowed `to`. Same-state changes (flags) are not transitions. */
-const TRANSITIONS: Readonly<Record<SlotState, readonly SlotState[]>> = {
+const TRANSITIONS: TransitionTable<SlotState> = {
   [FREE]: [PENDING],
   [PENDING]: [STARTING, FREE],
   [STARTING]: [RUNNING, PENDING, FREE],
   [RUNNING]: [PENDING, FREE],
 };
 
-/** Thrown on an illegal transition: a bug in this library, never a user error. */
-export class IllegalTransitionError extends Error {
-  constructor(event: string, from: SlotState, to: SlotState) {
-    super(`internal: illegal slot transition on ${event}: ${STATE_NAMES[from]} -> ${STATE_NAMES[to]} (allowed: ${TRANSITIONS[from].map((s) => STATE_NAMES[s]).join(', ') || 'none'})`);
-    this.name = 'IllegalTransitionError';
-  }
-}
+const stateName = (s: SlotState): string => STATE_NAMES[s];
 
+/** Throws IllegalTransitionError (transitions.ts) unless the table allows the slot move `from` → `to`. */
 export function checkTransition(event: string, from: SlotState, to: SlotState): void {
-  if (!TRANSITIONS[from].includes(to)) throw new IllegalTransitionError(event, from, to);
+  assertTransition('slot', TRANSITIONS, event, from, to, stateName);
 }
 
 /**

@@ -41,11 +41,12 @@ import { lostWorkerError as lostThread, type RegisterRequest, type SerializedErr
 import type { Runner } from './runner.js';
 import { clearRealTimer, type Timer } from './clock.js';
 import { NO_RESTARTS, type RestartHistory } from './restart-policy.js';
+import { assertTransition, type TransitionTable } from '../shared/transitions.js';
 import { O_COMPLETED, O_CRASHED, O_FAILED, O_NONE, O_TERMINATED, PENDING, outcomeOf, stateOf, termRequested } from '../shared/slots.js';
 
 export type Phase = 'spawning' | 'running' | 'restart-wait' | 'done';
 
-const TRANSITIONS: Readonly<Record<Phase, readonly Phase[]>> = {
+const TRANSITIONS: TransitionTable<Phase> = {
   spawning: ['running', 'restart-wait', 'done'],
   running: ['restart-wait', 'done'],
   'restart-wait': ['spawning', 'done'],
@@ -85,9 +86,7 @@ export class Run {
   }
 
   move(to: Phase, event: string): void {
-    if (!TRANSITIONS[this.phase].includes(to)) {
-      throw new Error(`internal: illegal run transition on ${event}: ${this.phase} -> ${to} (allowed: ${TRANSITIONS[this.phase].join(', ') || 'none'})`);
-    }
+    assertTransition('run', TRANSITIONS, event, this.phase, to);
     this.phase = to;
   }
 

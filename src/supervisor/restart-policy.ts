@@ -29,6 +29,7 @@
  * 5. More than `maxRestarts` restarts within `withinMs` end the worker for good (G17): decideBackoff. The delay
  *    of the n-th consecutive restart is delayMs * factor^n, at most maxDelayMs; a run that lasted withinMs resets n.
  */
+import { isDeath } from '../shared/exit.js';
 import type { RestartBackoff, SerializedExit } from '../shared/protocol.js';
 import { FREE, O_NONE, PENDING, genOf, outcomeOf, stateOf, termRequested } from '../shared/slots.js';
 import type { Phase } from './lifecycle.js';
@@ -100,7 +101,7 @@ export function decideForce(sameRunner: boolean, phase: Phase): boolean {
 
 /** The restart policy: a failed or crashed run of a restartable worker is restarted. */
 export function wantsRestart(exit: SerializedExit, restartDelayMs: number): boolean {
-  return restartDelayMs >= 0 && (exit.reason === 'failed' || exit.reason === 'crashed');
+  return restartDelayMs >= 0 && isDeath(exit.reason);
 }
 
 /** A restartable worker's restarts so far, as the loop keeps them per run (start: none). */
@@ -180,6 +181,6 @@ export function decideFinish(exit: SerializedExit, lastFailure: SerializedExit |
   return {
     exit: final,
     requested: termRequested(ctrl),
-    interruptRegistrant: precious && (final.reason === 'failed' || final.reason === 'crashed'),
+    interruptRegistrant: precious && isDeath(final.reason),
   };
 }

@@ -15,16 +15,13 @@ import { CTRL, INTERRUPT, LATCH, STARTED_AT, SlotTable, THREAD_ID, wordsOf } fro
 import { SharedLatch, deliverInterrupt } from '../shared/latch.js';
 import type { Assignment, DeathReport, SignedReport, SpareInit } from '../shared/protocol.js';
 import { serializeError } from '../shared/protocol.js';
-import { O_COMPLETED, O_CRASHED, O_FAILED, O_NONE, RUNNING, STARTING, commit, reportOutcome, termRequested, transition, type Outcome } from '../shared/slots.js';
+import { O_COMPLETED, O_CRASHED, O_FAILED, O_NONE, RUNNING, STARTING, commit, reasonOf, reportOutcome, termRequested, transition, type Outcome } from '../shared/slots.js';
 import { installWorker, interruptPending, myLatch, releaseWaits } from '../scope/interrupts.js';
 import { runWorker, type WorkerHost } from './run.js';
-
-/** Captured at load, before any user code runs: a worker may overwrite globalThis.Atomics, and this module still runs after it (outcome, latches, exit). */
-const Atomics = globalThis.Atomics;
+import { Atomics, exitProcess } from '../shared/intrinsics.js';
+import { isDeath } from '../shared/exit.js';
 
 const port = parentPort!;
-/** Captured before user code runs, which may overwrite process.exit. */
-const exitProcess: (code?: number) => never = process.exit.bind(process);
 const init = workerData as Assignment | SpareInit;
 if (init.t === 'spare') port.once('message', (a: Assignment) => void runWorker(threadHost(a)));
 else void runWorker(threadHost(init));
@@ -50,8 +47,8 @@ function threadHost(a: Assignment): WorkerHost {
   const report = (outcome: Outcome, code: number, detail: { result?: unknown; error?: ReturnType<typeof serializeError> }): void => {
     const decided = reportOutcome(i32, ctrlAt, a.gen, outcome);
     if (decided === O_NONE) return;
-    const reason = decided === O_COMPLETED ? 'completed' : decided === O_FAILED ? 'failed' : decided === O_CRASHED ? 'crashed' : 'terminated';
-    if (a.precious && (reason === 'failed' || reason === 'crashed')) {
+    const reason = reasonOf(decided);
+    if (a.precious && isDeath(reason)) {
       const death: DeathReport = { t: 'death', reason, code, ...(detail.error ? { error: detail.error } : {}) };
       a.controlPort?.postMessage(death);
       deliverInterrupt(registrant.i32, registrant.interrupt, registrant.latch);

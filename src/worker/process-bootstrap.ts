@@ -29,12 +29,7 @@ import { installWorker, myLatch, releaseWaits } from '../scope/interrupts.js';
 import { runWorker, type WorkerHost } from './run.js';
 import type { WatchdogInit } from './watchdog.js';
 import { IpcChannel } from './ipc-channel.js';
-
-/** Captured at load, before any user code runs: a worker may overwrite globalThis.Atomics, and this module still runs after it (outcome, latches, exit). */
-const Atomics = globalThis.Atomics;
-
-/** Captured before user code runs, which may overwrite process.exit. */
-const exitProcess: (code?: number) => never = process.exit.bind(process);
+import { Atomics, exitProcess } from '../shared/intrinsics.js';
 
 /** The local words; the generation is always 0 here (one run per process). */
 const local = new Int32Array(new SharedArrayBuffer(SLOT_INTS * 4));

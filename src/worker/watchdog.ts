@@ -15,9 +15,7 @@ import { workerData } from 'node:worker_threads';
 import { CMD_LATCH, CMD_TERMINATE } from '../shared/protocol.js';
 import { deliverInterrupt, setLatchWord } from '../shared/latch.js';
 import { TERM } from '../shared/slots.js';
-
-/** Captured at load, before any user code runs: a worker may overwrite globalThis.Atomics, and this module still runs after it (outcome, latches, exit). */
-const Atomics = globalThis.Atomics;
+import { Atomics } from '../shared/intrinsics.js';
 
 export interface WatchdogInit {
   words: SharedArrayBuffer;

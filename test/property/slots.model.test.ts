@@ -12,7 +12,6 @@ import { describe, expect, it } from 'vitest';
 import {
   FREE,
   GEN_MASK,
-  IllegalTransitionError,
   O_COMPLETED,
   O_CRASHED,
   O_FAILED,
@@ -33,6 +32,7 @@ import {
   type Outcome,
   type SlotState,
 } from '../../src/shared/slots.js';
+import { IllegalTransitionError } from '../../src/shared/transitions.js';
 
 const SEED = 20240611;
 const AT = 0;

@@ -8,7 +8,8 @@ import { describe, expect, it } from 'vitest';
 import { LifecycleEvents, type LifecycleEvent } from '../../src/registrant/events.js';
 import { PreciousDeaths } from '../../src/registrant/precious.js';
 import { Registry } from '../../src/registrant/registry.js';
-import type { WorkerExit, WorkerRecord } from '../../src/record.js';
+import type { WorkerRecord } from '../../src/record.js';
+import type { WorkerExit } from '../../src/shared/exit.js';
 import { ScopeNode, type ScopeOwner, type ScopeState } from '../../src/scope/node.js';
 import { SlotTable } from '../../src/shared/layout.js';
 

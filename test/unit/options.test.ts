@@ -18,6 +18,7 @@ import {
   validateSpec,
   validateSupervisorOptions,
 } from '../../src/options.js';
+import { validatePoolOptions } from '../../src/pool/options.js';
 
 const ENTRY = fileURLToPath(new URL('../fixtures/echo.mjs', import.meta.url));
 const FIXTURES = fileURLToPath(new URL('../fixtures/', import.meta.url));
@@ -374,5 +375,22 @@ describe('defaultName', () => {
   it("is the entry's base name without extension, '#', the id", () => {
     expect(defaultName('/srv/jobs/resize.worker.mjs', '42')).toBe('resize.worker#42');
     expect(defaultName(ENTRY, '1')).toBe('echo#1');
+  });
+});
+
+describe('validatePoolOptions: the workers spec is checked by validateSpec, once', () => {
+  const TASK = fileURLToPath(new URL('../fixtures/task-square.mjs', import.meta.url));
+
+  it('a bad runtime, label type or label value fails with the field register() would name', () => {
+    expectInvalid(() => validatePoolOptions({ entry: TASK, maxWorkers: 1, runtime: 'fiber' }), 'runtime');
+    expectInvalid(() => validatePoolOptions({ entry: TASK, maxWorkers: 1, labels: ['a'] }), 'labels');
+    expectInvalid(() => validatePoolOptions({ entry: TASK, maxWorkers: 1, labels: { tier: 'a', shard: 3 } }), 'labels.shard');
+  });
+
+  it("the pool's own label is added over the user's, and the labels are frozen", () => {
+    const r = validatePoolOptions({ entry: TASK, maxWorkers: 1, name: 'thumbs', labels: { tier: 'a', pool: 'mine' } });
+    expect(r.labels).toEqual({ tier: 'a', pool: 'thumbs' });
+    expect(Object.isFrozen(r.labels)).toBe(true);
+    expect(validatePoolOptions({ entry: TASK, maxWorkers: 1, name: 'thumbs' }).labels).toEqual({ pool: 'thumbs' });
   });
 });

@@ -7,7 +7,6 @@ import { describe, expect, it } from 'vitest';
 import {
   FREE,
   GEN_MASK,
-  IllegalTransitionError,
   O_COMPLETED,
   O_CRASHED,
   O_FAILED,
@@ -31,6 +30,7 @@ import {
   type Outcome,
   type SlotState,
 } from '../../src/shared/slots.js';
+import { IllegalTransitionError } from '../../src/shared/transitions.js';
 
 const AT = 1; // not 0, so an operation that ignores `at` shows up
 

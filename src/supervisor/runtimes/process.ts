@@ -25,7 +25,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { CTRL, LATCH, PID, STARTED_AT } from '../../shared/layout.js';
+import { CTRL, LATCH, LATCH_SLEEPERS, PID, STARTED_AT } from '../../shared/layout.js';
 import { deliverInterrupt, setLatchWord } from '../../shared/latch.js';
 import {
   CMD_LATCH,
@@ -41,7 +41,8 @@ import {
   type SerializedError,
   serializeError,
 } from '../../shared/protocol.js';
-import { O_COMPLETED, O_CRASHED, O_FAILED, O_NONE, RUNNING, STARTING, commit, reportOutcome, termRequested, transition, type Outcome } from '../../shared/slots.js';
+import { O_COMPLETED, O_CRASHED, O_FAILED, O_NONE, RUNNING, STARTING, commit, reasonOf, reportOutcome, termRequested, transition, type Outcome } from '../../shared/slots.js';
+import { isDeath } from '../../shared/exit.js';
 import type { Runner, RunnerEvents, StartInfo } from '../runner.js';
 import { inheritedExecArgv } from '../../shared/exec-argv.js';
 
@@ -54,6 +55,7 @@ export function startProcess(info: StartInfo, events: RunnerEvents): Runner {
   const i32 = table.i32;
   const ctrlAt = table.at(req.slot, CTRL);
   const latchAt = table.at(req.slot, LATCH);
+  const sleepersAt = table.at(req.slot, LATCH_SLEEPERS);
   const execArgv = req.execArgv === undefined ? inheritedExecArgv(process.execArgv) : [...req.execArgv];
   if (info.resourceLimits?.maxOldGenerationSizeMb) execArgv.push(`--max-old-space-size=${info.resourceLimits.maxOldGenerationSizeMb}`);
   const child: ChildProcess = fork(BOOTSTRAP_PATH, [], {
@@ -78,8 +80,9 @@ export function startProcess(info: StartInfo, events: RunnerEvents): Runner {
   /** Records an outcome against TERM; a precious failure goes to the registrant first. Returns what was decided. */
   const decide = (outcome: Outcome, code: number, error: SerializedError | undefined): Outcome => {
     const decided = reportOutcome(i32, ctrlAt, req.gen, outcome);
-    if (req.precious && (decided === O_FAILED || decided === O_CRASHED)) {
-      const death: DeathReport = { t: 'death', reason: decided === O_FAILED ? 'failed' : 'crashed', code, ...(error ? { error } : {}) };
+    const reason = decided === O_NONE ? undefined : reasonOf(decided);
+    if (req.precious && reason !== undefined && isDeath(reason)) {
+      const death: DeathReport = { t: 'death', reason, code, ...(error ? { error } : {}) };
       controlPort?.postMessage(death);
       deliverInterrupt(registrant.i32, registrant.interrupt, registrant.latch);
     }
@@ -110,7 +113,7 @@ export function startProcess(info: StartInfo, events: RunnerEvents): Runner {
       case 'outcome': {
         const decided = decide(m.reason === 'completed' ? O_COMPLETED : O_FAILED, m.code, m.error);
         if (decided === O_NONE) return;
-        events.report({ t: 'outcome', reason: decided === O_COMPLETED ? 'completed' : decided === O_FAILED ? 'failed' : 'terminated', code: m.code, ...(m.result !== undefined ? { result: m.result } : {}), ...(m.error ? { error: m.error } : {}) });
+        events.report({ t: 'outcome', reason: reasonOf(decided), code: m.code, ...(m.result !== undefined ? { result: m.result } : {}), ...(m.error ? { error: m.error } : {}) });
         return;
       }
       case 'port':
@@ -151,10 +154,10 @@ export function startProcess(info: StartInfo, events: RunnerEvents): Runner {
       if (termRequested(Atomics.load(i32, ctrlAt))) sendTerm();
       control.write(Buffer.of(CMD_LATCH));
     }
-    Atomics.add(i32, latchAt + 1, 1);
+    Atomics.add(i32, sleepersAt, 1);
     const r = Atomics.waitAsync(i32, latchAt, 0);
     const after = (): void => {
-      Atomics.sub(i32, latchAt + 1, 1);
+      Atomics.sub(i32, sleepersAt, 1);
       relayLatch();
     };
     if (r.async) void r.value.then(after);
