@@ -53,7 +53,7 @@ export type { PoolStats } from './stats.js';
 import { T_ANSWERED, T_PENDING, T_STOLEN, indexAt, callAt, callsOf, usable, type Batch, type Entry, type Call, type Member } from './work.js';
 
 /** Batches a busy worker may hold beyond the ones it runs: one ready, so it never idles waiting for a message. */
-export const LOOKAHEAD_BATCHES = 3;
+export const LOOKAHEAD_BATCHES = 1;
 /** Worker time one batch aims at: large enough to amortise a message (~5 µs), small enough to balance. */
 export const TARGET_BATCH_MICROS = 2000;
 /** Upper bound on inputs per batch (bounds message size, and the gate words a worker holds). */

@@ -48,7 +48,7 @@ import { TaskCore, TaskHandle, type SpawnOptions, type SpawnedTask, type TaskExi
 import { taskMatcher, type TaskFilter } from '../task/filter.js';
 import { cancelTasks, stopWorkers, validateFilteredShutdownOptions } from './filtered-shutdown.js';
 import { clearThreadLogger, setThreadLogger } from '../shared/thread-logger.js';
-import { inheritedExecArgv } from '../shared/exec-argv.js';
+import { threadExecArgv } from '../shared/exec-argv.js';
 import { LifecycleEvents, type LifecycleEvent } from './events.js';
 import { logLifecycle } from './lifecycle-log.js';
 import { PreciousDeaths } from './precious.js';
@@ -102,7 +102,7 @@ export class SupervisorCore implements InterruptSource, ScopeHost {
       gracefulTimeoutMs: options.gracefulTimeoutMs,
       logLevel: this.logger?.level ?? 'silent',
     };
-    this.#thread = new Worker(THREAD_URL, { workerData: init, transferList: [port2], env: SHARE_ENV, name: 'bgworkers-supervisor', execArgv: inheritedExecArgv(process.execArgv) });
+    this.#thread = new Worker(THREAD_URL, { workerData: init, transferList: [port2], env: SHARE_ENV, name: 'bgworkers-supervisor', execArgv: threadExecArgv(process.execArgv) });
     this.#threadExited = new Promise((resolve) => this.#thread.once('exit', () => resolve()));
     this.#thread.on('error', (err) => this.#died(err));
     this.#thread.once('exit', (code) => {

@@ -23,3 +23,13 @@ export function inheritedExecArgv(argv: readonly string[]): string[] {
   }
   return out;
 }
+
+/**
+ * A Worker's `execArgv` option: undefined (inherit, as Node does) unless the registrant's options include one
+ * of the above, which a Worker would inherit and fail on. An explicit list is given only then, because Node
+ * rejects V8 and per-process options (`--expose-gc`, …) in an explicit list that it accepts when inherited.
+ */
+export function threadExecArgv(argv: readonly string[]): string[] | undefined {
+  const filtered = inheritedExecArgv(argv);
+  return filtered.length === argv.length ? undefined : filtered;
+}
