@@ -30,7 +30,28 @@ interface Cell<T> {
   at: Date | undefined;
 }
 
-/** A protected value: arm it before an update, disarm it after; a guard dropped armed poisons it for good. */
+/**
+ * A protected value: arm it before an update, disarm it after; a guard dropped armed poisons it for good (G15).
+ *
+ * @example
+ * ```ts
+ * // poison.ts
+ * import { Poison, PoisonedError } from 'bgworkers';
+ *
+ * const totals = new Poison('tenant totals', { sum: 0, count: 0 });
+ * totals.use((t) => { t.sum += 5; t.count += 1; }); // consistent: disarmed
+ * try {
+ *   totals.use((t) => { t.sum += 7; throw new Error('crashed before count was updated'); });
+ * } catch {
+ *   // the update was left half-done: totals is poisoned now
+ * }
+ * try {
+ *   totals.checkAndArm();
+ * } catch (err) {
+ *   if (err instanceof PoisonedError) console.log(err.code, err.what); // prints: ERR_POISONED tenant totals
+ * }
+ * ```
+ */
 export class Poison<T> {
   /** What the value is, for errors and the warning (e.g. `"timeline 7 layer map"`). */
   readonly what: string;

@@ -20,6 +20,28 @@ const depth = new AsyncLocalStorage<number>();
 /**
  * Runs `fn` with interrupts held: checkForInterrupts() does not throw inside it (sync or async); a pending
  * interrupt is kept and thrown at the first check after the outermost region. Returns fn's value.
+ *
+ * @example
+ * ```ts
+ * // hold.ts
+ * import { Supervisor, checkForInterrupts, holdInterrupts } from 'bgworkers';
+ *
+ * const supervisor = await Supervisor.start();
+ * const seen: string[] = [];
+ * try {
+ *   await supervisor.scope((scope) => {
+ *     holdInterrupts(() => {
+ *       scope.abort(new Error('stop'));
+ *       checkForInterrupts(); // held: the region runs to its end
+ *       seen.push('region done');
+ *     });
+ *     checkForInterrupts(); // throws the abort reason now
+ *   }).catch((err: Error) => seen.push(err.message));
+ *   console.log(seen.join(', ')); // prints: region done, stop
+ * } finally {
+ *   await supervisor.shutdown();
+ * }
+ * ```
  */
 export function holdInterrupts<T>(fn: () => T): T {
   if (typeof fn !== 'function') throw invalidOption('fn', 'a function', fn);

@@ -113,6 +113,26 @@ export class Scope {
    * as its cancellation token and `currentTask()` set inside it. A commit waits for it (ephemeral: cancels it); an
    * abort cancels it; the scope settles only once it has settled. A precious task's failure aborts the scope.
    * @throws ScopeClosedError when the scope is no longer active; InvalidWorkerSpecError for bad options.
+   *
+   * @example
+   * ```ts
+   * // spawn.ts
+   * import { Supervisor, currentTask } from 'bgworkers';
+   *
+   * const supervisor = await Supervisor.start();
+   * try {
+   *   const exit = await supervisor.scope(async (scope) => {
+   *     const flush = scope.spawn(async (task) => {
+   *       await new Promise((resolve) => setTimeout(resolve, 5));
+   *       return task.signal.aborted ? 'cancelled' : `flushed by ${currentTask()?.name}`;
+   *     }, { name: 'flush', kind: 'flush', labels: { tenant: 'a' } });
+   *     return flush.result(); // the scope would wait for it anyway: it is not ephemeral
+   *   });
+   *   console.log(exit.reason, exit.result); // prints: completed flushed by flush
+   * } finally {
+   *   await supervisor.shutdown();
+   * }
+   * ```
    */
   spawn<T>(fn: (task: SpawnedTask) => T | PromiseLike<T>, options?: SpawnOptions): TaskHandle<T> {
     return this.#registrar.spawnIn<T>(this.#node, fn, options);
