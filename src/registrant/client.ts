@@ -10,7 +10,7 @@ import { runScope } from '../scope/run.js';
 import { SupervisorCore } from './core.js';
 import type { SupervisorMetrics, WorkerFilter, WorkerInfo } from './registry.js';
 import type { WorkerExit } from '../shared/exit.js';
-import { taskMatcher, type TaskFilter } from '../task/filter.js';
+import type { TaskFilter } from '../task/filter.js';
 import type { TaskExit, TaskInfo } from '../task/task.js';
 import type { ShutdownOptions } from './filtered-shutdown.js';
 
@@ -85,13 +85,7 @@ export class Supervisor implements AsyncDisposable {
 
   /** The in-thread tasks (scope.spawn) of this supervisor's scopes that have not stopped, optionally filtered. */
   tasks(filter?: TaskFilter): TaskInfo[] {
-    const match = taskMatcher(filter);
-    const out: TaskInfo[] = [];
-    for (const t of this.#core.tasks) {
-      const info = t.info();
-      if (match(info)) out.push(info);
-    }
-    return out;
+    return this.#core.tasks.list(filter);
   }
 
   /**
@@ -117,7 +111,7 @@ export class Supervisor implements AsyncDisposable {
    */
   shutdownTasks(filter: TaskFilter, options?: ShutdownOptions): Promise<TaskExit<unknown>[]> {
     try {
-      return this.#core.shutdownTasks(filter, options);
+      return this.#core.tasks.shutdown(filter, options, this.#core.logger);
     } catch (err) {
       return Promise.reject(err);
     }

@@ -13,9 +13,11 @@
  * A report for a (slot, gen) with no record is ignored: records leave only at 'stopped' (invariant 1). Worker
  * log lines ('log') go to worker-log.ts.
  *
- * Why ~290 lines: the mailbox's handling (#apply, #stopped) turns each report into state changes on core's own
- * private fields (the ready and shutdown promises, keep-alive) plus one event; what is left is the lifecycle
- * of the supervisor thread itself (start, shutdown, death), which shares those fields.
+ * Why ~340 lines: the mailbox's handling (#apply, #stopped) turns each report into state changes on core's own
+ * private fields (the ready and shutdown promises, keep-alive) plus one event; the lifecycle of the supervisor
+ * thread itself (start, shutdown, death) shares those fields; and core is the scopes' registrar (register,
+ * pool, spawn, shutdown by filter), each a few lines that check `closed` and delegate (registration.ts,
+ * pool/, task/registry.ts, filtered-shutdown.ts).
  *
  * Invariants:
  * 1. A record leaves the registry exactly when its 'stopped' message is applied; the slot is already free then.
@@ -44,9 +46,9 @@ import { Registry, type WorkerFilter } from './registry.js';
 import { Registration, tryRegisterWorker } from './registration.js';
 import { takeOver } from './takeover.js';
 import { poisonHeldBy } from '../poison/shared-poison.js';
-import { TaskCore, TaskHandle, type SpawnOptions, type SpawnedTask, type TaskExit } from '../task/task.js';
-import { taskMatcher, type TaskFilter } from '../task/filter.js';
-import { cancelTasks, stopWorkers, validateFilteredShutdownOptions } from './filtered-shutdown.js';
+import type { SpawnOptions, SpawnedTask, TaskHandle } from '../task/task.js';
+import { TaskRegistry } from '../task/registry.js';
+import { stopWorkers, validateFilteredShutdownOptions } from './filtered-shutdown.js';
 import { clearThreadLogger, setThreadLogger } from '../shared/thread-logger.js';
 import { threadExecArgv } from '../shared/exec-argv.js';
 import { LifecycleEvents, type LifecycleEvent } from './events.js';
@@ -69,8 +71,8 @@ export class SupervisorCore implements InterruptSource, ScopeHost {
   readonly #mailbox: MessagePort;
   readonly #roots = new Set<ScopeNode>();
   readonly #precious: PreciousDeaths;
-  /** In-thread tasks that have not stopped (supervisor.tasks()). */
-  readonly tasks = new Set<TaskCore>();
+  /** In-thread tasks that have not stopped (supervisor.tasks(), shutdownTasks()). */
+  readonly tasks = new TaskRegistry();
   readonly #registration: Registration;
   #ready: { resolve: () => void; reject: (e: unknown) => void } | undefined;
   #shutdown: Promise<void> | undefined;
@@ -150,11 +152,7 @@ export class SupervisorCore implements InterruptSource, ScopeHost {
 
   spawnIn<T>(node: ScopeNode, fn: (task: SpawnedTask) => T | PromiseLike<T>, options: SpawnOptions | undefined): TaskHandle<T> {
     if (this.closed) throw new SupervisorClosedError('spawn');
-    node.assertActive('spawn');
-    const core = new TaskCore<T>(node, fn, options, (t) => this.tasks.delete(t as TaskCore));
-    this.tasks.add(core as TaskCore);
-    node.members.add(core);
-    return new TaskHandle<T>(core);
+    return this.tasks.spawn(node, fn, options);
   }
 
   createPool<I, O>(node: ScopeNode, options: PoolOptions): ScopedPool<I, O> {
@@ -177,11 +175,6 @@ export class SupervisorCore implements InterruptSource, ScopeHost {
     return stopWorkers(this.registry.matching(filter), o, this.logger, (r) => this.forceStop(r));
   }
 
-  shutdownTasks(filter: TaskFilter, options: unknown): Promise<TaskExit<unknown>[]> {
-    const o = validateFilteredShutdownOptions(options);
-    const match = taskMatcher(filter);
-    return cancelTasks([...this.tasks].filter((t) => match(t.info())), o, this.logger);
-  }
 
   /** Stops a worker whose termination was requested by force now (its grace cut to 0). */
   forceStop(r: WorkerRecord): void {
