@@ -44,13 +44,18 @@ export function validateFilteredShutdownOptions(options: unknown): ResolvedShutd
 /** Timers the complainer uses; the real ones by default. */
 export interface ShutdownClock {
   now(): number;
-  setTimeout(fn: () => void, ms: number): unknown;
+  /** `keepAlive`: the timer holds the event loop open (the timeoutMs deadline does; complaints do not). */
+  setTimeout(fn: () => void, ms: number, keepAlive?: boolean): unknown;
   clearTimeout(t: unknown): void;
 }
 
 export const realShutdownClock: ShutdownClock = {
   now: () => performance.now(),
-  setTimeout: (fn, ms) => setTimeout(fn, ms).unref(),
+  setTimeout: (fn, ms, keepAlive = false) => {
+    const t = setTimeout(fn, ms);
+    if (!keepAlive) t.unref();
+    return t;
+  },
   clearTimeout: (t) => clearTimeout(t as NodeJS.Timeout),
 };
 
@@ -116,7 +121,7 @@ export async function waitComplaining<E>(
       list.forEach((i, k) => (results[i] = report[k]));
       pending.clear();
       end();
-    }, o.timeoutMs);
+    }, o.timeoutMs, true); // a promised resolution at timeoutMs must not depend on something else holding the loop
   }
   await all;
   return results;
