@@ -67,18 +67,16 @@ export class Tenant {
   /** Registers the compaction worker and spawns the flush and upload tasks in `scope`. */
   start(scope) {
     const labels = { tenant: this.name };
-    // next() gives up when the server scope aborts or this tenant broke (an unexpected failure): no hang.
+    // next() gives up when the server scope aborts or this tenant broke (one of its three stopped): no hang.
     this.#watch = AbortSignal.any([scope.signal, this.#broken.signal]);
     this.compaction = scope.register({ entry: COMPACTION, name: `compaction/${this.name}`, kind: 'compaction', labels, ephemeral: true });
     this.compaction.port.on('message', ({ compactions }) => this.events.emit('compacted', compactions));
-    void this.compaction.waitForShutdown().then((exit) => {
-      if (exit.reason === 'failed' || exit.reason === 'crashed') this.#broken.abort(new Error(`${this.compaction.name} ${exit.reason}`, { cause: exit.error }));
-    });
     this.flush = scope.spawn((task) => this.#flushLoop(task), { name: `flush/${this.name}`, kind: 'flush', labels, ephemeral: true });
-    void this.flush.result().then((exit) => {
-      if (exit.reason === 'failed') this.#broken.abort(exit.error);
-    });
     this.upload = scope.spawn((task) => this.#uploadLoop(task, scope.signal), { name: `upload/${this.name}`, kind: 'upload', labels, ephemeral: true, precious: true });
+    // Once any of the three stopped, however, the tenant can no longer serve a round.
+    const broke = (name, exit) => this.#broken.abort(new Error(`${this.name}: ${name} stopped (${exit.reason})`, { cause: exit.error }));
+    void this.compaction.waitForShutdown().then((exit) => broke(this.compaction.name, exit));
+    for (const task of [this.flush, this.upload]) void task.result().then((exit) => broke(task.name, exit));
   }
 
   /** Adds `n` rows to the memtable and wakes the flush task. @throws PoisonedError once the memtable is poisoned. */
@@ -95,11 +93,12 @@ export class Tenant {
    */
   async round(n) {
     this.ingest(n);
-    const [flushes, uploads, compactions] = await Promise.all([this.#next('flushed'), this.#next('uploaded'), this.#next('compacted')]);
+    const [flushes, uploads, compactions] = await Promise.all([this.next('flushed'), this.next('uploaded'), this.next('compacted')]);
     return { flushes, uploads, compactions };
   }
 
-  async #next(event) {
+  /** Resolves with the next `event`'s value; rejects once the server scope aborted or this tenant broke. */
+  async next(event) {
     try {
       const [value] = await once(this.events, event, { signal: this.#watch });
       return value;
