@@ -144,9 +144,14 @@ export class Tenant {
     }
     // Cancelled: finish the last upload, then stop (returning counts as `completed`).
     if (this.#slowLastUpload && !scopeSignal.aborted) {
+      // A real upload holds a socket open, which keeps the process alive while it runs; this stand-in waits for a
+      // log line only, so it holds a timer instead (the supervisor's complaint timer does not keep the process
+      // alive: with no other worker left, the process would exit in the middle of the shutdown).
+      const keepAlive = setInterval(() => {}, 60_000);
       const done = new AbortController(); // drops the abort listener once the complaint came
       await Promise.race([this.#complainedAbout(task.name), once(scopeSignal, 'abort', { signal: done.signal })]);
       done.abort();
+      clearInterval(keepAlive);
     }
     uploadQueued();
     return uploaded;
