@@ -21,7 +21,9 @@
 // logged "still waiting for upload/<tenant> to shut down" (log.mjs), or the scope aborts. That is the demo's
 // deliberately slow task, and why its complaint is printed on any machine.
 //
-// Nothing here runs on a timer: every step waits for an event (a Notice, a port message, a task's result).
+// A tenant's states: serving → broken, once any of its three stopped (shut down, a failed flush, a crash): its
+// exit, seen by start()'s watchers, aborts `#broken`, and every wait for a round (next()) then rejects instead
+// of hanging. No step waits for time to pass: each waits for an event (a Notice, a port message, a task's result).
 import { EventEmitter, once } from 'node:events';
 import { Poison } from 'bgworkers';
 
