@@ -91,7 +91,10 @@ describe('installed package', () => {
     expectBothRuntimes(await runProgram(dir, 'esm.mjs'), 'esm');
     expectBothRuntimes(await runProgram(dir, 'cjs.cjs'), 'cjs');
     for (const config of ['tsconfig.node10.json', 'tsconfig.nodenext.json']) {
-      await exec(process.execPath, [tsc, '-p', join(dir, config)], { cwd: dir, timeout: 60_000 }); // rejects with tsc's errors
+      // tsc prints its errors on stdout and exits non-zero: fail with them.
+      await exec(process.execPath, [tsc, '-p', join(dir, config)], { cwd: dir, timeout: 60_000 }).catch((err: { stdout?: string }) => {
+        throw new Error(`tsc -p ${config}:\n${err.stdout ?? String(err)}`);
+      });
     }
   }, 180_000);
 
