@@ -8,7 +8,7 @@ import { basename, extname } from 'node:path';
 import type { ResourceLimits } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { invalidOption } from './errors.js';
-import { bag, bool, entryOf, int, ms, str, stringArray, stringRecord } from './validate.js';
+import { bag, bool, entryOf, int, ms, sendable, str, stringArray, stringRecord } from './validate.js';
 import { MAX_SLOTS } from './shared/layout.js';
 
 /** Options of `Supervisor.start()`. */
@@ -56,7 +56,11 @@ export interface WorkerSpec<D = unknown> {
   kind?: string;
   /** Free-form string labels, for the registry and filters. */
   labels?: Readonly<Record<string, string>>;
-  /** Handed to the worker as `ctx.data`. Must be structured-cloneable (no functions, symbols, class identity). */
+  /**
+   * Handed to the worker as `ctx.data`. Must be structured-cloneable (no functions, symbols, class identity); for
+   * `runtime: 'process'` also serializable by v8.serialize (no SharedArrayBuffer, no MessagePort). Checked at
+   * register(): InvalidWorkerSpecError with `field: 'data'`.
+   */
   data?: D;
   /**
    * Where the worker runs: a worker thread, or a child process (child_process.fork) for work that may crash the
@@ -165,6 +169,9 @@ export function validateSpec(spec: unknown, scoped: boolean): ResolvedSpec {
   const ephemeral = bool(o['ephemeral'], 'ephemeral') ?? false;
   const precious = bool(o['precious'], 'precious') ?? false;
   const restartDelayMs = restartOf(o['restart'], scoped);
+  // A thread's data is checked by the post of the register request itself (registration.ts); a process's travels
+  // on from the supervisor thread over IPC, where a failure would only show as a failed start.
+  if (runtime === 'process') sendable(o['data'], 'data', runtime);
   return {
     entry: href,
     entryPath: path,
