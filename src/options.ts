@@ -8,7 +8,7 @@ import { basename, extname } from 'node:path';
 import type { ResourceLimits } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { invalidOption } from './errors.js';
-import { bag, bool, entryOf, int, ms, sendable, str, stringArray, stringRecord } from './validate.js';
+import { bag, bool, entryOf, graceMs, int, ms, sendable, str, stringArray, stringRecord } from './validate.js';
 import { MAX_SLOTS } from './shared/layout.js';
 
 /** Options of `Supervisor.start()`. */
@@ -19,7 +19,11 @@ export interface SupervisorOptions {
    * @default max(16, 4 × os.availableParallelism())
    */
   maxWorkers?: number;
-  /** Grace between a termination request and a forced stop, in ms (finite, >= 0). @default 5000 */
+  /**
+   * Grace between a termination request and a forced stop, in ms (>= 0). `Infinity`: never forced — a worker
+   * stops only when its main returns (or when a `shutdown({ timeoutMs })` with a finite timeout forces it).
+   * @default 5000
+   */
   gracefulTimeoutMs?: number;
   /**
    * Thread workers kept started in advance (bootstrap loaded, no entry imported), so register() → running skips
@@ -75,7 +79,7 @@ export interface WorkerSpec<D = unknown> {
   execArgv?: readonly string[];
   /** Unscoped, unflagged workers only: start again `delayMs` after a failed or crashed run. @default 'never' */
   restart?: 'never' | { delayMs: number };
-  /** Overrides the supervisor's grace between a termination request and a forced stop. */
+  /** Overrides the supervisor's grace between a termination request and a forced stop (`Infinity`: never forced). */
   gracefulTimeoutMs?: number;
   /**
    * V8 heap limits of the worker; exceeding them kills the worker (reason `crashed`). For a process worker only
@@ -135,7 +139,7 @@ export function validateSupervisorOptions(options: unknown): ResolvedSupervisorO
   if (logger !== undefined && logger !== false && !isLogger(logger)) throw invalidOption('logger', 'a pino Logger or false', logger);
   return {
     maxWorkers: int(o['maxWorkers'], 'maxWorkers', 1, MAX_SLOTS) ?? defaultMaxWorkers(),
-    gracefulTimeoutMs: ms(o['gracefulTimeoutMs'], 'gracefulTimeoutMs') ?? DEFAULT_GRACEFUL_TIMEOUT_MS,
+    gracefulTimeoutMs: graceMs(o['gracefulTimeoutMs'], 'gracefulTimeoutMs') ?? DEFAULT_GRACEFUL_TIMEOUT_MS,
     spareWorkers: int(o['spareWorkers'], 'spareWorkers', 0, MAX_SPARE_WORKERS) ?? DEFAULT_SPARE_WORKERS,
     logger: logger as Logger | false | undefined,
   };
@@ -148,9 +152,10 @@ export function validateScopeOptions(options: unknown): { name: string | undefin
   return { name: str(o['name'], 'name'), signal };
 }
 
-export function validateShutdownOptions(options: unknown, fallbackMs: number): number {
+/** `shutdown()`'s options: its `timeoutMs` (`Infinity` allowed), else `fallback`. */
+export function validateShutdownOptions<F>(options: unknown, fallback: F): number | F {
   const o = bag(options, 'options', 'shutdown', ['timeoutMs']);
-  return ms(o['timeoutMs'], 'timeoutMs') ?? fallbackMs;
+  return graceMs(o['timeoutMs'], 'timeoutMs') ?? fallback;
 }
 
 /** Validates a spec. `scoped`: registered in a scope (flags allowed, restart not). */
@@ -180,7 +185,7 @@ export function validateSpec(spec: unknown, scoped: boolean): ResolvedSpec {
     labels: labelsOf(o['labels']),
     data: o['data'],
     restartDelayMs,
-    gracefulTimeoutMs: ms(o['gracefulTimeoutMs'], 'gracefulTimeoutMs'),
+    gracefulTimeoutMs: graceMs(o['gracefulTimeoutMs'], 'gracefulTimeoutMs'),
     resourceLimits: limitsOf(o['resourceLimits']),
     runtime,
     env,

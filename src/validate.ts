@@ -81,6 +81,13 @@ export function ms(v: unknown, field: string, required = false): number | undefi
   return v;
 }
 
+/** A grace period: like ms() but `Infinity` is allowed (never forced). */
+export function graceMs(v: unknown, field: string): number | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== 'number' || Number.isNaN(v) || v < 0) throw invalidOption(field, 'a number of milliseconds >= 0 (Infinity: never forced)', v);
+  return v;
+}
+
 export function str(v: unknown, field: string): string | undefined {
   if (v === undefined) return undefined;
   if (typeof v !== 'string' || v.length === 0) throw invalidOption(field, 'a non-empty string', v);

@@ -72,14 +72,19 @@ export class Supervisor implements AsyncDisposable {
   }
 
   /**
-   * Aborts every active scope (SupervisorShutdownError), terminates every worker (graceful, then forced after
-   * `timeoutMs`, default the supervisor's `gracefulTimeoutMs`), stops the supervisor thread. Idempotent. Does not
-   * wait for scope functions still running; after it resolves no worker is alive and every slot is free.
+   * Aborts every active scope (SupervisorShutdownError), terminates every worker (graceful, then forced), stops the
+   * supervisor thread. Idempotent. Does not wait for scope functions still running; after it resolves no worker is
+   * alive and every slot is free.
+   *
+   * Grace: without `timeoutMs`, each worker gets its own (the spec's `gracefulTimeoutMs`, else the supervisor's).
+   * With it, every worker this shutdown stops gets `timeoutMs` instead — shorter or longer than its own;
+   * `Infinity` waits as long as it takes (for draining long jobs). A forced stop already scheduled (by
+   * `terminate()` or an earlier shutdown) is brought forward by a shorter timeout, never put back by a longer one.
    */
   shutdown(options?: { timeoutMs?: number }): Promise<void> {
-    let timeoutMs: number;
+    let timeoutMs: number | undefined;
     try {
-      timeoutMs = validateShutdownOptions(options, this.#core.options.gracefulTimeoutMs);
+      timeoutMs = validateShutdownOptions(options, undefined);
     } catch (err) {
       return Promise.reject(err);
     }

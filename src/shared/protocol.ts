@@ -106,7 +106,8 @@ export interface TerminateRequest {
 
 export interface ShutdownRequest {
   t: 'shutdown';
-  timeoutMs: number;
+  /** The grace of every worker the shutdown stops (Infinity: never forced); undefined: each worker's own. */
+  timeoutMs: number | undefined;
 }
 
 export type SupervisorRequest = RegisterRequest | TerminateRequest | ShutdownRequest;

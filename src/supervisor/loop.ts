@@ -58,7 +58,8 @@ export class SupervisorLoop {
   readonly #d: LoopDeps;
   readonly #runs = new Map<number, Run>(); // by slot
   #state: LoopState = 'serving';
-  #shutdownGraceMs = Infinity;
+  /** The shutdown's timeoutMs, once a shutdown gave one: every stop's grace from then on. */
+  #shutdownGraceMs: number | undefined = undefined;
 
   constructor(deps: LoopDeps) {
     this.#d = deps;
@@ -219,10 +220,10 @@ export class SupervisorLoop {
     if (this.#state === 'shutting-down') this.#maybeFinishShutdown();
   }
 
-  #shutdown(timeoutMs: number): void {
+  #shutdown(timeoutMs: number | undefined): void {
     const { table } = this.#d;
     if (this.#state === 'serving') this.#state = 'shutting-down';
-    this.#shutdownGraceMs = timeoutMs;
+    if (timeoutMs !== undefined) this.#shutdownGraceMs = timeoutMs; // a later shutdown without one keeps it
     for (const run of [...this.#runs.values()]) {
       const { slot, gen } = run.request;
       const before = requestTermination(table.i32, table.at(slot, CTRL), gen);

@@ -36,7 +36,7 @@ export interface Slot {
 export interface Model {
   t: number;
   shuttingDown: boolean;
-  shutdownGraceMs: number;
+  shutdownGraceMs: number | undefined;
   slots: Slot[];
   /** Expected messages, as normalised by norm(). */
   posted: string[];
@@ -89,7 +89,8 @@ export function start(m: Model, i: number): void {
 
 export function beginStopping(m: Model, i: number): void {
   const s = m.slots[i]!;
-  const deadline = m.t + Math.min(s.graceMs, m.shutdownGraceMs);
+  // A shutdown's timeoutMs, once given, is every stop's grace (longer or shorter than the worker's own).
+  const deadline = m.t + (m.shutdownGraceMs ?? s.graceMs);
   if (s.stopping && deadline >= s.deadline) return;
   if (s.stopping) reached.add('forced stop brought forward');
   if (!s.stopping) s.stops++;
