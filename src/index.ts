@@ -28,7 +28,9 @@ export {
   WorkerCapacityError,
   WorkerStartupError,
 } from './errors.js';
-export type { ExitInfo, WorkerRef } from './errors.js';
+export type { AnyBgWorkersError, BgWorkersErrorCode, ExitInfo, WorkerRef } from './errors.js';
+export { isBgWorkersError } from './errors.js';
+export type { AnyWorkerDefinition, WorkerData, WorkerResult } from './entry-types.js';
 export type { ScopedWorkerSpec, ScopeOptions, SupervisorOptions, WorkerSpec } from './options.js';
 export type { WorkerExit, WorkerState } from './record.js';
 export type { WorkerChannel } from './channel.js';

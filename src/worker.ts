@@ -9,5 +9,6 @@ export type { TaskContext, TaskFunction } from './pool/task.js';
 export type { WorkerContext, WorkerDefinition } from './worker/context.js';
 export { checkForInterrupts, interruptPending, myLatch } from './scope/interrupts.js';
 export { TerminationRequestedError } from './errors.js';
+export type { WorkerData, WorkerResult } from './entry-types.js';
 export type { Latch, WaitOptions, WaitResult } from './shared/latch.js';
 export type { WorkerChannel } from './channel.js';

@@ -2,6 +2,7 @@
  * Supervisor: the public registrant-side facade. The engine is SupervisorCore (core.ts); the thread that starts
  * and stops workers is the supervisor loop (loop.ts, on the thread thread.ts starts).
  */
+import type { AnyWorkerDefinition, WorkerData, WorkerResult } from '../entry-types.js';
 import type { WorkerHandle } from '../handle.js';
 import { validateShutdownOptions, validateSupervisorOptions, type ScopeOptions, type SupervisorOptions, type WorkerSpec } from '../options.js';
 import type { Scope } from '../scope/scope.js';
@@ -56,10 +57,15 @@ export class Supervisor implements AsyncDisposable {
   /**
    * Registers an unscoped worker: it lives until it stops or the supervisor shuts down. `ephemeral` and
    * `precious` are rejected here (register in a scope for those).
+   *
+   * Types: `register<typeof import('./sum.js').default>(spec)` checks `data` against the entry's `defineWorker`
+   * and types `exit.result` with its main's result; `register<D, R>(spec)` states them by hand.
    * @throws WorkerCapacityError, InvalidWorkerSpecError, SupervisorClosedError. Nothing is registered when it throws.
    */
-  register<D = unknown, R = unknown>(spec: WorkerSpec<D>): WorkerHandle<R> {
-    return this.#core.registerIn<D, R>(undefined, spec, true)!;
+  register<W extends AnyWorkerDefinition = never>(spec: WorkerSpec<WorkerData<W>>): WorkerHandle<WorkerResult<W>>;
+  register<D = unknown, R = unknown>(spec: WorkerSpec<D>): WorkerHandle<R>;
+  register(spec: WorkerSpec): WorkerHandle {
+    return this.#core.registerIn(undefined, spec, true)!;
   }
 
   /** Registry snapshot of the workers that hold a slot (not yet stopped), optionally filtered. */
