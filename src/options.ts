@@ -152,10 +152,10 @@ export function validateScopeOptions(options: unknown): { name: string | undefin
   return { name: str(o['name'], 'name'), signal };
 }
 
-/** `shutdown()`'s options: its `timeoutMs` (`Infinity` allowed), else `fallback`. */
-export function validateShutdownOptions<F>(options: unknown, fallback: F): number | F {
+/** `shutdown()`'s options: its `timeoutMs` (`Infinity` allowed: no cap), else `fallbackMs`. */
+export function validateShutdownOptions(options: unknown, fallbackMs: number): number {
   const o = bag(options, 'options', 'shutdown', ['timeoutMs']);
-  return graceMs(o['timeoutMs'], 'timeoutMs') ?? fallback;
+  return graceMs(o['timeoutMs'], 'timeoutMs') ?? fallbackMs;
 }
 
 /** Validates a spec. `scoped`: registered in a scope (flags allowed, restart not). */

@@ -82,15 +82,16 @@ export class Supervisor implements AsyncDisposable {
    * supervisor thread. Idempotent. Does not wait for scope functions still running; after it resolves no worker is
    * alive and every slot is free.
    *
-   * Grace: without `timeoutMs`, each worker gets its own (the spec's `gracefulTimeoutMs`, else the supervisor's).
-   * With it, every worker this shutdown stops gets `timeoutMs` instead — shorter or longer than its own;
-   * `Infinity` waits as long as it takes (for draining long jobs). A forced stop already scheduled (by
-   * `terminate()` or an earlier shutdown) is brought forward by a shorter timeout, never put back by a longer one.
+   * Grace: each worker gets its own (the spec's `gracefulTimeoutMs`, else the supervisor's). `timeoutMs` caps it:
+   * no worker gets longer than `timeoutMs` (a forced stop already scheduled is brought forward, never put back).
+   * Without `timeoutMs` (or with `Infinity`) there is no cap. To drain long jobs ("wait as long as it takes"),
+   * give those workers, or the supervisor, `gracefulTimeoutMs: Infinity` and call `shutdown()` (or
+   * `shutdown({ timeoutMs })` to bound the wait: a second call returns the first one's promise and bound).
    */
   shutdown(options?: { timeoutMs?: number }): Promise<void> {
-    let timeoutMs: number | undefined;
+    let timeoutMs: number;
     try {
-      timeoutMs = validateShutdownOptions(options, undefined);
+      timeoutMs = validateShutdownOptions(options, Infinity);
     } catch (err) {
       return Promise.reject(err);
     }

@@ -225,13 +225,12 @@ export class SupervisorCore implements InterruptSource, ScopeHost {
     r.scope?.abort(err);
   }
 
-  /** `timeoutMs`: every worker's grace in this shutdown; undefined: each worker's own. */
-  shutdown(timeoutMs: number | undefined): Promise<void> {
+  shutdown(timeoutMs: number): Promise<void> {
     this.#shutdown ??= this.#doShutdown(timeoutMs);
     return this.#shutdown;
   }
 
-  async #doShutdown(timeoutMs: number | undefined): Promise<void> {
+  async #doShutdown(timeoutMs: number): Promise<void> {
     this.closed = true; // invariant 3
     this.#keepAlive(true);
     const reason = new SupervisorShutdownError();

@@ -106,8 +106,7 @@ export interface TerminateRequest {
 
 export interface ShutdownRequest {
   t: 'shutdown';
-  /** The grace of every worker the shutdown stops (Infinity: never forced); undefined: each worker's own. */
-  timeoutMs: number | undefined;
+  timeoutMs: number;
 }
 
 export type SupervisorRequest = RegisterRequest | TerminateRequest | ShutdownRequest;

@@ -58,8 +58,7 @@ export class SupervisorLoop {
   readonly #d: LoopDeps;
   readonly #runs = new Map<number, Run>(); // by slot
   #state: LoopState = 'serving';
-  /** The shutdown's timeoutMs, once a shutdown gave one: every stop's grace from then on. */
-  #shutdownGraceMs: number | undefined = undefined;
+  #shutdownGraceMs = Infinity;
 
   constructor(deps: LoopDeps) {
     this.#d = deps;
@@ -220,10 +219,10 @@ export class SupervisorLoop {
     if (this.#state === 'shutting-down') this.#maybeFinishShutdown();
   }
 
-  #shutdown(timeoutMs: number | undefined): void {
+  #shutdown(timeoutMs: number): void {
     const { table } = this.#d;
     if (this.#state === 'serving') this.#state = 'shutting-down';
-    if (timeoutMs !== undefined) this.#shutdownGraceMs = timeoutMs; // a later shutdown without one keeps it
+    this.#shutdownGraceMs = timeoutMs;
     for (const run of [...this.#runs.values()]) {
       const { slot, gen } = run.request;
       const before = requestTermination(table.i32, table.at(slot, CTRL), gen);

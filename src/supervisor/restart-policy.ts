@@ -79,14 +79,13 @@ export interface StopState {
 export type GraceDecision = { kind: 'none' } | { kind: 'arm'; requestStop: boolean; deadline: number; delayMs: number };
 
 /**
- * A stop begins: the grace deadline is `now` plus the shutdown's timeout when a shutdown gave one (shorter or
- * longer than the worker's own), else the worker's graceful timeout; Infinity arms a timer that never fires. The
- * first time, the stop is relayed (requestStop) and the timer armed; later, the timer is re-armed only for an
+ * A stop begins: the grace deadline is `now` plus the shorter of the worker's graceful timeout and the shutdown's.
+ * The first time, the stop is relayed (requestStop) and the timer armed; later, the timer is re-armed only for an
  * earlier deadline (invariant 4).
  */
-export function decideGrace(s: StopState, now: number, gracefulTimeoutMs: number, shutdownGraceMs: number | undefined): GraceDecision {
+export function decideGrace(s: StopState, now: number, gracefulTimeoutMs: number, shutdownGraceMs: number): GraceDecision {
   if (!s.hasRunner) return { kind: 'none' };
-  const deadline = now + (shutdownGraceMs ?? gracefulTimeoutMs);
+  const deadline = now + Math.min(gracefulTimeoutMs, shutdownGraceMs);
   if (s.stopping && deadline >= s.graceDeadline) return { kind: 'none' };
   return { kind: 'arm', requestStop: !s.stopping, deadline, delayMs: deadline - now };
 }

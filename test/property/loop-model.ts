@@ -36,7 +36,7 @@ export interface Slot {
 export interface Model {
   t: number;
   shuttingDown: boolean;
-  shutdownGraceMs: number | undefined;
+  shutdownGraceMs: number;
   slots: Slot[];
   /** Expected messages, as normalised by norm(). */
   posted: string[];
@@ -89,8 +89,7 @@ export function start(m: Model, i: number): void {
 
 export function beginStopping(m: Model, i: number): void {
   const s = m.slots[i]!;
-  // A shutdown's timeoutMs, once given, is every stop's grace (longer or shorter than the worker's own).
-  const deadline = m.t + (m.shutdownGraceMs ?? s.graceMs);
+  const deadline = m.t + Math.min(s.graceMs, m.shutdownGraceMs);
   if (s.stopping && deadline >= s.deadline) return;
   if (s.stopping) reached.add('forced stop brought forward');
   if (!s.stopping) s.stops++;

@@ -96,12 +96,12 @@ class Terminate implements Cmd {
 }
 
 class Shutdown implements Cmd {
-  constructor(readonly ms: number | undefined) {}
+  constructor(readonly ms: number) {}
   check = (): boolean => true;
   run(m: Model, r: Real): void {
     r.h.shutdown(this.ms);
     m.shuttingDown = true;
-    if (this.ms !== undefined) m.shutdownGraceMs = this.ms;
+    m.shutdownGraceMs = this.ms;
     m.slots.forEach((s, i) => {
       if (s.phase === 'free') return;
       if (!s.term && s.outcome === 'none') s.workerInterrupts++;
@@ -152,7 +152,7 @@ const commands = fc.oneof(
   { arbitrary: fc.tuple(slot, fc.boolean()).map(([i, f]) => new Outcome(i, f)), weight: 2 },
   { arbitrary: fc.tuple(slot, fc.boolean()).map(([i, s]) => new Exit(i, s)), weight: 3 },
   { arbitrary: fc.tuple(slot, fc.boolean()).map(([i, s]) => new Terminate(i, s)), weight: 2 },
-  { arbitrary: fc.constantFrom(0, 10, 200, Infinity, undefined).map((ms) => new Shutdown(ms)), weight: 1 },
+  { arbitrary: fc.constantFrom(0, 10, 200, Infinity).map((ms) => new Shutdown(ms)), weight: 1 },
   { arbitrary: fc.integer({ min: 0, max: 60 }).map((ms) => new Advance(ms)), weight: 3 },
 );
 
@@ -163,7 +163,7 @@ describe('supervisor loop decisions: model-based', () => {
         const setup = (): { model: Model; real: Real } => {
           const h = new LoopHarness(SLOTS);
           return {
-            model: { t: 0, shuttingDown: false, shutdownGraceMs: undefined, slots: Array.from({ length: SLOTS }, newSlot), posted: [], registrantInterrupts: 0, seq: 0 },
+            model: { t: 0, shuttingDown: false, shutdownGraceMs: Infinity, slots: Array.from({ length: SLOTS }, newSlot), posted: [], registrantInterrupts: 0, seq: 0 },
             real: { h },
           };
         };

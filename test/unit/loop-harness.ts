@@ -152,7 +152,7 @@ export class LoopHarness {
     requestTermination(this.table.i32, this.table.at(slot, CTRL), gen);
     this.loop.handle({ t: 'terminate', slot, gen });
   }
-  shutdown(timeoutMs?: number): void {
+  shutdown(timeoutMs: number): void {
     this.loop.handle({ t: 'shutdown', timeoutMs });
   }
   /** The worker of the slot's latest runner: commit, load the entry, report 'running'. False if it could not commit. */

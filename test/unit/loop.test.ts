@@ -193,25 +193,18 @@ describe('supervisor loop: shutdown', () => {
     expect(h.runnerOf(0).stops).toBe(1); // relayed once, by the first shutdown
   });
 
-  it("a shutdown's timeoutMs longer than the worker's grace is the grace: forced only then", () => {
+  it('an infinite grace is never forced, at shutdown(Infinity) either; a later finite shutdown forces it', () => {
     const h = new LoopHarness();
-    h.register(0, { gracefulTimeoutMs: 100 });
+    h.register(0, { gracefulTimeoutMs: Infinity });
     h.run(0);
-    h.shutdown(1000);
-    h.clock.advance(999);
-    expect(h.runnerOf(0).forces).toBe(0);
-    h.clock.advance(1);
-    expect(h.runnerOf(0).forces).toBe(1);
-  });
-
-  it('shutdown(Infinity) never forces: the run ends by its own exit; a later finite shutdown forces it', () => {
-    const h = new LoopHarness();
-    h.register(0, { gracefulTimeoutMs: 100 });
-    h.run(0);
-    h.register(1, { gracefulTimeoutMs: 100 });
+    h.register(1, { gracefulTimeoutMs: Infinity });
     h.run(1);
+    h.register(2, { gracefulTimeoutMs: 100 });
+    h.run(2);
     h.shutdown(Infinity);
     expect(h.runnerOf(0).stops).toBe(1);
+    h.clock.advance(100);
+    expect(h.runnerOf(2).forces).toBe(1); // Infinity is no cap: its own 100 ms
     h.clock.advance(1e12);
     expect(h.runnerOf(0).forces).toBe(0);
     expect(h.runnerOf(1).forces).toBe(0);
@@ -219,21 +212,10 @@ describe('supervisor loop: shutdown', () => {
     h.exit(0, 0);
     expect(h.stopped(0)).toMatchObject({ exit: { reason: 'completed' }, forced: false });
     h.shutdown(10);
-    h.clock.advance(10);
-    expect(h.runnerOf(1).forces).toBe(1);
-  });
-
-  it("a shutdown without timeoutMs gives each run its own grace (Infinity: never forced)", () => {
-    const h = new LoopHarness();
-    h.register(0, { gracefulTimeoutMs: 100 });
-    h.run(0);
-    h.register(1, { gracefulTimeoutMs: Infinity });
-    h.run(1);
-    h.shutdown();
-    h.clock.advance(100);
-    expect(h.runnerOf(0).forces).toBe(1);
-    h.clock.advance(1e12);
+    h.clock.advance(9);
     expect(h.runnerOf(1).forces).toBe(0);
+    h.clock.advance(1);
+    expect(h.runnerOf(1).forces).toBe(1);
   });
 
   it('a shutdown with no runs finishes at once', async () => {

@@ -76,34 +76,29 @@ describe('decideShutdown', () => {
 });
 
 describe('decideGrace (invariant 4: only ever earlier)', () => {
-  // The 4th argument is the shutdown's timeoutMs: undefined while no shutdown gave one.
   const fresh = { hasRunner: true, stopping: false, graceDeadline: Infinity };
   it('does nothing for a run without a runner', () => {
-    expect(decideGrace({ ...fresh, hasRunner: false }, 100, 50, undefined)).toEqual({ kind: 'none' });
+    expect(decideGrace({ ...fresh, hasRunner: false }, 100, 50, Infinity)).toEqual({ kind: 'none' });
   });
   it("first stop: relays it and arms the worker's graceful timeout", () => {
-    expect(decideGrace(fresh, 100, 50, undefined)).toEqual({ kind: 'arm', requestStop: true, deadline: 150, delayMs: 50 });
+    expect(decideGrace(fresh, 100, 50, Infinity)).toEqual({ kind: 'arm', requestStop: true, deadline: 150, delayMs: 50 });
   });
   it('a shorter shutdown timeout wins over the graceful timeout', () => {
     expect(decideGrace(fresh, 100, 50, 20)).toEqual({ kind: 'arm', requestStop: true, deadline: 120, delayMs: 20 });
+  });
+  it('Infinity (a worker\'s grace, and no shutdown cap) arms a deadline that never comes', () => {
+    expect(decideGrace(fresh, 100, Infinity, Infinity)).toEqual({ kind: 'arm', requestStop: true, deadline: Infinity, delayMs: Infinity });
+  });
+  it('a finite shutdown timeout caps an infinite grace, also one already armed', () => {
+    expect(decideGrace(fresh, 100, Infinity, 10)).toEqual({ kind: 'arm', requestStop: true, deadline: 110, delayMs: 10 });
+    expect(decideGrace({ ...fresh, stopping: true, graceDeadline: Infinity }, 100, Infinity, 10)).toEqual({ kind: 'arm', requestStop: false, deadline: 110, delayMs: 10 });
   });
   it('already stopping: re-arms for an earlier deadline, without relaying again', () => {
     expect(decideGrace({ ...fresh, stopping: true, graceDeadline: 150 }, 110, 50, 10)).toEqual({ kind: 'arm', requestStop: false, deadline: 120, delayMs: 10 });
   });
   it('already stopping: a deadline at or after the armed one changes nothing', () => {
-    expect(decideGrace({ ...fresh, stopping: true, graceDeadline: 150 }, 110, 40, undefined)).toEqual({ kind: 'none' });
-    expect(decideGrace({ ...fresh, stopping: true, graceDeadline: 150 }, 110, 50, undefined)).toEqual({ kind: 'none' });
-    expect(decideGrace({ ...fresh, stopping: true, graceDeadline: 150 }, 110, 10, Infinity)).toEqual({ kind: 'none' });
-  });
-  it("a longer shutdown timeout wins over the worker's graceful timeout too: the shutdown's is the grace", () => {
-    expect(decideGrace(fresh, 100, 50, 500)).toEqual({ kind: 'arm', requestStop: true, deadline: 600, delayMs: 500 });
-  });
-  it('Infinity (a worker\'s or a shutdown\'s) arms a deadline that never comes', () => {
-    expect(decideGrace(fresh, 100, Infinity, undefined)).toEqual({ kind: 'arm', requestStop: true, deadline: Infinity, delayMs: Infinity });
-    expect(decideGrace(fresh, 100, 50, Infinity)).toEqual({ kind: 'arm', requestStop: true, deadline: Infinity, delayMs: Infinity });
-  });
-  it('a finite shutdown timeout brings an infinite grace forward', () => {
-    expect(decideGrace({ ...fresh, stopping: true, graceDeadline: Infinity }, 100, Infinity, 10)).toEqual({ kind: 'arm', requestStop: false, deadline: 110, delayMs: 10 });
+    expect(decideGrace({ ...fresh, stopping: true, graceDeadline: 150 }, 110, 40, Infinity)).toEqual({ kind: 'none' });
+    expect(decideGrace({ ...fresh, stopping: true, graceDeadline: 150 }, 110, 50, Infinity)).toEqual({ kind: 'none' });
   });
 });
 
