@@ -14,19 +14,100 @@ export interface WorkerRef {
 /** A worker's exit as errors carry it: the public `WorkerExit` under the name errors first gave it. */
 export type ExitInfo = WorkerExit;
 
-/** Base class of every bgworkers error. */
+/** Every `code` a bgworkers error has: a literal type, so a misspelt code is a compile error. */
+export type BgWorkersErrorCode =
+  | 'ERR_PRECIOUS_WORKER_DIED'
+  | 'ERR_PRECIOUS_OUTLIVED_SCOPE'
+  | 'ERR_TERMINATION_REQUESTED'
+  | 'ERR_WORKER_CAPACITY'
+  | 'ERR_WORKER_STARTUP'
+  | 'ERR_TASK_FAILED'
+  | 'ERR_POOL_WORKER_DIED'
+  | 'ERR_TASK_CLONE'
+  | 'ERR_POOL_QUEUE_FULL'
+  | 'ERR_TASK_TIMEOUT'
+  | 'ERR_REMOTE_LATCH'
+  | 'ERR_INVALID_WORKER_SPEC'
+  | 'ERR_SCOPE_CLOSED'
+  | 'ERR_SCOPE_ABORTED'
+  | 'ERR_SUPERVISOR_SHUTDOWN'
+  | 'ERR_SUPERVISOR_CLOSED'
+  | 'ERR_SUPERVISOR_DIED'
+  | 'ERR_POISONED'
+  | 'ERR_POISON_ARMED'
+  | 'ERR_RESTART_INTENSITY'
+  | 'ERR_TASK_CANCELLED'
+  | 'ERR_PRECIOUS_TASK_FAILED';
+
+/**
+ * Base class of every bgworkers error. `code` is typed as the union of the codes (each subclass as its own
+ * literal). To narrow from a code to the class (and its fields), test with {@link isBgWorkersError}, whose type is
+ * the union of every error class:
+ *
+ * @example
+ * ```ts
+ * // capacity.ts (sum.ts is defineWorker's example)
+ * import { Supervisor, isBgWorkersError } from 'bgworkers';
+ *
+ * const supervisor = await Supervisor.start({ maxWorkers: 1 });
+ * try {
+ *   const entry = new URL('./sum.js', import.meta.url);
+ *   const first = supervisor.register({ entry, data: { n: 10 } });
+ *   try {
+ *     supervisor.register({ entry, data: { n: 10 } }); // the only slot is taken
+ *   } catch (err) {
+ *     if (isBgWorkersError(err) && err.code === 'ERR_WORKER_CAPACITY') console.log(err.capacity); // prints: 1
+ *     else throw err;
+ *   }
+ *   await first.waitForShutdown();
+ * } finally {
+ *   await supervisor.shutdown();
+ * }
+ * ```
+ */
 export class BgWorkersError extends Error {
-  /** Stable machine-readable code, e.g. `ERR_WORKER_CAPACITY`. */
-  readonly code: string;
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
+  /** Stable machine-readable code, e.g. `ERR_WORKER_CAPACITY`; each subclass declares its own literal. */
+  readonly code: BgWorkersErrorCode;
+  constructor(code: BgWorkersErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.code = code;
     this.name = new.target.name;
   }
 }
 
+/** Any error this library throws, as a union discriminated by `code`: `err.code === 'ERR_…'` narrows to its class. */
+export type AnyBgWorkersError =
+  | PreciousWorkerDiedError
+  | PreciousWorkerOutlivedScopeError
+  | TerminationRequestedError
+  | WorkerCapacityError
+  | WorkerStartupError
+  | TaskFailedError
+  | PoolWorkerDiedError
+  | TaskCloneError
+  | PoolQueueFullError
+  | TaskTimeoutError
+  | RemoteLatchError
+  | InvalidWorkerSpecError
+  | ScopeClosedError
+  | ScopeAbortedError
+  | SupervisorShutdownError
+  | SupervisorClosedError
+  | SupervisorDiedError
+  | PoisonedError
+  | PoisonArmedError
+  | RestartIntensityError
+  | TaskCancelledError
+  | PreciousTaskFailedError;
+
+/** True for an error of this library; narrows to {@link AnyBgWorkersError}, so a test of `code` then narrows further. */
+export function isBgWorkersError(value: unknown): value is AnyBgWorkersError {
+  return value instanceof BgWorkersError;
+}
+
 /** Abort reason of a scope whose precious worker failed or crashed (guarantee G4, docs/guide.md "Flags"). */
 export class PreciousWorkerDiedError extends BgWorkersError {
+  declare readonly code: 'ERR_PRECIOUS_WORKER_DIED';
   /** The worker that died. */
   readonly worker: WorkerRef;
   /** How it died: `reason` is `failed` or `crashed`; `error` is the worker's own error, revived. */
@@ -41,6 +122,7 @@ export class PreciousWorkerDiedError extends BgWorkersError {
 
 /** A scope committed while a precious, non-ephemeral worker was still running; the worker was terminated (G5). */
 export class PreciousWorkerOutlivedScopeError extends BgWorkersError {
+  declare readonly code: 'ERR_PRECIOUS_OUTLIVED_SCOPE';
   /** The workers that were still running at commit. */
   readonly workers: readonly WorkerRef[];
   constructor(workers: readonly WorkerRef[]) {
@@ -51,6 +133,7 @@ export class PreciousWorkerOutlivedScopeError extends BgWorkersError {
 
 /** Thrown by checkForInterrupts() inside a worker once its termination was requested. */
 export class TerminationRequestedError extends BgWorkersError {
+  declare readonly code: 'ERR_TERMINATION_REQUESTED';
   constructor(workerName?: string) {
     super('ERR_TERMINATION_REQUESTED', workerName ? `worker "${workerName}": termination requested` : 'termination requested');
   }
@@ -58,6 +141,7 @@ export class TerminationRequestedError extends BgWorkersError {
 
 /** register() found no free worker slot. */
 export class WorkerCapacityError extends BgWorkersError {
+  declare readonly code: 'ERR_WORKER_CAPACITY';
   /** The supervisor's slot count (`maxWorkers`). */
   readonly capacity: number;
   constructor(capacity: number) {
@@ -68,6 +152,7 @@ export class WorkerCapacityError extends BgWorkersError {
 
 /** waitForStartup() on a worker that stopped before it was running; `exit` says how. */
 export class WorkerStartupError extends BgWorkersError {
+  declare readonly code: 'ERR_WORKER_STARTUP';
   readonly worker: WorkerRef;
   readonly exit: ExitInfo;
   constructor(worker: WorkerRef, exit: ExitInfo) {
@@ -79,6 +164,7 @@ export class WorkerStartupError extends BgWorkersError {
 
 /** `pool.map()` rejected: the task for input `index` threw; `cause` is its error, revived. */
 export class TaskFailedError extends BgWorkersError {
+  declare readonly code: 'ERR_TASK_FAILED';
   /** The position of the failed input in map()'s inputs. */
   readonly index: number;
   constructor(pool: string, index: number, cause: Error) {
@@ -89,6 +175,7 @@ export class TaskFailedError extends BgWorkersError {
 
 /** A pool task was lost because its worker died; a non-precious pool replaces the worker (a precious one aborts its scope instead). */
 export class PoolWorkerDiedError extends BgWorkersError {
+  declare readonly code: 'ERR_POOL_WORKER_DIED';
   readonly worker: WorkerRef;
   readonly exit: ExitInfo;
   constructor(worker: WorkerRef, exit: ExitInfo) {
@@ -103,6 +190,7 @@ export class PoolWorkerDiedError extends BgWorkersError {
  * private state...): the task did not run (or its result is lost). `index` is the input's position in `map()`.
  */
 export class TaskCloneError extends BgWorkersError {
+  declare readonly code: 'ERR_TASK_CLONE';
   /** What could not be cloned. */
   readonly what: 'input' | 'result';
   /** The input's position in map()'s inputs; undefined for run(). */
@@ -116,6 +204,7 @@ export class TaskCloneError extends BgWorkersError {
 
 /** `run()`/`map()` on a pool whose queue already holds `maxQueue` waiting calls. */
 export class PoolQueueFullError extends BgWorkersError {
+  declare readonly code: 'ERR_POOL_QUEUE_FULL';
   readonly maxQueue: number;
   constructor(pool: string, maxQueue: number) {
     super('ERR_POOL_QUEUE_FULL', `pool "${pool}": queue full (${maxQueue} waiting)`);
@@ -125,6 +214,7 @@ export class PoolQueueFullError extends BgWorkersError {
 
 /** A pool task ran past its `timeoutMs`: its run was aborted (task.signal) and, if it went on, its worker stopped. */
 export class TaskTimeoutError extends BgWorkersError {
+  declare readonly code: 'ERR_TASK_TIMEOUT';
   readonly timeoutMs: number;
   constructor(pool: string, timeoutMs: number) {
     super('ERR_TASK_TIMEOUT', `pool "${pool}": task timed out after ${timeoutMs} ms`);
@@ -134,6 +224,7 @@ export class TaskTimeoutError extends BgWorkersError {
 
 /** A latch operation that a latch relayed across processes cannot do: `ctx.registrantLatch` of a process worker can only be set. */
 export class RemoteLatchError extends BgWorkersError {
+  declare readonly code: 'ERR_REMOTE_LATCH';
   constructor(operation: string) {
     super('ERR_REMOTE_LATCH', `registrantLatch.${operation}(): a process worker can only set() its registrant's latch`);
   }
@@ -141,6 +232,7 @@ export class RemoteLatchError extends BgWorkersError {
 
 /** A bad worker spec or option; `field` names what was wrong. Also data that cannot be cloned. */
 export class InvalidWorkerSpecError extends BgWorkersError {
+  declare readonly code: 'ERR_INVALID_WORKER_SPEC';
   /** The offending field, e.g. `entry`, `data`, `maxWorkers`. */
   readonly field: string;
   constructor(field: string, message: string, options?: { cause?: unknown }) {
@@ -151,6 +243,7 @@ export class InvalidWorkerSpecError extends BgWorkersError {
 
 /** register() on a scope that is no longer active; abort reason of a child scope left running when its parent ended. */
 export class ScopeClosedError extends BgWorkersError {
+  declare readonly code: 'ERR_SCOPE_CLOSED';
   /** `cause`: the scope's abort reason, when it was aborted. */
   constructor(message: string, cause?: unknown) {
     super('ERR_SCOPE_CLOSED', message, cause === undefined ? undefined : { cause });
@@ -167,6 +260,7 @@ export function toAbortReason(reason: unknown): Error {
 
 /** Abort reason of `scope.abort(reason)` when `reason` is not an Error; the reason is its `cause`. */
 export class ScopeAbortedError extends BgWorkersError {
+  declare readonly code: 'ERR_SCOPE_ABORTED';
   constructor(reason: unknown) {
     super('ERR_SCOPE_ABORTED', reason === undefined ? 'scope aborted' : `scope aborted: ${describe(reason)}`, { cause: reason });
   }
@@ -174,6 +268,7 @@ export class ScopeAbortedError extends BgWorkersError {
 
 /** Abort reason of scopes still active when `shutdown()` was called. */
 export class SupervisorShutdownError extends BgWorkersError {
+  declare readonly code: 'ERR_SUPERVISOR_SHUTDOWN';
   constructor() {
     super('ERR_SUPERVISOR_SHUTDOWN', 'supervisor shut down');
   }
@@ -181,6 +276,7 @@ export class SupervisorShutdownError extends BgWorkersError {
 
 /** A call that needs a running supervisor, made after shutdown. */
 export class SupervisorClosedError extends BgWorkersError {
+  declare readonly code: 'ERR_SUPERVISOR_CLOSED';
   constructor(what: string) {
     super('ERR_SUPERVISOR_CLOSED', `${what}: supervisor is closed`);
   }
@@ -188,6 +284,7 @@ export class SupervisorClosedError extends BgWorkersError {
 
 /** Abort reason of every scope when the supervisor thread itself dies. */
 export class SupervisorDiedError extends BgWorkersError {
+  declare readonly code: 'ERR_SUPERVISOR_DIED';
   constructor(cause?: unknown) {
     super('ERR_SUPERVISOR_DIED', `supervisor thread died${cause instanceof Error ? `: ${cause.message}` : ''}`, { cause });
   }
@@ -231,6 +328,7 @@ function describe(value: unknown): string {
 
 /** `checkAndArm()` on a Poison or SharedPoison that a holder left half-updated (G15). */
 export class PoisonedError extends BgWorkersError {
+  declare readonly code: 'ERR_POISONED';
   /** What the poison protects, as given to its constructor. */
   readonly what: string;
   /** When it was poisoned. */
@@ -244,6 +342,7 @@ export class PoisonedError extends BgWorkersError {
 
 /** `checkAndArm()` on a Poison or SharedPoison that is armed already (held by this or another thread). */
 export class PoisonArmedError extends BgWorkersError {
+  declare readonly code: 'ERR_POISON_ARMED';
   /** What the poison protects. */
   readonly what: string;
   constructor(what: string, holder: 'this thread' | 'another thread') {
@@ -257,6 +356,7 @@ export class PoisonArmedError extends BgWorkersError {
  * the error of its final exit (reason `failed`). `cause` is the last run's own error.
  */
 export class RestartIntensityError extends BgWorkersError {
+  declare readonly code: 'ERR_RESTART_INTENSITY';
   /** Restarts inside the window when it gave up. */
   readonly restarts: number;
   /** The window, in ms. */
@@ -276,6 +376,7 @@ export interface TaskRef {
 
 /** The default reason a spawned task is cancelled with (`handle.cancel()` without a reason, scope end, shutdown). */
 export class TaskCancelledError extends BgWorkersError {
+  declare readonly code: 'ERR_TASK_CANCELLED';
   readonly task: TaskRef;
   constructor(task: TaskRef, why = 'cancelled') {
     super('ERR_TASK_CANCELLED', `task "${task.name}": ${why}`);
@@ -285,6 +386,7 @@ export class TaskCancelledError extends BgWorkersError {
 
 /** Abort reason of a scope whose precious task rejected for a reason other than its own cancellation (G13). */
 export class PreciousTaskFailedError extends BgWorkersError {
+  declare readonly code: 'ERR_PRECIOUS_TASK_FAILED';
   readonly task: TaskRef;
   constructor(task: TaskRef, cause: unknown) {
     const what = cause instanceof Error ? cause.message : String(cause);

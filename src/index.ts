@@ -42,7 +42,9 @@ export {
   WorkerCapacityError,
   WorkerStartupError,
 } from './errors.js';
-export type { ExitInfo, TaskRef, WorkerRef } from './errors.js';
+export type { AnyBgWorkersError, BgWorkersErrorCode, ExitInfo, TaskRef, WorkerRef } from './errors.js';
+export { isBgWorkersError } from './errors.js';
+export type { AnyWorkerDefinition, WorkerData, WorkerResult } from './entry-types.js';
 export type { RestartOptions, ScopedWorkerSpec, ScopeOptions, SupervisorOptions, WorkerSpec } from './options.js';
 export type { WorkerState } from './record.js';
 export type { ExitReason, WorkerExit } from './shared/exit.js';

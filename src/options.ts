@@ -8,7 +8,7 @@ import { basename, extname } from 'node:path';
 import type { ResourceLimits } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { invalidOption } from './errors.js';
-import { bag, bool, entryOf, int, ms, str, stringArray, stringRecord } from './validate.js';
+import { bag, bool, entryOf, graceMs, int, ms, sendable, str, stringArray, stringRecord } from './validate.js';
 import { MAX_SLOTS } from './shared/layout.js';
 import type { RestartBackoff } from './shared/protocol.js';
 
@@ -20,7 +20,11 @@ export interface SupervisorOptions {
    * @default max(16, 4 × os.availableParallelism())
    */
   maxWorkers?: number;
-  /** Grace between a termination request and a forced stop, in ms (finite, >= 0). @default 5000 */
+  /**
+   * Grace between a termination request and a forced stop, in ms (>= 0). `Infinity`: never forced — a worker
+   * stops only when its main returns (or when a `shutdown({ timeoutMs })` with a finite timeout forces it).
+   * @default 5000
+   */
   gracefulTimeoutMs?: number;
   /**
    * Thread workers kept started in advance (bootstrap loaded, no entry imported), so register() → running skips
@@ -58,7 +62,11 @@ export interface WorkerSpec<D = unknown> {
   kind?: string;
   /** Free-form string labels, for the registry and filters. */
   labels?: Readonly<Record<string, string>>;
-  /** Handed to the worker as `ctx.data`. Must be structured-cloneable (no functions, symbols, class identity). */
+  /**
+   * Handed to the worker as `ctx.data`. Must be structured-cloneable (no functions, symbols, class identity); for
+   * `runtime: 'process'` also serializable by v8.serialize (no SharedArrayBuffer, no MessagePort). Checked at
+   * register(): InvalidWorkerSpecError with `field: 'data'`.
+   */
   data?: D;
   /**
    * Where the worker runs: a worker thread, or a child process (child_process.fork) for work that may crash the
@@ -78,7 +86,7 @@ export interface WorkerSpec<D = unknown> {
    * RestartIntensityError). @default 'never'
    */
   restart?: 'never' | RestartOptions;
-  /** Overrides the supervisor's grace between a termination request and a forced stop. */
+  /** Overrides the supervisor's grace between a termination request and a forced stop (`Infinity`: never forced). */
   gracefulTimeoutMs?: number;
   /**
    * V8 heap limits of the worker; exceeding them kills the worker (reason `crashed`). For a process worker only
@@ -156,7 +164,7 @@ export function validateSupervisorOptions(options: unknown): ResolvedSupervisorO
   if (logger !== undefined && logger !== false && !isLogger(logger)) throw invalidOption('logger', 'a pino Logger or false', logger);
   return {
     maxWorkers: int(o['maxWorkers'], 'maxWorkers', 1, MAX_SLOTS) ?? defaultMaxWorkers(),
-    gracefulTimeoutMs: ms(o['gracefulTimeoutMs'], 'gracefulTimeoutMs') ?? DEFAULT_GRACEFUL_TIMEOUT_MS,
+    gracefulTimeoutMs: graceMs(o['gracefulTimeoutMs'], 'gracefulTimeoutMs') ?? DEFAULT_GRACEFUL_TIMEOUT_MS,
     spareWorkers: int(o['spareWorkers'], 'spareWorkers', 0, MAX_SPARE_WORKERS) ?? DEFAULT_SPARE_WORKERS,
     logger: logger as Logger | false | undefined,
   };
@@ -169,9 +177,10 @@ export function validateScopeOptions(options: unknown): { name: string | undefin
   return { name: str(o['name'], 'name'), signal };
 }
 
+/** `shutdown()`'s options: its `timeoutMs` (`Infinity` allowed: no cap), else `fallbackMs`. */
 export function validateShutdownOptions(options: unknown, fallbackMs: number): number {
   const o = bag(options, 'options', 'shutdown', ['timeoutMs']);
-  return ms(o['timeoutMs'], 'timeoutMs') ?? fallbackMs;
+  return graceMs(o['timeoutMs'], 'timeoutMs') ?? fallbackMs;
 }
 
 /** Validates a spec. `scoped`: registered in a scope (flags allowed, restart not). */
@@ -190,6 +199,9 @@ export function validateSpec(spec: unknown, scoped: boolean): ResolvedSpec {
   const ephemeral = bool(o['ephemeral'], 'ephemeral') ?? false;
   const precious = bool(o['precious'], 'precious') ?? false;
   const { delayMs: restartDelayMs, backoff: restartBackoff } = restartOf(o['restart'], scoped);
+  // A thread's data is checked by the post of the register request itself (registration.ts); a process's travels
+  // on from the supervisor thread over IPC, where a failure would only show as a failed start.
+  if (runtime === 'process') sendable(o['data'], 'data', runtime);
   return {
     entry: href,
     entryPath: path,
@@ -199,7 +211,7 @@ export function validateSpec(spec: unknown, scoped: boolean): ResolvedSpec {
     data: o['data'],
     restartDelayMs,
     restartBackoff,
-    gracefulTimeoutMs: ms(o['gracefulTimeoutMs'], 'gracefulTimeoutMs'),
+    gracefulTimeoutMs: graceMs(o['gracefulTimeoutMs'], 'gracefulTimeoutMs'),
     resourceLimits: limitsOf(o['resourceLimits']),
     runtime,
     env,

@@ -5,6 +5,7 @@
 import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { serialize } from 'node:v8';
 import { invalidOption, unknownOption } from './errors.js';
 
 /**
@@ -80,6 +81,13 @@ export function ms(v: unknown, field: string, required = false): number | undefi
   return v;
 }
 
+/** A grace period: like ms() but `Infinity` is allowed (never forced). */
+export function graceMs(v: unknown, field: string): number | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== 'number' || Number.isNaN(v) || v < 0) throw invalidOption(field, 'a number of milliseconds >= 0 (Infinity: never forced)', v);
+  return v;
+}
+
 export function str(v: unknown, field: string): string | undefined {
   if (v === undefined) return undefined;
   if (typeof v !== 'string' || v.length === 0) throw invalidOption(field, 'a non-empty string', v);
@@ -90,4 +98,24 @@ export function bool(v: unknown, field: string): boolean | undefined {
   if (v === undefined) return undefined;
   if (typeof v !== 'boolean') throw invalidOption(field, 'a boolean', v);
   return v;
+}
+
+/**
+ * Checks that `value` can travel to a worker of `runtime`, by the copy that runtime's channel makes: a thread gets
+ * a structured clone (postMessage); a process gets v8.serialize, which is what child_process's advanced
+ * serialization writes. The two differ: a SharedArrayBuffer clones to a thread (shared) but cannot be serialized
+ * to a process, and neither carries a MessagePort outside a transfer list, a function or a symbol.
+ */
+export function sendable(value: unknown, field: string, runtime: 'thread' | 'process'): void {
+  if (value === undefined) return;
+  try {
+    if (runtime === 'process') serialize(value);
+    else structuredClone(value);
+  } catch (err) {
+    const expected =
+      runtime === 'process'
+        ? "serializable for a process worker (v8.serialize: no SharedArrayBuffer, MessagePort, function or symbol; use runtime: 'thread' to share memory)"
+        : 'structured-cloneable (no functions, symbols or non-transferable objects)';
+    throw invalidOption(field, expected, value, err);
+  }
 }

@@ -12,6 +12,7 @@ export type { WorkerContext, WorkerDefinition } from './worker/context.js';
 export { checkForInterrupts, interruptPending, myLatch } from './scope/interrupts.js';
 export { holdInterrupts } from './scope/hold.js';
 export { PoisonArmedError, PoisonedError, TerminationRequestedError } from './errors.js';
+export type { WorkerData, WorkerResult } from './entry-types.js';
 export { Poison, PoisonGuard } from './poison/poison.js';
 export { SharedPoison } from './poison/shared-poison.js';
 export type { Latch, WaitOptions, WaitResult } from './shared/latch.js';

@@ -8,7 +8,7 @@ import { basename, extname } from 'node:path';
 import type { ResourceLimits, Transferable } from 'node:worker_threads';
 import { invalidOption } from '../errors.js';
 import { validateSpec } from '../options.js';
-import { bag, bool, entryOf, int, ms, str } from '../validate.js';
+import { bag, bool, entryOf, int, ms, sendable, str } from '../validate.js';
 import { MAX_SLOTS } from '../shared/layout.js';
 
 /** Options of `scope.pool()`. */
@@ -35,7 +35,10 @@ export interface PoolOptions<D = unknown> {
   kind?: string;
   /** Added to every pool worker's labels, with `pool: name`. */
   labels?: Readonly<Record<string, string>>;
-  /** Handed to every task as `task.data` (structured-cloned once per worker). */
+  /**
+   * Handed to every task as `task.data` (copied once per worker: structured-cloned for threads, v8.serialize for
+   * `runtime: 'process'`). Checked at `scope.pool()`: InvalidWorkerSpecError with `field: 'data'`.
+   */
   data?: D;
   /** Process pools only: the workers' environment, as for `register()`. */
   env?: Readonly<Record<string, string>>;
@@ -116,13 +119,7 @@ export function validatePoolOptions(options: unknown): ResolvedPoolOptions {
     true,
   );
   const data = o['data'];
-  if (data !== undefined) {
-    try {
-      structuredClone(data);
-    } catch (err) {
-      throw invalidOption('data', 'a structured-cloneable value', data, err);
-    }
-  }
+  sendable(data, 'data', spec.runtime);
   const maxQueue = o['maxQueue'];
   let queue: number;
   if (maxQueue === undefined) queue = Infinity;

@@ -2,6 +2,7 @@
  * Supervisor: the public registrant-side facade. The engine is SupervisorCore (core.ts); the thread that starts
  * and stops workers is the supervisor loop (loop.ts, on the thread thread.ts starts).
  */
+import type { AnyWorkerDefinition, WorkerData, WorkerResult } from '../entry-types.js';
 import type { WorkerHandle } from '../handle.js';
 import { validateShutdownOptions, validateSupervisorOptions, type ScopeOptions, type SupervisorOptions, type WorkerSpec } from '../options.js';
 import type { Scope } from '../scope/scope.js';
@@ -72,10 +73,15 @@ export class Supervisor implements AsyncDisposable {
   /**
    * Registers an unscoped worker: it lives until it stops or the supervisor shuts down. `ephemeral` and
    * `precious` are rejected here (register in a scope for those).
+   *
+   * Types: `register<typeof import('./sum.js').default>(spec)` checks `data` against the entry's `defineWorker`
+   * and types `exit.result` with its main's result; `register<D, R>(spec)` states them by hand.
    * @throws WorkerCapacityError, InvalidWorkerSpecError, SupervisorClosedError. Nothing is registered when it throws.
    */
-  register<D = unknown, R = unknown>(spec: WorkerSpec<D>): WorkerHandle<R> {
-    return this.#core.registerIn<D, R>(undefined, spec);
+  register<W extends AnyWorkerDefinition = never>(spec: WorkerSpec<WorkerData<W>>): WorkerHandle<WorkerResult<W>>;
+  register<D = unknown, R = unknown>(spec: WorkerSpec<D>): WorkerHandle<R>;
+  register(spec: WorkerSpec): WorkerHandle {
+    return this.#core.registerIn(undefined, spec);
   }
 
   /** Registry snapshot of the workers that hold a slot (not yet stopped), optionally filtered. */
@@ -122,14 +128,20 @@ export class Supervisor implements AsyncDisposable {
   }
 
   /**
-   * Aborts every active scope (SupervisorShutdownError), terminates every worker (graceful, then forced after
-   * `timeoutMs`, default the supervisor's `gracefulTimeoutMs`), stops the supervisor thread. Idempotent. Does not
-   * wait for scope functions still running; after it resolves no worker is alive and every slot is free.
+   * Aborts every active scope (SupervisorShutdownError), terminates every worker (graceful, then forced), stops the
+   * supervisor thread. Idempotent. Does not wait for scope functions still running; after it resolves no worker is
+   * alive and every slot is free.
+   *
+   * Grace: each worker gets its own (the spec's `gracefulTimeoutMs`, else the supervisor's). `timeoutMs` caps it:
+   * no worker gets longer than `timeoutMs` (a forced stop already scheduled is brought forward, never put back).
+   * Without `timeoutMs` (or with `Infinity`) there is no cap. To drain long jobs ("wait as long as it takes"),
+   * give those workers, or the supervisor, `gracefulTimeoutMs: Infinity` and call `shutdown()` (or
+   * `shutdown({ timeoutMs })` to bound the wait: a second call returns the first one's promise and bound).
    */
   shutdown(options?: { timeoutMs?: number }): Promise<void> {
     let timeoutMs: number;
     try {
-      timeoutMs = validateShutdownOptions(options, this.#core.options.gracefulTimeoutMs);
+      timeoutMs = validateShutdownOptions(options, Infinity);
     } catch (err) {
       return Promise.reject(err);
     }

@@ -3,6 +3,7 @@
  * never directly.
  */
 import { toAbortReason } from '../errors.js';
+import type { AnyWorkerDefinition, WorkerData, WorkerResult } from '../entry-types.js';
 import type { WorkerHandle } from '../handle.js';
 import type { ScopedWorkerSpec } from '../options.js';
 import type { PoolOptions } from '../pool/options.js';
@@ -73,14 +74,21 @@ export class Scope {
    * Registers a worker in this scope. Returns at once with the handle in state `pending`.
    * @throws WorkerCapacityError when no slot is free; ScopeClosedError when the scope is no longer active;
    *   InvalidWorkerSpecError for a bad spec. Nothing is registered when it throws.
+   *
+   * Types: `register<typeof import('./sum.js').default>(spec)` checks `data` against the entry's `defineWorker`
+   * and types `exit.result` with its main's result; `register<D, R>(spec)` states them by hand.
    */
-  register<D = unknown, R = unknown>(spec: ScopedWorkerSpec<D>): WorkerHandle<R> {
-    return this.#registrar.registerIn<D, R>(this.#node, spec);
+  register<W extends AnyWorkerDefinition = never>(spec: ScopedWorkerSpec<WorkerData<W>>): WorkerHandle<WorkerResult<W>>;
+  register<D = unknown, R = unknown>(spec: ScopedWorkerSpec<D>): WorkerHandle<R>;
+  register(spec: ScopedWorkerSpec): WorkerHandle {
+    return this.#registrar.registerIn(this.#node, spec);
   }
 
-  /** Like register(), but returns undefined instead of throwing when no slot is free. */
-  tryRegister<D = unknown, R = unknown>(spec: ScopedWorkerSpec<D>): WorkerHandle<R> | undefined {
-    return this.#registrar.tryRegisterIn<D, R>(this.#node, spec);
+  /** Like register(), but returns undefined instead of throwing when no slot is free. Typed the same way. */
+  tryRegister<W extends AnyWorkerDefinition = never>(spec: ScopedWorkerSpec<WorkerData<W>>): WorkerHandle<WorkerResult<W>> | undefined;
+  tryRegister<D = unknown, R = unknown>(spec: ScopedWorkerSpec<D>): WorkerHandle<R> | undefined;
+  tryRegister(spec: ScopedWorkerSpec): WorkerHandle | undefined {
+    return this.#registrar.tryRegisterIn(this.#node, spec);
   }
 
   /**

@@ -142,7 +142,7 @@ class Advance implements Cmd {
 const slot = fc.integer({ min: 0, max: SLOTS - 1 });
 const options = fc.record({
   restartDelayMs: fc.constantFrom(-1, 0, 30),
-  gracefulTimeoutMs: fc.constantFrom(0, 20, 100),
+  gracefulTimeoutMs: fc.constantFrom(0, 20, 100, Infinity),
   precious: fc.boolean(),
   termBeforeRequest: fc.oneof({ arbitrary: fc.constant(false), weight: 5 }, { arbitrary: fc.constant(true), weight: 1 }),
 });
@@ -152,7 +152,7 @@ const commands = fc.oneof(
   { arbitrary: fc.tuple(slot, fc.boolean()).map(([i, f]) => new Outcome(i, f)), weight: 2 },
   { arbitrary: fc.tuple(slot, fc.boolean()).map(([i, s]) => new Exit(i, s)), weight: 3 },
   { arbitrary: fc.tuple(slot, fc.boolean()).map(([i, s]) => new Terminate(i, s)), weight: 2 },
-  { arbitrary: fc.constantFrom(0, 10, 200).map((ms) => new Shutdown(ms)), weight: 1 },
+  { arbitrary: fc.constantFrom(0, 10, 200, Infinity).map((ms) => new Shutdown(ms)), weight: 1 },
   { arbitrary: fc.integer({ min: 0, max: 60 }).map((ms) => new Advance(ms)), weight: 3 },
 );
 

@@ -193,7 +193,7 @@ describe('bad worker specs: register() throws InvalidWorkerSpecError naming the 
     ['a negative restart delay', () => ({ entry: ACTOR, restart: { delayMs: -1 } }), 'restart.delayMs', 'unscoped'],
     ['a negative gracefulTimeoutMs', () => ({ entry: ACTOR, gracefulTimeoutMs: -5 }), 'gracefulTimeoutMs', 'unscoped'],
     ['a NaN gracefulTimeoutMs', () => ({ entry: ACTOR, gracefulTimeoutMs: Number.NaN }), 'gracefulTimeoutMs', 'scoped'],
-    ['an infinite gracefulTimeoutMs', () => ({ entry: ACTOR, gracefulTimeoutMs: Infinity }), 'gracefulTimeoutMs', 'unscoped'],
+    ['a gracefulTimeoutMs of -Infinity', () => ({ entry: ACTOR, gracefulTimeoutMs: -Infinity }), 'gracefulTimeoutMs', 'unscoped'],
     ['a negative resource limit', () => ({ entry: ACTOR, resourceLimits: { maxOldGenerationSizeMb: -1 } }), 'resourceLimits.maxOldGenerationSizeMb', 'unscoped'],
     ['an unknown resource limit', () => ({ entry: ACTOR, resourceLimits: { maxHeap: 1 } }), 'resourceLimits.maxHeap', 'unscoped'],
     ['env on a thread worker', () => ({ entry: ACTOR, env: { A: '1' } }), 'env', 'unscoped'],

@@ -208,6 +208,31 @@ describe('supervisor loop: shutdown', () => {
     expect(h.runnerOf(0).stops).toBe(1); // relayed once, by the first shutdown
   });
 
+  it('an infinite grace is never forced, at shutdown(Infinity) either; a later finite shutdown forces it', () => {
+    const h = new LoopHarness();
+    h.register(0, { gracefulTimeoutMs: Infinity });
+    h.run(0);
+    h.register(1, { gracefulTimeoutMs: Infinity });
+    h.run(1);
+    h.register(2, { gracefulTimeoutMs: 100 });
+    h.run(2);
+    h.shutdown(Infinity);
+    expect(h.runnerOf(0).stops).toBe(1);
+    h.clock.advance(100);
+    expect(h.runnerOf(2).forces).toBe(1); // Infinity is no cap: its own 100 ms
+    h.clock.advance(1e12);
+    expect(h.runnerOf(0).forces).toBe(0);
+    expect(h.runnerOf(1).forces).toBe(0);
+    h.outcome(0, O_COMPLETED);
+    h.exit(0, 0);
+    expect(h.stopped(0)).toMatchObject({ exit: { reason: 'completed' }, forced: false });
+    h.shutdown(10);
+    h.clock.advance(9);
+    expect(h.runnerOf(1).forces).toBe(0);
+    h.clock.advance(1);
+    expect(h.runnerOf(1).forces).toBe(1);
+  });
+
   it('a shutdown with no runs finishes at once', async () => {
     const h = new LoopHarness();
     h.shutdown(10);

@@ -74,13 +74,14 @@ describe('validateSupervisorOptions', () => {
     expect(validateSupervisorOptions({ maxWorkers: 4096 }).maxWorkers).toBe(4096);
   });
 
-  it.each([-1, Number.NaN, Infinity, '5', null])('gracefulTimeoutMs = %j is rejected', (gracefulTimeoutMs) => {
+  it.each([-1, -Infinity, Number.NaN, '5', null])('gracefulTimeoutMs = %j is rejected', (gracefulTimeoutMs) => {
     expectInvalid(() => validateSupervisorOptions({ gracefulTimeoutMs }), 'gracefulTimeoutMs');
   });
 
-  it('gracefulTimeoutMs accepts any finite number >= 0', () => {
+  it('gracefulTimeoutMs accepts any number >= 0, Infinity (never forced) included', () => {
     expect(validateSupervisorOptions({ gracefulTimeoutMs: 0 }).gracefulTimeoutMs).toBe(0);
     expect(validateSupervisorOptions({ gracefulTimeoutMs: 2.5 }).gracefulTimeoutMs).toBe(2.5);
+    expect(validateSupervisorOptions({ gracefulTimeoutMs: Infinity }).gracefulTimeoutMs).toBe(Infinity);
   });
 
   it.each([-1, 65, 0.5, '1', null])('spareWorkers = %j is rejected', (spareWorkers) => {
@@ -141,8 +142,12 @@ describe('validateShutdownOptions', () => {
     expect(validateShutdownOptions({ timeoutMs: 10 }, 1234)).toBe(10);
   });
 
-  it.each([-1, Number.NaN, Infinity, '10', null])('timeoutMs = %j is rejected', (timeoutMs) => {
+  it.each([-1, -Infinity, Number.NaN, '10', null])('timeoutMs = %j is rejected', (timeoutMs) => {
     expectInvalid(() => validateShutdownOptions({ timeoutMs }, 1234), 'timeoutMs');
+  });
+
+  it('timeoutMs: Infinity is accepted (no cap)', () => {
+    expect(validateShutdownOptions({ timeoutMs: Infinity }, 1234)).toBe(Infinity);
   });
 
   it('a non-object and an unknown key are rejected', () => {
@@ -259,8 +264,12 @@ describe('validateSpec: name, kind, labels, gracefulTimeoutMs', () => {
     expect(Object.isFrozen(r.labels)).toBe(true);
   });
 
-  it.each([-1, Number.NaN, Infinity, '5'])('gracefulTimeoutMs = %j is rejected', (gracefulTimeoutMs) => {
+  it.each([-1, -Infinity, Number.NaN, '5'])('gracefulTimeoutMs = %j is rejected', (gracefulTimeoutMs) => {
     expectInvalid(() => validateSpec({ entry: ENTRY, gracefulTimeoutMs }, false), 'gracefulTimeoutMs');
+  });
+
+  it('gracefulTimeoutMs: Infinity is accepted (never forced)', () => {
+    expect(validateSpec({ entry: ENTRY, gracefulTimeoutMs: Infinity }, false).gracefulTimeoutMs).toBe(Infinity);
   });
 
   it('gracefulTimeoutMs overrides the supervisor default only when given', () => {

@@ -86,6 +86,13 @@ describe('decideGrace (invariant 4: only ever earlier)', () => {
   it('a shorter shutdown timeout wins over the graceful timeout', () => {
     expect(decideGrace(fresh, 100, 50, 20)).toEqual({ kind: 'arm', requestStop: true, deadline: 120, delayMs: 20 });
   });
+  it('Infinity (a worker\'s grace, and no shutdown cap) arms a deadline that never comes', () => {
+    expect(decideGrace(fresh, 100, Infinity, Infinity)).toEqual({ kind: 'arm', requestStop: true, deadline: Infinity, delayMs: Infinity });
+  });
+  it('a finite shutdown timeout caps an infinite grace, also one already armed', () => {
+    expect(decideGrace(fresh, 100, Infinity, 10)).toEqual({ kind: 'arm', requestStop: true, deadline: 110, delayMs: 10 });
+    expect(decideGrace({ ...fresh, stopping: true, graceDeadline: Infinity }, 100, Infinity, 10)).toEqual({ kind: 'arm', requestStop: false, deadline: 110, delayMs: 10 });
+  });
   it('already stopping: re-arms for an earlier deadline, without relaying again', () => {
     expect(decideGrace({ ...fresh, stopping: true, graceDeadline: 150 }, 110, 50, 10)).toEqual({ kind: 'arm', requestStop: false, deadline: 120, delayMs: 10 });
   });
