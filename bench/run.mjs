@@ -13,7 +13,7 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { fmt, sleep } from './lib.mjs';
 
-export const FIGURES = ['check-for-interrupts', 'precious-death-latency', 'latch-pingpong', 'spawn', 'scope-throughput', 'memory', 'pool', 'pool-chunked', 'pool-concurrent', 'pool-uneven', 'pool-async'];
+export const FIGURES = ['check-for-interrupts', 'precious-death-latency', 'latch-pingpong', 'spawn', 'scope-throughput', 'memory', 'pool', 'pool-chunked', 'pool-concurrent', 'pool-uneven', 'pool-async', 'poison', 'hold-interrupts', 'tasks'];
 
 const RESULTS = new URL('./results.json', import.meta.url);
 const DOC = new URL('../docs/benchmarks.md', import.meta.url);
