@@ -13,7 +13,13 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { fmt, sleep } from './lib.mjs';
 
-export const FIGURES = ['check-for-interrupts', 'precious-death-latency', 'latch-pingpong', 'spawn', 'scope-throughput', 'memory', 'pool', 'pool-chunked', 'pool-concurrent', 'pool-uneven', 'pool-async'];
+export const FIGURES = ['check-for-interrupts', 'precious-death-latency', 'latch-pingpong', 'spawn', 'scope-throughput', 'memory', 'pool', 'pool-chunked', 'pool-concurrent', 'pool-uneven', 'pool-async', 'poison', 'hold-interrupts', 'tasks'];
+
+/**
+ * Node options a figure's child needs beyond this process's own (the child gets both). Declared here, not in the
+ * figure module, so that the runner never loads a figure (and the library) in its own process.
+ */
+const EXEC_ARGV = { tasks: ['--expose-gc'] };
 
 const RESULTS = new URL('./results.json', import.meta.url);
 const DOC = new URL('../docs/benchmarks.md', import.meta.url);
@@ -103,7 +109,8 @@ async function main(args) {
 
 function runChild(name) {
   return new Promise((resolve, reject) => {
-    const proc = fork(fileURLToPath(import.meta.url), ['--figure', name], { stdio: ['inherit', 'inherit', 'inherit', 'ipc'] });
+    const execArgv = [...process.execArgv, ...(EXEC_ARGV[name] ?? [])];
+    const proc = fork(fileURLToPath(import.meta.url), ['--figure', name], { execArgv, stdio: ['inherit', 'inherit', 'inherit', 'ipc'] });
     let figure;
     let reportedAt;
     const fail = (why) => {
