@@ -26,12 +26,9 @@ export interface ScopeRegistrar {
   spawnIn<T>(node: ScopeNode, fn: (task: SpawnedTask) => T | PromiseLike<T>, options: SpawnOptions | undefined): TaskHandle<T>;
 }
 
-/** Each node's public Scope. Kept here, not on the node, so node.ts (the state machine) never names the facade. */
-const FACADES = new WeakMap<ScopeNode, Scope>();
-
 /** The public Scope of `node`; undefined only for a node no Scope was made for. */
 export function scopeOf(node: ScopeNode): Scope | undefined {
-  return FACADES.get(node);
+  return node.facade as Scope | undefined;
 }
 
 /** A transaction-like unit of work; workers registered in it are tied to it by their flags. */
@@ -45,7 +42,7 @@ export class Scope {
     this.#node = node;
     this.#registrar = registrar;
     this.#parent = parent;
-    FACADES.set(node, this);
+    node.facade = this;
   }
 
   /** Unique within the process. */
@@ -172,5 +169,5 @@ export function currentScope(): Scope | undefined {
 
 function scopeOfOpen(frame: ScopeNode): Scope | undefined {
   const open = nearestOpen(frame);
-  return open === undefined ? undefined : FACADES.get(open);
+  return open === undefined ? undefined : (open.facade as Scope | undefined);
 }

@@ -21,10 +21,11 @@
  *    rejection's callback, so the next checkForInterrupts() of the thread throws it (G4's path). On one thread
  *    "at once" means: as soon as the task's own code has run to its rejection.
  * 4. The scope waits for every task before it settles: a commit waits for non-ephemeral tasks and cancels
- *    ephemeral ones; an abort cancels all (their signals are children of the scope's).
- * 5. The token tree does not leak: a task listens on its scope's signal only while it runs, and leaves the
- *    scope's members and the registry when it stops (AbortSignal.any would keep every child of a long-lived
- *    parent alive, nodejs/node#54614).
+ *    ephemeral ones; an abort cancels all with the abort reason (close(reason), called by the scope's teardown).
+ * 5. The token tree does not leak: a task does not listen on its scope's signal at all (the scope's abort closes
+ *    its members, tasks included, synchronously: node.ts's teardown), and it leaves the scope's members and the
+ *    registry when it stops. AbortSignal.any would keep every child of a long-lived parent alive
+ *    (nodejs/node#54614); a listener per task would also trip Node's MaxListenersExceededWarning at 11 tasks.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { PreciousTaskFailedError, TaskCancelledError, invalidOption, type TaskRef } from '../errors.js';
@@ -106,7 +107,6 @@ export class TaskCore<T = unknown> implements ScopeResource {
   readonly #controller = new AbortController();
   readonly #node: ScopeNode;
   readonly #onStopped: (task: TaskCore<T>) => void;
-  readonly #onScopeAbort = (): void => this.cancel(this.#node.reason);
   #resolve!: (exit: TaskExit<T>) => void;
   #started = false;
 
@@ -125,7 +125,6 @@ export class TaskCore<T = unknown> implements ScopeResource {
     this.#onStopped = onStopped;
     this.closed = new Promise((resolve) => (this.#resolve = resolve));
     const task: SpawnedTask = Object.freeze({ id: this.id, name: this.name, kind: this.kind, labels: this.labels, signal: this.#controller.signal });
-    node.controller.signal.addEventListener('abort', this.#onScopeAbort);
     // Rule 1: fn starts on a microtask, in the scope's context and the task's own.
     queueMicrotask(() => {
       if (this.#controller.signal.aborted) return this.#finish({ reason: 'cancelled', error: asError(this.#controller.signal.reason) });
@@ -175,7 +174,6 @@ export class TaskCore<T = unknown> implements ScopeResource {
     if (this.state === 'stopped') return;
     this.state = 'stopped';
     this.exit = exit;
-    this.#node.controller.signal.removeEventListener('abort', this.#onScopeAbort); // rule 5
     this.#node.members.delete(this);
     this.#onStopped(this);
     this.#resolve(exit);

@@ -106,6 +106,32 @@ describe('G16 holdInterrupts', () => {
     expect((await h.waitForShutdown()).reason).toBe('terminated');
   });
 
+  it('an async region started inside a sync one stays held after the sync one ended', async () => {
+    const sup = await startSupervisor();
+    const seen: string[] = [];
+    await sup.scope(async (scope) => {
+      let resume!: () => void;
+      const paused = new Promise<void>((r) => (resume = r));
+      let inner!: Promise<void>;
+      holdInterrupts(() => {
+        inner = holdInterrupts(async () => {
+          await paused; // resumes after the outer sync region has ended
+          checkForInterrupts();
+          seen.push('async region still held');
+        });
+      });
+      scope.abort(new Error('stop'));
+      resume();
+      await inner;
+      try {
+        checkForInterrupts();
+      } catch (err) {
+        seen.push((err as Error).message);
+      }
+    }).catch(() => {});
+    expect(seen).toEqual(['async region still held', 'stop']);
+  });
+
   it('rejects a non-function', () => {
     expect(() => holdInterrupts(42 as unknown as () => void)).toThrow(/fn/);
   });

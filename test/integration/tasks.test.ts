@@ -296,6 +296,29 @@ describe('G13 scope.spawn', () => {
     });
   });
 
+  it('many tasks in one scope add no listener to its signal (no MaxListenersExceededWarning), and all are cancelled by its abort', async () => {
+    const sup = await startSupervisor();
+    const warnings: string[] = [];
+    const onWarning = (w: Error): void => void warnings.push(w.name);
+    process.on('warning', onWarning);
+    try {
+      const handles: TaskHandle[] = [];
+      await sup
+        .scope(async (scope) => {
+          for (let i = 0; i < 50; i++) handles.push(scope.spawn((t) => aborted(t.signal)));
+          await tick();
+          scope.abort(new Error('all of them'));
+        })
+        .catch(() => {});
+      const exits = await Promise.all(handles.map((h) => h.result()));
+      expect(new Set(exits.map((e) => `${e.reason}: ${e.error?.message}`))).toEqual(new Set(['cancelled: all of them']));
+      await tick();
+      expect(warnings).toEqual([]);
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+
   it('spawn in a closed scope throws ScopeClosedError; bad input names the field; nothing is left', async () => {
     const sup = await startSupervisor();
     let kept!: Scope;
