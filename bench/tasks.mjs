@@ -6,7 +6,8 @@
 // (a) Latency: `await scope.spawn(fn).result()`, one task after the other, in µs per task. Baseline: what a
 //     hand-written cancellable task costs at least — a new AbortController, fn run on a microtask
 //     (`Promise.resolve().then(() => fn(signal))`), awaited. Report only: the same baseline also listening on the
-//     long-lived parent's signal while it runs (a hand-built token tree, which is what a task does). Target:
+//     long-lived parent's signal while it runs (a hand-built token tree; a task needs none: its scope's teardown
+//     cancels it). Target:
 //     within 2x of the bare chain.
 // (b) Heap growth: HEAP_TASKS tasks spawned in batches of BATCH (each batch awaited before the next), and,
 //     separately, HEAP_TASKS child scopes (`supervisor.scope(() => 1)` called inside the long-lived scope, so
@@ -20,6 +21,7 @@
 // kept after its entries died) shows in the first repetition only, and is still growth the bar forbids.
 // Each heap repetition is preceded by the interleave's warm-up round, which runs WARM items of its variant (so
 // code, inline caches and the collections' capacities are in place before anything is measured).
+import { setMaxListeners } from 'node:events';
 import { setImmediate as yieldMacrotask } from 'node:timers/promises';
 import { Supervisor } from 'bgworkers';
 import { check, interleave, ratioOf, result, series, within } from './lib.mjs';
@@ -82,6 +84,7 @@ export async function run({ quick }) {
   try {
     await supervisor.scope(async (scope) => {
       const parent = scope.signal;
+      setMaxListeners(0, parent); // the hand-built baseline puts a batch's worth of listeners on it
       const task = async () => (await scope.spawn(fn).result()).result;
       const bare = () => {
         const c = new AbortController();
