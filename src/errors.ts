@@ -2,6 +2,9 @@
  * Every error this library throws or aborts with. Each class has a stable `code` (like Node's `ERR_*`); tests and
  * users should match on `code` or `instanceof`, never on message text. Messages are short, lowercase, object
  * first: `worker "pong#3": entry not found: /x/y.mjs`.
+ *
+ * Why one file of ~400 lines: `BgWorkersErrorCode` and `AnyBgWorkersError` must list every class, and a class
+ * added anywhere else is one a user could not narrow to; each class is a few lines of fields and message.
  */
 import type { WorkerExit } from './shared/exit.js';
 

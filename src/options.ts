@@ -2,6 +2,9 @@
  * Public option types and their validation at the boundary, with one message template (errors.ts
  * `invalidOption`): ``Expected `maxWorkers` to be an integer >= 1, got `0` (number)``. Validation runs before
  * anything is registered or started, so a bad spec leaves nothing behind (G1).
+ *
+ * Why ~270 lines: the option types are the public reference (their TSDoc is what users read in the API docs), and
+ * each validator sits next to the type it checks; splitting types from their checks would let them drift.
  */
 import { availableParallelism } from 'node:os';
 import { basename, extname } from 'node:path';

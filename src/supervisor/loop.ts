@@ -8,7 +8,8 @@
  * Everything it touches is injected (LoopDeps): the slot table and the registrant's words, `post` for the
  * mailbox, the runtimes that start workers and the clock; thread.ts wires the real ones on the supervisor
  * thread, the tests fake runtimes and clock. Each decision is a pure function of restart-policy.ts; this file reads
- * the words, asks, and carries the answer out. Per-run state machine: lifecycle.ts.
+ * the words, asks, and carries the answer out. Per-run state machine: lifecycle.ts. (~260 lines: the table below
+ * and one handler per request or runner event; the decisions are already out.)
  *
  * ## States of the loop
  *
