@@ -53,6 +53,7 @@ import { clearThreadLogger, setThreadLogger } from '../shared/thread-logger.js';
 import { threadExecArgv } from '../shared/exec-argv.js';
 import { LifecycleEvents, type LifecycleEvent } from './events.js';
 import { logLifecycle } from './lifecycle-log.js';
+import { publishLifecycle } from './diagnostics.js';
 import { PreciousDeaths } from './precious.js';
 import { forwardWorkerLog } from './worker-log.js';
 
@@ -93,6 +94,7 @@ export class SupervisorCore implements InterruptSource, ScopeHost {
     this.events = new LifecycleEvents((err, e) => this.#subscriberFailed(err, e));
     this.events.subscribe((e) => this.registry.observe(e));
     this.events.subscribe(logLifecycle);
+    this.events.subscribe(publishLifecycle);
     this.#precious = new PreciousDeaths(this.events);
     const { port1, port2 } = new MessageChannel();
     this.#mailbox = port1;

@@ -7,6 +7,7 @@ import { validateScopeOptions, type ScopeOptions } from '../options.js';
 import { currentFrame, runInFrame } from './context.js';
 import { ScopeNode, nearestOpen, type ScopeOwner } from './node.js';
 import { Scope, scopeOf, type ScopeRegistrar } from './scope.js';
+import { scopeTrace } from '../registrant/diagnostics.js';
 
 /** What owns scopes: a supervisor (client side). */
 export interface ScopeHost extends ScopeOwner, ScopeRegistrar {
@@ -40,7 +41,8 @@ export function runScope<T>(host: ScopeHost, fn: (scope: Scope) => T | PromiseLi
   runInFrame(node, () => {
     let r: T | PromiseLike<T>;
     try {
-      r = fn(scope);
+      // The TracingChannel only when someone listens (its async wrapper costs a promise per scope otherwise).
+      r = scopeTrace.hasSubscribers ? scopeTrace.tracePromise(async (s: Scope) => fn(s), { scopeId: node.id, name: node.name }, undefined, scope) : fn(scope);
     } catch (err) {
       node.functionSettled(false, err);
       return;

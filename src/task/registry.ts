@@ -5,6 +5,7 @@
 import type { Logger } from 'pino';
 import { cancelTasks, validateFilteredShutdownOptions } from '../registrant/filtered-shutdown.js';
 import type { ScopeNode } from '../scope/node.js';
+import { taskEnd, taskStart } from '../registrant/diagnostics.js';
 import { taskMatcher, type TaskFilter } from './filter.js';
 import { TaskCore, TaskHandle, type SpawnOptions, type SpawnedTask, type TaskExit, type TaskInfo } from './task.js';
 
@@ -14,9 +15,13 @@ export class TaskRegistry {
   /** scope.spawn(): the scope must be active (ScopeClosedError otherwise); the task joins its members. */
   spawn<T>(node: ScopeNode, fn: (task: SpawnedTask) => T | PromiseLike<T>, options: SpawnOptions | undefined): TaskHandle<T> {
     node.assertActive('spawn');
-    const core = new TaskCore<T>(node, fn, options, (t) => this.#live.delete(t as TaskCore));
+    const core = new TaskCore<T>(node, fn, options, (t) => {
+      this.#live.delete(t as TaskCore);
+      if (taskEnd.hasSubscribers) taskEnd.publish({ ...payload(t as TaskCore), exit: t.exit });
+    });
     this.#live.add(core as TaskCore);
     node.members.add(core);
+    if (taskStart.hasSubscribers) taskStart.publish(payload(core as TaskCore));
     return new TaskHandle<T>(core);
   }
 
@@ -36,4 +41,8 @@ export class TaskRegistry {
     const match = taskMatcher(filter);
     return cancelTasks([...this.#live].filter((t) => match(t.info())), o, logger);
   }
+}
+
+function payload(t: TaskCore): { id: string; name: string; kind: string | undefined; labels: Readonly<Record<string, string>>; ephemeral: boolean; precious: boolean; scopeId: number } {
+  return { id: t.id, name: t.name, kind: t.kind, labels: t.labels, ephemeral: t.ephemeral, precious: t.precious, scopeId: t.scopeId };
 }
