@@ -40,7 +40,8 @@ export type BgWorkersErrorCode =
   | 'ERR_POISON_ARMED'
   | 'ERR_RESTART_INTENSITY'
   | 'ERR_TASK_CANCELLED'
-  | 'ERR_PRECIOUS_TASK_FAILED';
+  | 'ERR_PRECIOUS_TASK_FAILED'
+  | 'ERR_SHUTDOWN_SIGNAL';
 
 /**
  * Base class of every bgworkers error. `code` is typed as the union of the codes (each subclass as its own
@@ -101,7 +102,8 @@ export type AnyBgWorkersError =
   | PoisonArmedError
   | RestartIntensityError
   | TaskCancelledError
-  | PreciousTaskFailedError;
+  | PreciousTaskFailedError
+  | ShutdownSignalError;
 
 /** True for an error of this library; narrows to {@link AnyBgWorkersError}, so a test of `code` then narrows further. */
 export function isBgWorkersError(value: unknown): value is AnyBgWorkersError {
@@ -395,5 +397,16 @@ export class PreciousTaskFailedError extends BgWorkersError {
     const what = cause instanceof Error ? cause.message : String(cause);
     super('ERR_PRECIOUS_TASK_FAILED', `task "${task.name}": precious task failed: ${what}`, { cause });
     this.task = { id: task.id, name: task.name };
+  }
+}
+
+/** The abort reason of every scope when a handled shutdown signal arrives (`handleSignals`, G18). */
+export class ShutdownSignalError extends BgWorkersError {
+  declare readonly code: 'ERR_SHUTDOWN_SIGNAL';
+  /** The signal, e.g. 'SIGINT'. */
+  readonly signal: NodeJS.Signals;
+  constructor(signal: NodeJS.Signals) {
+    super('ERR_SHUTDOWN_SIGNAL', `shutdown signal ${signal}`);
+    this.signal = signal;
   }
 }

@@ -15,6 +15,7 @@ export { TaskHandle, currentTask } from './task/task.js';
 export type { SpawnOptions, SpawnedTask, TaskExit, TaskInfo, TaskState } from './task/task.js';
 export type { TaskFilter } from './task/filter.js';
 export type { ShutdownOptions } from './registrant/filtered-shutdown.js';
+export type { HandleSignalsOptions } from './registrant/signals.js';
 export { Poison, PoisonGuard } from './poison/poison.js';
 export { SharedPoison } from './poison/shared-poison.js';
 export {
@@ -31,6 +32,7 @@ export {
   RestartIntensityError,
   ScopeAbortedError,
   ScopeClosedError,
+  ShutdownSignalError,
   SupervisorClosedError,
   SupervisorDiedError,
   SupervisorShutdownError,

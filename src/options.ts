@@ -14,6 +14,7 @@ import { invalidOption } from './errors.js';
 import { bag, bool, entryOf, graceMs, int, ms, sendable, str, stringArray, stringRecord } from './validate.js';
 import { MAX_SLOTS } from './shared/layout.js';
 import type { RestartBackoff } from './shared/protocol.js';
+import { validateHandleSignals, type HandleSignalsOptions, type ResolvedSignals } from './registrant/signals.js';
 
 /** Options of `Supervisor.start()`. */
 export interface SupervisorOptions {
@@ -42,6 +43,13 @@ export interface SupervisorOptions {
    * @default a pino logger at level 'warn' on stderr
    */
   logger?: Logger | false;
+  /**
+   * Opt-in process signal handling (registrant side): `true` for the defaults, or which signals. The first
+   * SIGINT/SIGTERM aborts every scope with ShutdownSignalError and shuts the supervisor down, a second forces every
+   * worker; SIGUSR2 logs one metrics line; `exit` sets `process.exitCode` to 128 + the signal's number. Every
+   * handler is removed at shutdown. @default false (no handler installed)
+   */
+  handleSignals?: boolean | HandleSignalsOptions;
 }
 
 /** Options of `supervisor.scope()`. */
@@ -117,6 +125,7 @@ export interface ResolvedSupervisorOptions {
   gracefulTimeoutMs: number;
   spareWorkers: number;
   logger: Logger | false | undefined;
+  handleSignals: ResolvedSignals | undefined;
 }
 
 /** A validated spec: everything the registrant and the supervisor need, in plain values. */
@@ -155,7 +164,7 @@ export interface ResolvedSpec {
   precious: boolean;
 }
 
-const SUPERVISOR_KEYS = ['maxWorkers', 'gracefulTimeoutMs', 'spareWorkers', 'logger'] as const;
+const SUPERVISOR_KEYS = ['maxWorkers', 'gracefulTimeoutMs', 'spareWorkers', 'logger', 'handleSignals'] as const;
 const SCOPE_KEYS = ['name', 'signal'] as const;
 const SPEC_KEYS = ['entry', 'name', 'kind', 'labels', 'data', 'runtime', 'env', 'execArgv', 'restart', 'gracefulTimeoutMs', 'resourceLimits'] as const;
 const SCOPED_SPEC_KEYS = [...SPEC_KEYS, 'ephemeral', 'precious'] as const;
@@ -170,6 +179,7 @@ export function validateSupervisorOptions(options: unknown): ResolvedSupervisorO
     gracefulTimeoutMs: graceMs(o['gracefulTimeoutMs'], 'gracefulTimeoutMs') ?? DEFAULT_GRACEFUL_TIMEOUT_MS,
     spareWorkers: int(o['spareWorkers'], 'spareWorkers', 0, MAX_SPARE_WORKERS) ?? DEFAULT_SPARE_WORKERS,
     logger: logger as Logger | false | undefined,
+    handleSignals: validateHandleSignals(o['handleSignals']),
   };
 }
 

@@ -54,6 +54,7 @@ import { threadExecArgv } from '../shared/exec-argv.js';
 import { LifecycleEvents, type LifecycleEvent } from './events.js';
 import { logLifecycle } from './lifecycle-log.js';
 import { publishLifecycle } from './diagnostics.js';
+import { SignalHandlers } from './signals.js';
 import { PreciousDeaths } from './precious.js';
 import { forwardWorkerLog } from './worker-log.js';
 
@@ -75,6 +76,7 @@ export class SupervisorCore implements InterruptSource, ScopeHost {
   /** In-thread tasks that have not stopped (supervisor.tasks(), shutdownTasks()). */
   readonly tasks = new TaskRegistry();
   readonly #registration: Registration;
+  #signals: SignalHandlers | undefined;
   #ready: { resolve: () => void; reject: (e: unknown) => void } | undefined;
   #shutdown: Promise<void> | undefined;
   #shutdownDone: (() => void) | undefined;
@@ -125,6 +127,22 @@ export class SupervisorCore implements InterruptSource, ScopeHost {
     this.#mailbox.unref();
     addInterruptSource(this);
     setThreadLogger(this, () => this.logger);
+    if (options.handleSignals !== undefined) {
+      this.#signals = new SignalHandlers(options.handleSignals, {
+        logger: this.logger,
+        shutdown: (reason) => {
+          for (const node of [...this.#roots].reverse()) node.abort(reason);
+          return this.shutdown(this.options.gracefulTimeoutMs);
+        },
+        force: () => this.#forceAll(),
+        metrics: () => ({ ...this.registry.metrics(), tasks: this.tasks.list(undefined).length }),
+      });
+    }
+  }
+
+  /** A second shutdown signal: every worker's grace cut to 0 (the loop only ever brings a forced stop forward). */
+  #forceAll(): void {
+    if (!this.#threadGone) this.#thread.postMessage({ t: 'shutdown', timeoutMs: 0 });
   }
 
   /** Resolves once the supervisor thread is ready (it posts 'ready' after loading). */
@@ -323,6 +341,7 @@ export class SupervisorCore implements InterruptSource, ScopeHost {
   }
 
   #release(): void {
+    this.#signals?.remove();
     removeInterruptSource(this);
     clearThreadLogger(this);
     this.#mailbox.close();

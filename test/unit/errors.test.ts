@@ -33,6 +33,7 @@ const {
   RestartIntensityError,
   TaskCancelledError,
   PreciousTaskFailedError,
+  ShutdownSignalError,
   invalidOption,
   unknownOption,
 } = errors;
@@ -64,6 +65,7 @@ const CASES: [string, () => errors.BgWorkersError, string][] = [
   ['PoisonArmedError', () => new PoisonArmedError('layer map', 'this thread'), 'ERR_POISON_ARMED'],
   ['RestartIntensityError', () => new RestartIntensityError(worker, 3, 60_000, boom), 'ERR_RESTART_INTENSITY'],
   ['TaskCancelledError', () => new TaskCancelledError({ id: 't1', name: 'flush#t1' }), 'ERR_TASK_CANCELLED'],
+  ['ShutdownSignalError', () => new ShutdownSignalError('SIGINT'), 'ERR_SHUTDOWN_SIGNAL'],
   ['PreciousTaskFailedError', () => new PreciousTaskFailedError({ id: 't1', name: 'flush#t1' }, boom), 'ERR_PRECIOUS_TASK_FAILED'],
 ];
 
