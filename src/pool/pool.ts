@@ -48,6 +48,7 @@ import { GATE_SIZE, G_CANCELLED, G_QUEUED, gateCancel, gateQueue, gateState, new
 import { validateMapOptions, validateRunOptions, type ResolvedPoolOptions } from './options.js';
 import type { BatchDone, PoolDown, PoolWorkerData } from './protocol.js';
 import { PoolTimes, summary, type PoolStats } from './stats.js';
+import { SignalFanout } from './signal-fanout.js';
 
 export type { PoolStats } from './stats.js';
 import { T_ANSWERED, T_PENDING, T_STOLEN, indexAt, callAt, callsOf, usable, type Batch, type Entry, type Call, type Member } from './work.js';
@@ -84,6 +85,8 @@ export class PoolCore implements ScopeResource {
   readonly #queue = new Deque<Entry>();
   readonly #stopped: Promise<unknown>[] = [];
   readonly #times = new PoolTimes();
+  /** One listener per user signal, whatever the number of calls sharing it (invariant 1: removed at settle). */
+  readonly #signals = new SignalFanout<Call>((call, reason) => this.#abort(call, reason));
   readonly #drainWaiters: (() => void)[] = [];
   /**
    * Look-ahead only in thread pools: the gate makes work sent ahead abortable and tells, after a death or a stop,
@@ -195,15 +198,12 @@ export class PoolCore implements ScopeResource {
         kind, name, inputs, results: new Array(inputs.length), resolve, reject, concurrency, signal, timeoutMs, transfer,
         cancellable: signal !== undefined || timeoutMs !== undefined, submittedAt: performance.now(),
         queued: inputs.length, inFlight: 0, answered: 0, batch: kind === 'run' ? 1 : FIRST_BATCH, sumMicros: 0, sumRan: 0,
-        settled: false, parked: undefined, batches: new Set(), onAbort: undefined,
+        settled: false, parked: undefined, batches: new Set(),
       };
       this.#queue.push({ call, next: 0, end: inputs.length });
       this.#queuedTasks += inputs.length;
       this.#queueSize++;
-      if (signal !== undefined) {
-        call.onAbort = () => this.#abort(call, signal.reason);
-        signal.addEventListener('abort', call.onAbort, { once: true });
-      }
+      if (signal !== undefined) this.#signals.join(signal, call);
       this.#dispatch();
       // Back-pressure: a call that could not go to a worker at once and finds maxQueue waiting is refused.
       if (!call.settled && call.queued === inputs.length && this.#queueSize > this.#o.maxQueue) this.#settle(call, false, new PoolQueueFullError(this.#o.name, this.#o.maxQueue));
@@ -566,10 +566,7 @@ export class PoolCore implements ScopeResource {
   #settle(call: Call, ok: boolean, value: unknown): void {
     if (call.settled) return;
     call.settled = true;
-    if (call.onAbort !== undefined) {
-      call.signal!.removeEventListener('abort', call.onAbort);
-      call.onAbort = undefined;
-    }
+    if (call.signal !== undefined) this.#signals.leave(call.signal, call);
     if (call.queued > 0) {
       // Its entries stay in the queue and are dropped when they reach the head (O(1) here).
       this.#queuedTasks -= call.queued;

@@ -41,7 +41,6 @@ export interface Call {
   parked: Entry[] | undefined;
   /** Batches with some of its tasks in flight. */
   readonly batches: Set<Batch>;
-  onAbort: (() => void) | undefined;
 }
 
 /** Inputs [next, end) of a call, waiting in the queue. */
