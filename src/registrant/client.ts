@@ -14,6 +14,7 @@ import type { WorkerExit } from '../shared/exit.js';
 import type { TaskFilter } from '../task/filter.js';
 import type { TaskExit, TaskInfo } from '../task/task.js';
 import type { ShutdownOptions } from './filtered-shutdown.js';
+import { relayable } from './signals.js';
 
 /** @internal Lets tests reach the engine (e.g. to kill the supervisor thread). Not part of the API. */
 export const kCore = Symbol('bgworkers.core');
@@ -121,6 +122,15 @@ export class Supervisor implements AsyncDisposable {
     } catch (err) {
       return Promise.reject(err);
     }
+  }
+
+  /**
+   * Hands `signal` to every worker running now, once: thread workers' `ctx.onSignal` listeners, and process
+   * workers the real signal. `handleSignals.relay` does this for signals the process receives.
+   * @throws InvalidWorkerSpecError for a signal that cannot be relayed (one of SIGHUP, SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT).
+   */
+  relaySignal(signal: NodeJS.Signals): void {
+    this.#core.relay(relayable(signal, 'signal'));
   }
 
   metrics(): SupervisorMetrics {

@@ -135,9 +135,16 @@ export class SupervisorCore implements InterruptSource, ScopeHost {
           return this.shutdown(this.options.gracefulTimeoutMs);
         },
         force: () => this.#forceAll(),
+        relay: (sig) => this.relay(sig),
         metrics: () => ({ ...this.registry.metrics(), tasks: this.tasks.list(undefined).length }),
       });
     }
+  }
+
+  /** relaySignal(): every running worker gets `sig` once (the supervisor thread knows which ones run). */
+  relay(sig: NodeJS.Signals): void {
+    if (this.closed || this.#threadGone) return;
+    this.#thread.postMessage({ t: 'relay', signal: sig });
   }
 
   /** A second shutdown signal: every worker's grace cut to 0 (the loop only ever brings a forced stop forward). */

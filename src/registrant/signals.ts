@@ -7,15 +7,18 @@
  * | `shutdown` (SIGINT, SIGTERM) | abort every scope with ShutdownSignalError; shutdown() | every worker forced at once |
  * | `metrics` (SIGUSR2)        | one info line, msg 'metrics', with supervisor.metrics()  | the same; nothing else changes |
  *
+ * | `relay` (SIGHUP)          | handed to every running worker (relaySignal)            | the same             |
+ *
  * `exit: true`: after that shutdown, `process.exitCode = 128 + the signal's number` (130, 143), and the process ends
  * by itself when nothing else holds it. Every handler is removed when the supervisor shuts down (however it does).
  *
- * Not built yet (issue 13): relaying signals to workers, and delivering a signal to a registrant busy in
- * synchronous code (Node runs a signal handler only when the main thread's event loop turns).
+ * Not built yet (issue 13): delivering a signal to a registrant busy in synchronous code (Node runs a signal
+ * handler only when the main thread's event loop turns).
  */
 import { constants } from 'node:os';
 import type { Logger } from 'pino';
 import { ShutdownSignalError, invalidOption, unknownOption } from '../errors.js';
+import { RELAYABLE } from '../shared/relay.js';
 
 export interface HandleSignalsOptions {
   /** Graceful shutdown on the first, forced on the second. @default ['SIGINT', 'SIGTERM'] */
@@ -24,16 +27,25 @@ export interface HandleSignalsOptions {
   metrics?: NodeJS.Signals | null;
   /** `process.exitCode = 128 + signal number` after the shutdown. @default true */
   exit?: boolean;
+  /** Handed to every running worker: thread workers' `ctx.onSignal`, process workers the real signal. @default ['SIGHUP'] */
+  relay?: NodeJS.Signals[];
 }
 
 export interface ResolvedSignals {
   shutdown: NodeJS.Signals[];
   metrics: NodeJS.Signals | null;
   exit: boolean;
+  relay: NodeJS.Signals[];
 }
 
-const KEYS = ['shutdown', 'metrics', 'exit'] as const;
-const DEFAULTS: ResolvedSignals = { shutdown: ['SIGINT', 'SIGTERM'], metrics: 'SIGUSR2', exit: true };
+const KEYS = ['shutdown', 'metrics', 'exit', 'relay'] as const;
+const DEFAULTS: ResolvedSignals = { shutdown: ['SIGINT', 'SIGTERM'], metrics: 'SIGUSR2', exit: true, relay: ['SIGHUP'] };
+
+/** A signal `relaySignal()` can hand to workers (shared/relay.ts RELAYABLE). */
+export function relayable(v: unknown, field: string): NodeJS.Signals {
+  if (typeof v !== 'string' || !RELAYABLE.includes(v as NodeJS.Signals)) throw invalidOption(field, `one of ${RELAYABLE.join(', ')}`, v);
+  return v as NodeJS.Signals;
+}
 
 function signalName(v: unknown, field: string): NodeJS.Signals {
   if (typeof v !== 'string' || !(v in constants.signals) || v === 'SIGKILL' || v === 'SIGSTOP') throw invalidOption(field, 'a signal name that can be handled (e.g. SIGTERM)', v);
@@ -42,7 +54,7 @@ function signalName(v: unknown, field: string): NodeJS.Signals {
 
 export function validateHandleSignals(v: unknown): ResolvedSignals | undefined {
   if (v === undefined || v === false) return undefined;
-  if (v === true) return { ...DEFAULTS, shutdown: [...DEFAULTS.shutdown] };
+  if (v === true) return { ...DEFAULTS, shutdown: [...DEFAULTS.shutdown], relay: [...DEFAULTS.relay] };
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw invalidOption('handleSignals', 'a boolean or { shutdown?, metrics?, exit? }', v);
   for (const k of Object.keys(v)) if (!(KEYS as readonly string[]).includes(k)) throw unknownOption(`handleSignals.${k}`, 'handleSignals', KEYS);
   const o = v as Record<string, unknown>;
@@ -53,7 +65,11 @@ export function validateHandleSignals(v: unknown): ResolvedSignals | undefined {
   if (typeof exit !== 'boolean') throw invalidOption('handleSignals.exit', 'a boolean', exit);
   const list = shutdown.map((s, i) => signalName(s, `handleSignals.shutdown[${i}]`));
   if (metrics !== null && list.includes(metrics)) throw invalidOption('handleSignals.metrics', 'a signal that is not also a shutdown signal', metrics);
-  return { shutdown: list, metrics, exit };
+  const relayRaw = o['relay'] === undefined ? [...DEFAULTS.relay] : o['relay'];
+  if (!Array.isArray(relayRaw)) throw invalidOption('handleSignals.relay', 'an array of signal names', relayRaw);
+  const relay = relayRaw.map((s, i) => relayable(s, `handleSignals.relay[${i}]`));
+  if (metrics !== null && relay.includes(metrics)) throw invalidOption('handleSignals.metrics', 'a signal that is not also relayed', metrics);
+  return { shutdown: list, metrics, exit, relay };
 }
 
 export interface SignalHooks {
@@ -63,6 +79,8 @@ export interface SignalHooks {
   /** The second one: force every worker now. */
   force(): void;
   metrics(): Record<string, unknown>;
+  /** A relay signal: hand it to every running worker. */
+  relay(sig: NodeJS.Signals): void;
 }
 
 /** The installed handlers of one supervisor; remove() takes every one of them off again. */
@@ -81,6 +99,7 @@ export class SignalHandlers {
       if (process.listenerCount(sig) > 0) hooks.logger?.warn({ signal: sig }, `another listener is already on ${sig}; the metrics line is logged as well`);
       this.#on(sig, () => this.#metricsLine());
     }
+    for (const sig of o.relay) this.#on(sig, () => hooks.relay(sig));
   }
 
   #on(sig: NodeJS.Signals, fn: () => void): void {

@@ -119,7 +119,13 @@ export interface ShutdownRequest {
   timeoutMs: number;
 }
 
-export type SupervisorRequest = RegisterRequest | TerminateRequest | ShutdownRequest;
+/** relaySignal(): hand `signal` to every running worker once. */
+export interface RelayRequest {
+  t: 'relay';
+  signal: NodeJS.Signals;
+}
+
+export type SupervisorRequest = RegisterRequest | TerminateRequest | ShutdownRequest | RelayRequest;
 
 export type MailboxMessage =
   | { t: 'ready' }

@@ -83,6 +83,8 @@ export class SupervisorLoop {
         return this.#terminate(req.slot, req.gen, req.graceMs);
       case 'shutdown':
         return this.#shutdown(req.timeoutMs);
+      case 'relay':
+        return this.#relay(req.signal);
     }
   }
 
@@ -165,6 +167,11 @@ export class SupervisorLoop {
       return this.#startRun(run!, 'terminate while waiting for restart');
     }
     this.#beginStopping(run!, graceMs);
+  }
+
+  /** relaySignal(): every run that has a live runner and reached running gets the signal once. */
+  #relay(sig: NodeJS.Signals): void {
+    for (const run of this.#runs.values()) if (run.phase === 'running' && run.runner !== undefined) run.runner.signal(sig);
   }
 
   /** A termination request was seen for a run with a worker: arm the grace timer (a thread already has its interrupt). */

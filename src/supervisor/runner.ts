@@ -27,6 +27,8 @@ export interface Runner {
   requestStop(): void;
   /** Stops the worker now (thread terminate, SIGKILL). */
   forceStop(): void;
+  /** Relays a signal: a 'signal' message to a thread (its ctx.onSignal listeners), the real signal to a process. */
+  signal(sig: NodeJS.Signals): void;
 }
 
 /** Everything a runtime needs to start one run. */

@@ -20,6 +20,7 @@ import { installWorker, interruptPending, myLatch, releaseWaits } from '../scope
 import { runWorker, type WorkerHost } from './run.js';
 import { Atomics, exitProcess } from '../shared/intrinsics.js';
 import { isDeath } from '../shared/exit.js';
+import { SignalListeners } from '../shared/relay.js';
 
 const port = parentPort!;
 const init = workerData as Assignment | SpareInit;
@@ -36,6 +37,10 @@ function threadHost(a: Assignment): WorkerHost {
   const ctrlAt = table.at(a.slot, CTRL);
   const registrant = wordsOf(a.registrant);
   const controller = new AbortController();
+  const signals = new SignalListeners();
+  port.on('message', (m: { t?: unknown; signal?: unknown }) => {
+    if (m?.t === 'signal' && typeof m.signal === 'string') signals.deliver(m.signal as NodeJS.Signals);
+  });
   let exiting = false;
   let uncaught: unknown;
 
@@ -96,5 +101,6 @@ function threadHost(a: Assignment): WorkerHost {
       return exit(1);
     },
     log: (line) => port.postMessage({ t: 'log', line, nonce } satisfies SignedReport),
+    onSignal: (listener) => signals.add(listener),
   };
 }

@@ -32,6 +32,11 @@ export interface WorkerContext<D = unknown> {
    */
   readonly logger: Logger;
   /** Throws TerminationRequestedError once termination was requested. Synchronous and cheap: call it often. */
+  /**
+   * Listens for signals relayed to every running worker (`handleSignals.relay`, `supervisor.relaySignal()`).
+   * Returns the function that removes the listener. A process worker also gets the real signal.
+   */
+  onSignal(listener: (signal: NodeJS.Signals) => void): () => void;
   checkForInterrupts(): void;
 }
 

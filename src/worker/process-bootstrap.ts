@@ -30,6 +30,7 @@ import { runWorker, type WorkerHost } from './run.js';
 import type { WatchdogInit } from './watchdog.js';
 import { IpcChannel } from './ipc-channel.js';
 import { Atomics, exitProcess } from '../shared/intrinsics.js';
+import { RELAYABLE, SignalListeners, type SignalListener } from '../shared/relay.js';
 
 /** The local words; the generation is always 0 here (one run per process). */
 const local = new Int32Array(new SharedArrayBuffer(SLOT_INTS * 4));
@@ -136,7 +137,30 @@ function processHost(a: ProcessAssignment): WorkerHost {
       return exit(1);
     },
     log: (line) => send({ t: 'log', line }),
+    onSignal: (listener) => onProcessSignal(listener),
   };
 }
 
 process.once('message', (a: ProcessAssignment) => void runWorker(processHost(a)));
+
+/** A process worker's ctx.onSignal(): the real relayable signals on its own process, while it has listeners. */
+const processListeners = new SignalListeners();
+let listening = 0;
+const handlers = new Map<NodeJS.Signals, () => void>();
+function onProcessSignal(listener: SignalListener): () => void {
+  const remove = processListeners.add(listener);
+  if (listening++ === 0) {
+    for (const sig of RELAYABLE) {
+      const h = (): void => processListeners.deliver(sig);
+      handlers.set(sig, h);
+      process.on(sig, h);
+    }
+  }
+  let removed = false;
+  return () => {
+    if (removed) return;
+    removed = true;
+    remove();
+    if (--listening === 0) for (const [sig, h] of handlers) process.off(sig, h);
+  };
+}

@@ -13,6 +13,7 @@ import { TerminationRequestedError, invalidOption } from '../errors.js';
 import type { Latch } from '../shared/latch.js';
 import { checkForInterrupts } from '../scope/interrupts.js';
 import { setThreadLogger } from '../shared/thread-logger.js';
+import type { SignalListener } from '../shared/relay.js';
 import { isWorkerDefinition, type WorkerContext } from './context.js';
 
 /** What the sequence needs to know about the worker it runs. */
@@ -45,6 +46,8 @@ export interface WorkerHost {
   fail(error: unknown): Promise<never> | never;
   /** Sends one line of ctx.logger to the registrant's logger (through the supervisor). */
   log(line: string): void;
+  /** ctx.onSignal(): listens for signals relayed by the supervisor; returns the remover. */
+  onSignal(listener: SignalListener): () => void;
 }
 
 export async function runWorker(host: WorkerHost): Promise<void> {
@@ -74,6 +77,10 @@ export async function runWorker(host: WorkerHost): Promise<void> {
       return logger;
     },
     checkForInterrupts,
+    onSignal: (listener) => {
+      if (typeof listener !== 'function') throw invalidOption('listener', 'a function', listener);
+      return host.onSignal(listener);
+    },
   };
   setThreadLogger(ctx, () => ctx.logger);
   let result: unknown;

@@ -23,7 +23,7 @@ interface Child {
   exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-function start(mode: 'polite' | 'stubborn'): Child {
+function start(mode: 'polite' | 'stubborn' | 'relay'): Child {
   const proc = spawn(process.execPath, [FIXTURE, mode], { stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: Record<string, unknown>[] = [];
   const waiters: { pred: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }[] = [];
@@ -64,6 +64,19 @@ describe('handleSignals, real signals', () => {
     expect(c.lines.some((l) => l['msg'] === 'second shutdown signal: stopping every worker by force')).toBe(true);
   }, TIMEOUT);
 
+  it('SIGHUP is relayed to a thread and a process worker, once each', async () => {
+    const c = start('relay');
+    await c.line((l) => l['ready'] === true);
+    c.proc.kill('SIGHUP');
+    await c.line((l) => l['runtime'] === 'thread' && l['signal'] === 'SIGHUP');
+    await c.line((l) => l['runtime'] === 'process' && l['signal'] === 'SIGHUP');
+    c.proc.kill('SIGTERM');
+    expect(await c.exit).toEqual({ code: 143, signal: null });
+    const hups = c.lines.filter((l) => l['signal'] === 'SIGHUP');
+    expect(hups).toHaveLength(2); // once each
+    expect(hups).toEqual(expect.arrayContaining([{ runtime: 'thread', signal: 'SIGHUP' }, { runtime: 'process', signal: 'SIGHUP' }]));
+  }, TIMEOUT);
+
   it('SIGUSR2 logs exactly one metrics line and changes nothing', async () => {
     const c = start('polite');
     await c.line((l) => l['ready'] === true);
@@ -81,17 +94,20 @@ describe('handleSignals, in process', () => {
 
   it('installs nothing unless asked; installs one handler per signal when asked; removes every one at shutdown', async () => {
     const before = count();
+    const hup = process.listenerCount('SIGHUP');
     const quiet = await Supervisor.start({ logger: false });
     expect(count()).toEqual(before);
     await quiet.shutdown();
     const sup = await Supervisor.start({ logger: false, handleSignals: true });
     expect(count()).toEqual(before.map((n) => n + 1));
+    expect(process.listenerCount('SIGHUP')).toBe(hup + 1); // the relay
     await sup.shutdown();
     expect(count()).toEqual(before);
+    expect(process.listenerCount('SIGHUP')).toBe(hup);
   });
 
   it('bad handleSignals options name the field', async () => {
-    for (const [v, field] of [[{ shutdown: ['SIGKILL'] }, 'handleSignals.shutdown[0]'], [{ metrics: 'NOPE' }, 'handleSignals.metrics'], [{ relay: [] }, 'handleSignals.relay'], [{ exit: 1 }, 'handleSignals.exit'], ['yes', 'handleSignals']] as const) {
+    for (const [v, field] of [[{ shutdown: ['SIGKILL'] }, 'handleSignals.shutdown[0]'], [{ metrics: 'NOPE' }, 'handleSignals.metrics'], [{ relay: ['SIGTERM'] }, 'handleSignals.relay[0]'], [{ nope: 1 }, 'handleSignals.nope'], [{ exit: 1 }, 'handleSignals.exit'], ['yes', 'handleSignals']] as const) {
       const err = await Supervisor.start({ logger: false, handleSignals: v as never }).then(
         async (s) => (await s.shutdown(), undefined),
         (e: unknown) => e,

@@ -60,6 +60,11 @@ export class FakeRunner implements Runner {
   forceStop(): void {
     this.forces++;
   }
+  /** Signals relayed to this runner, in order. */
+  readonly signals: NodeJS.Signals[] = [];
+  signal(sig: NodeJS.Signals): void {
+    this.signals.push(sig);
+  }
 }
 
 export interface RegisterOptions {

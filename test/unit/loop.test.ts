@@ -240,3 +240,23 @@ describe('supervisor loop: shutdown', () => {
     expect(h.posted.map((m) => m.t)).toEqual(['shutdown-done']);
   });
 });
+
+describe('supervisor loop: relay', () => {
+  it('a relayed signal reaches each running worker once, and no run that is pending, waiting for a restart or done', () => {
+    const h = new LoopHarness();
+    h.register(0); // will run
+    h.register(1); // stays spawning (never reports running)
+    h.register(2, { restartDelayMs: 1000 }); // runs, fails, waits for its restart
+    h.register(3); // runs, completes: done
+    expect(h.run(0)).toBe(true);
+    expect(h.run(2)).toBe(true);
+    h.outcome(2, O_FAILED, boom);
+    h.exit(2, 1);
+    expect(h.run(3)).toBe(true);
+    h.outcome(3, O_COMPLETED);
+    h.exit(3, 0);
+    h.loop.handle({ t: 'relay', signal: 'SIGHUP' });
+    expect(h.runners.map((r) => r.signals)).toEqual([['SIGHUP'], [], [], []]);
+  });
+});
+

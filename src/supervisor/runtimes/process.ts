@@ -200,6 +200,9 @@ export function startProcess(info: StartInfo, events: RunnerEvents): Runner {
     forceStop: () => {
       if (!gone) child.kill('SIGKILL');
     },
+    signal: (sig) => {
+      if (!gone) child.kill(sig);
+    },
   };
 }
 

@@ -84,6 +84,7 @@ export class ThreadRuntime {
       pid: 0,
       requestStop: () => {},
       forceStop: () => void worker.terminate(),
+      signal: (sig) => worker.postMessage({ t: 'signal', signal: sig }),
     };
   }
 
