@@ -7,7 +7,7 @@ import { Writable } from 'node:stream';
 import pino from 'pino';
 import ts from 'typescript';
 import { readFileSync } from 'node:fs';
-import { describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi, type MockInstance } from 'vitest';
 import { Poison, PoisonArmedError, PoisonedError } from '../../dist/index.js';
 import { startSupervisor } from '../helpers.js';
 
@@ -35,6 +35,13 @@ function thrown<E extends Error>(fn: () => unknown, type: abstract new (...a: ne
   expect((caught as { code?: string }).code).toBe(code);
   return caught as E;
 }
+
+/** A dropped guard with no supervisor on the thread warns through process.emitWarning: captured, not printed. */
+let warnings: MockInstance<typeof process.emitWarning>;
+beforeEach(() => {
+  warnings = vi.spyOn(process, 'emitWarning').mockImplementation(() => {});
+});
+afterEach(() => warnings.mockRestore());
 
 describe('G15 Poison', () => {
   it('arm → disarm leaves it clean and re-armable; the guard gives the value', () => {
@@ -158,14 +165,9 @@ describe('G15 Poison', () => {
     });
 
     it('goes to process.emitWarning when no supervisor was started on the thread', () => {
-      const spy = vi.spyOn(process, 'emitWarning').mockImplementation(() => {});
-      try {
-        new Poison('lonely', 0).checkAndArm()[Symbol.dispose]();
-        expect(spy).toHaveBeenCalledTimes(1);
-        expect(String(spy.mock.calls[0]![0])).toContain('"what":"lonely"');
-      } finally {
-        spy.mockRestore();
-      }
+      new Poison('lonely', 0).checkAndArm()[Symbol.dispose]();
+      expect(warnings).toHaveBeenCalledTimes(1);
+      expect(String(warnings.mock.calls[0]![0])).toContain('"what":"lonely"');
     });
   });
 
