@@ -32,7 +32,7 @@ import { MessageChannel, type Transferable } from 'node:worker_threads';
 import { CTRL, INTERRUPT, LATCH, STARTED_AT, type SlotTable, type ThreadWords } from '../shared/layout.js';
 import type { MailboxMessage, RegisterRequest, SerializedExit, SupervisorRequest, WorkerReport } from '../shared/protocol.js';
 import { serializeError } from '../shared/protocol.js';
-import { FREE, PENDING, RUNNING, STARTING, requestTermination, transition } from '../shared/slots.js';
+import { FREE, PENDING, RUNNING, STARTING, requestTermination, stateOf, transition } from '../shared/slots.js';
 import { deliverInterrupt } from '../shared/latch.js';
 import type { Clock } from './clock.js';
 import { decideBackoff, decideExit, decideFinish, decideForce, decideGrace, decideRequeued, decideShutdown, decideStart, decideTerminate } from './restart-policy.js';
@@ -169,9 +169,17 @@ export class SupervisorLoop {
     this.#beginStopping(run!, graceMs);
   }
 
-  /** relaySignal(): every run that has a live runner and reached running gets the signal once. */
+  /**
+   * relaySignal(): every run that has a live runner and is running gets the signal once. "Running" is read from
+   * the slot's word, not only from the run's phase: a thread worker moves its own word to RUNNING before main, and
+   * its 'running' report may reach this loop after a relay request the registrant sent on seeing main's first
+   * message (two channels, no order between them). A process worker's word is written here, on its report, and its
+   * messages to the registrant pass through here after that report, so its phase is already right.
+   */
   #relay(sig: NodeJS.Signals): void {
-    for (const run of this.#runs.values()) if (run.phase === 'running' && run.runner !== undefined) run.runner.signal(sig);
+    for (const [slot, run] of this.#runs) {
+      if (run.runner !== undefined && (run.phase === 'running' || stateOf(this.#ctrl(slot)) === RUNNING)) run.runner.signal(sig);
+    }
   }
 
   /** A termination request was seen for a run with a worker: arm the grace timer (a thread already has its interrupt). */
