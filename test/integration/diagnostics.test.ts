@@ -42,7 +42,7 @@ describe('diagnostics_channel', () => {
     let scopeId = 0;
     await sup.scope(async (scope) => {
       scopeId = scope.id;
-      const h = scope.register({ entry: fixture('echo.mjs'), name: 'w', kind: 'k', labels: { tenant: 'a' }, ephemeral: true });
+      const h = scope.register({ entry: fixture('wait-forever.mjs'), name: 'w', kind: 'k', labels: { tenant: 'a' }, ephemeral: true });
       await h.waitForStartup();
       await scope.spawn(async () => 42, { name: 't', kind: 'flush', labels: { tenant: 'a' } }).result();
     }, { name: 'outer' });
@@ -62,7 +62,7 @@ describe('diagnostics_channel', () => {
     expect(by['bgworkers:worker:start']).toMatchObject({ name: 'w', threadId: expect.any(Number) });
     expect(by['bgworkers:task:start']).toMatchObject({ name: 't', kind: 'flush', labels: { tenant: 'a' }, scopeId });
     expect(by['bgworkers:task:end']).toMatchObject({ name: 't', exit: { reason: 'completed', result: 42 } });
-    expect(by['bgworkers:worker:stop']).toMatchObject({ name: 'w', exit: { reason: expect.any(String) }, requested: true });
+    expect(by['bgworkers:worker:stop']).toMatchObject({ name: 'w', exit: { reason: 'terminated' }, forced: false, requested: true });
     expect(by['bgworkers:scope:end']).toEqual({ scopeId, name: 'outer', state: 'committed' });
   });
 
