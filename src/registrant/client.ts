@@ -6,7 +6,7 @@ import type { AnyWorkerDefinition, WorkerData, WorkerResult } from '../entry-typ
 import type { WorkerHandle } from '../handle.js';
 import { validateShutdownOptions, validateSupervisorOptions, type ScopeOptions, type SupervisorOptions, type WorkerSpec } from '../options.js';
 import type { Scope } from '../scope/scope.js';
-import { SupervisorClosedError } from '../errors.js';
+import { SupervisorClosedError, invalidOption } from '../errors.js';
 import { runScope } from '../scope/run.js';
 import { SupervisorCore } from './core.js';
 import type { SupervisorMetrics, WorkerFilter, WorkerInfo } from './registry.js';
@@ -133,8 +133,11 @@ export class Supervisor implements AsyncDisposable {
     this.#core.relay(relayable(signal, 'signal'));
   }
 
-  metrics(): SupervisorMetrics {
-    return this.#core.registry.metrics();
+  /** Counters and gauges since start; `{ reset: true }` starts the latency histograms again after this reading. */
+  metrics(options?: { reset?: boolean }): SupervisorMetrics {
+    const reset = options?.reset;
+    if (reset !== undefined && typeof reset !== 'boolean') throw invalidOption('reset', 'a boolean', reset);
+    return this.#core.registry.metrics(reset === true);
   }
 
   /**

@@ -9,6 +9,8 @@ import type { WorkerExit } from '../shared/exit.js';
 import { FREE, stateOf } from '../shared/slots.js';
 import { CTRL, type SlotTable } from '../shared/layout.js';
 import type { LifecycleEvent } from './events.js';
+import { createHistogram, performance, type RecordableHistogram } from 'node:perf_hooks';
+import { summary, type HistogramSummary } from '../pool/stats.js';
 
 /** Selects workers in `supervisor.workers()`: every given criterion must match. */
 export interface WorkerFilter {
@@ -56,6 +58,13 @@ export interface SupervisorMetrics {
   preciousDeaths: number;
   /** Stops after a termination request: within the grace period, or by force. */
   terminations: { graceful: number; forced: number };
+  /** Restarts scheduled (a failed or crashed run of a restartable worker). */
+  restarts: number;
+  /** Latency distributions in ms, since start or the last `metrics({ reset: true })`. */
+  latency: {
+    /** register() → the worker's first run reached running (what the supervisor, a spare and the entry's import cost). */
+    registerToRunning: HistogramSummary;
+  };
 }
 
 const STATES: readonly WorkerState[] = ['pending', 'starting', 'running', 'stopping', 'stopped'];
@@ -73,6 +82,10 @@ export class Registry {
   exits: Record<WorkerExit['reason'], number> = { completed: 0, failed: 0, crashed: 0, terminated: 0, 'never-started': 0 };
   scopes = { active: 0, committed: 0, aborted: 0 };
   preciousDeaths = 0;
+  restarts = 0;
+  /** register→running, in µs; the start time of each worker that has not reached running yet. */
+  readonly #registerToRunning: RecordableHistogram = createHistogram();
+  readonly #registeredAt = new Map<WorkerRecord, number>();
   terminations = { graceful: 0, forced: 0 };
 
   constructor(table: SlotTable) {
@@ -82,10 +95,22 @@ export class Registry {
   /** The counters' subscriber of the lifecycle event stream. */
   observe(e: LifecycleEvent): void {
     switch (e.type) {
+      case 'worker-registered':
+        this.#registeredAt.set(e.worker, performance.now());
+        return;
+      case 'worker-started': {
+        const t0 = this.#registeredAt.get(e.worker);
+        if (t0 === undefined) return; // a restarted run: register→running is the first run's
+        this.#registeredAt.delete(e.worker);
+        this.#registerToRunning.record(Math.max(1, Math.round((performance.now() - t0) * 1000)));
+        return;
+      }
       case 'worker-restarting':
         this.exits[e.exit.reason]++;
+        this.restarts++;
         return;
       case 'worker-stopped':
+        this.#registeredAt.delete(e.worker);
         this.exits[e.exit.reason]++;
         this.stopped++;
         if (e.forced) this.terminations.forced++;
@@ -150,7 +175,8 @@ export class Registry {
     return out;
   }
 
-  metrics(): SupervisorMetrics {
+  /** `reset`: the latency histograms start again after this reading. */
+  metrics(reset = false): SupervisorMetrics {
     const workers = Object.fromEntries(STATES.map((s) => [s, 0])) as Record<WorkerState, number>;
     for (const r of this.#records.values()) {
       const s = r.state;
@@ -169,7 +195,15 @@ export class Registry {
       scopes: { ...this.scopes },
       preciousDeaths: this.preciousDeaths,
       terminations: { ...this.terminations },
+      restarts: this.restarts,
+      latency: { registerToRunning: this.#latency(reset) },
     };
+  }
+
+  #latency(reset: boolean): HistogramSummary {
+    const s = summary(this.#registerToRunning);
+    if (reset) this.#registerToRunning.reset();
+    return s;
   }
 }
 
