@@ -23,13 +23,14 @@
 //   6. the scope ends: its ephemeral tasks are cancelled and its ephemeral workers stopped before it settles.
 // - At the end supervisor.workers() and supervisor.tasks() must be empty — right after the scope settled, and
 //   after supervisor.shutdown() — or the program exits 70 (a bgworkers bug).
-// - SIGINT/SIGTERM abort the scope (its `signal` option); everything is stopped; exit 128 + the signal number.
+// - SIGINT/SIGTERM: the supervisor's handleSignals aborts the scope with ShutdownSignalError and stops everything;
+//   exit 128 + the signal number; a second signal forces every worker.
 //
 // Output: the story on stdout, every line starting with `tenants: ` (README.md shows a run). Exit codes: 0 done,
 // 1 failed, 2 bad arguments, 70 something outlived its scope or the supervisor, 130/143 SIGINT/SIGTERM.
 import { constants } from 'node:os';
 import { parseArgs } from 'node:util';
-import { PoisonedError, Supervisor } from 'bgworkers';
+import { PoisonedError, ShutdownSignalError, Supervisor } from 'bgworkers';
 import { demoLogger } from './log.mjs';
 import { Tenant } from './tenant.mjs';
 
@@ -52,13 +53,6 @@ const USAGE = `usage: node examples/tenants/main.mjs [--tenants a,b,c] [--shut-d
          (defaults: ${DEFAULTS.tenants}, the 2nd tenant, the 3rd tenant, ${DEFAULTS.complainAfterMs}; 3 to ${MAX_TENANTS} tenants)`;
 
 class UsageError extends Error {}
-
-class SignalReceived extends Error {
-  constructor(signal) {
-    super(`received ${signal}`);
-    this.exitCode = 128 + constants.signals[signal];
-  }
-}
 
 const say = (line) => console.log(`tenants: ${line}`);
 
@@ -183,23 +177,22 @@ async function main() {
     return 0;
   }
 
-  const stop = new AbortController();
-  const onSignal = (signal) => {
-    process.off('SIGINT', onSignal).off('SIGTERM', onSignal); // a second signal kills at once
-    stop.abort(new SignalReceived(signal));
-  };
-  process.on('SIGINT', onSignal).on('SIGTERM', onSignal);
-
   const { logger, complainedAbout } = demoLogger();
-  const supervisor = await Supervisor.start({ logger });
+  // SIGINT/SIGTERM abort the scope with ShutdownSignalError and shut the supervisor down; a second one forces every
+  // worker. The exit code is this program's own (128 + the signal's number), so `exit` is off.
+  const supervisor = await Supervisor.start({ logger, handleSignals: { exit: false, metrics: null, relay: [] } });
   let code = 0;
   let leaked;
   try {
-    await supervisor.scope((scope) => serve(scope, options, complainedAbout), { name: 'server', signal: stop.signal });
+    await supervisor.scope((scope) => serve(scope, options, complainedAbout), { name: 'server' });
   } catch (err) {
-    if (err instanceof SignalReceived) console.error(`tenants: stopped: ${err.message}`);
-    else console.error('tenants: failed:', err);
-    code = EXIT_FAILED;
+    if (err instanceof ShutdownSignalError) {
+      console.error(`tenants: stopped: received ${err.signal}`);
+      code = 128 + constants.signals[err.signal];
+    } else {
+      console.error('tenants: failed:', err);
+      code = EXIT_FAILED;
+    }
   } finally {
     // The scope settled: it must have stopped everything it started by itself, before any shutdown.
     const inScope = leftovers(supervisor);
@@ -213,7 +206,7 @@ async function main() {
     return EXIT_LEAKED;
   }
   if (code === 0) say('stopped: supervisor.workers() and supervisor.tasks() are empty');
-  return stop.signal.aborted ? stop.signal.reason.exitCode : code;
+  return code;
 }
 
 // Exit by draining the event loop, not process.exit(): a thread or handle left behind would hang the process
