@@ -4,12 +4,9 @@
  * worker that outlived shutdown would show as a hang (the CLI exits by draining its event loop) or as exit 70
  * (the CLI checks `supervisor.workers()` itself).
  */
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { runCli, type CliRun } from '../cli.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const CLI = 'examples/pingpong/main.mjs';
 /** A run is killed (SIGKILL) after this: well below the test timeout, so the kill always happens in the test. */
 const RUN_TIMEOUT_MS = 15_000;
@@ -22,31 +19,11 @@ const FAST_PROGRESS = ['--progress-ms', '20'];
 const MID_RUN = /^pingpong: progress: [1-9]\d*\//m;
 const SUMMARY = /^(\d+) round trips in (\d+\.\d+) s: (\d+) round trips\/s$/;
 
-interface Run {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
+type Run = CliRun;
 
 /** Runs the CLI; with `send`, sends that signal once stderr matches `when` (an event, not a sleep). */
-async function run(args: string[], send?: { signal: NodeJS.Signals; when: RegExp }): Promise<Run> {
-  const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], timeout: RUN_TIMEOUT_MS, killSignal: 'SIGKILL' });
-  try {
-    let stdout = '';
-    let stderr = '';
-    let sent = false;
-    child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
-    child.stderr.setEncoding('utf8').on('data', (s: string) => {
-      stderr += s;
-      if (send !== undefined && !sent && send.when.test(stderr)) sent = child.kill(send.signal);
-    });
-    const [code, signal] = (await once(child, 'close')) as [number | null, NodeJS.Signals | null];
-    if (send !== undefined && !sent) throw new Error(`${send.signal} was never sent; stderr:\n${stderr}`);
-    return { code, signal, stdout, stderr };
-  } finally {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  }
+function run(args: string[], send?: { signal: NodeJS.Signals; when: RegExp }): Promise<Run> {
+  return runCli(CLI, args, send && { ...send, on: 'stderr' }, RUN_TIMEOUT_MS);
 }
 
 describe.each(['thread', 'process'])('pingpong CLI, --runtime %s', { timeout: TEST_TIMEOUT_MS }, (runtime) => {

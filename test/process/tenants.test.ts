@@ -5,42 +5,22 @@
  * own timeout kills the child before the test's; a worker or task that outlived the scope or the supervisor
  * shows as exit 70 (the CLI checks `supervisor.workers()` and `supervisor.tasks()` itself) or as a hang.
  */
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { runCli, type CliRun } from '../cli.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const CLI = 'examples/tenants/main.mjs';
 /** A run is killed (SIGKILL) after this: well below the test timeout, so the kill always happens in the test. */
 const RUN_TIMEOUT_MS = 15_000;
 const TEST_TIMEOUT_MS = 20_000;
 
-interface Run {
-  code: number | null;
-  signal: NodeJS.Signals | null;
+interface Run extends CliRun {
   lines: string[];
-  stderr: string;
 }
 
 /** Runs the CLI; with `send`, sends that signal once a stdout line matches `when` (an event, not a sleep). */
 async function run(args: string[], send?: { signal: NodeJS.Signals; when: RegExp }): Promise<Run> {
-  const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], timeout: RUN_TIMEOUT_MS, killSignal: 'SIGKILL' });
-  try {
-    let stdout = '';
-    let stderr = '';
-    let sent = false;
-    child.stdout.setEncoding('utf8').on('data', (s: string) => {
-      stdout += s;
-      if (send !== undefined && !sent && stdout.split('\n').some((l) => send.when.test(l))) sent = child.kill(send.signal);
-    });
-    child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-    const [code, signal] = (await once(child, 'close')) as [number | null, NodeJS.Signals | null];
-    if (send !== undefined && !sent) throw new Error(`${send.signal} was never sent; stdout:\n${stdout}\nstderr:\n${stderr}`);
-    return { code, signal, lines: stdout.split('\n').filter((l) => l !== ''), stderr };
-  } finally {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  }
+  const r = await runCli(CLI, args, send && { ...send, on: 'stdout' }, RUN_TIMEOUT_MS);
+  return { ...r, lines: r.stdout.split('\n').filter((l) => l !== '') };
 }
 
 /** The index of the one line equal to `line` (or matching it); fails if there is none or more than one. */
