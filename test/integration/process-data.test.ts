@@ -8,15 +8,8 @@ import { MessageChannel } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { InvalidWorkerSpecError, type Supervisor } from '../../dist/index.js';
 import { childPids, fixture, startSupervisor } from '../helpers.js';
+import { thrownBy } from '../thrown.js';
 
-function thrownBy(f: () => unknown): unknown {
-  try {
-    f();
-  } catch (e) {
-    return e;
-  }
-  return expect.unreachable('expected a throw');
-}
 
 function expectDataRejected(e: unknown): void {
   expect(e).toBeInstanceOf(InvalidWorkerSpecError);

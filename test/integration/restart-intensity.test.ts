@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidWorkerSpecError, RestartIntensityError } from '../../dist/index.js';
 import { fixture, startSupervisor } from '../helpers.js';
+import { thrownBy } from '../thrown.js';
 
 describe('G17 restart intensity', () => {
   it('more than maxRestarts restarts within withinMs: failed, RestartIntensityError, no more runs', async () => {
@@ -36,12 +37,7 @@ describe('G17 restart intensity', () => {
         [{ delayMs: 1, nope: 1 }, 'restart.nope'],
       ];
       for (const [restart, field] of bad) {
-        let caught: unknown;
-        try {
-          sup.register({ entry: fixture('fail-fast.mjs'), restart: restart as { delayMs: number } });
-        } catch (err) {
-          caught = err;
-        }
+        const caught = thrownBy(() => sup.register({ entry: fixture('fail-fast.mjs'), restart: restart as { delayMs: number } }));
         expect(caught, JSON.stringify(restart)).toBeInstanceOf(InvalidWorkerSpecError);
         expect((caught as InvalidWorkerSpecError).field, JSON.stringify(restart)).toBe(field);
       }

@@ -7,6 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { PoisonArmedError, PoisonedError, SharedPoison, myLatch, type Supervisor, type WorkerHandle } from '../../dist/index.js';
 import { fixture, startSupervisor } from '../helpers.js';
+import { thrownBy } from '../thrown.js';
 
 const ENTRY = fixture('shared-poison.mjs');
 
@@ -32,12 +33,7 @@ async function seenByAnotherWorker(sup: Supervisor, poison: SharedPoison): Promi
 
 function expectPoisonedHere(poison: SharedPoison, what: string): PoisonedError {
   expect(poison.poisoned).toBe(true);
-  let caught: unknown;
-  try {
-    poison.checkAndArm();
-  } catch (err) {
-    caught = err;
-  }
+  const caught = thrownBy(() => poison.checkAndArm());
   expect(caught).toBeInstanceOf(PoisonedError);
   const e = caught as PoisonedError;
   expect(e.code).toBe('ERR_POISONED');
@@ -85,12 +81,7 @@ describe('G15 SharedPoison', () => {
     const sup = await startSupervisor();
     const poison = new SharedPoison('state-held');
     const h = await armedWorker(sup, poison, 'disarm');
-    let caught: unknown;
-    try {
-      poison.checkAndArm();
-    } catch (err) {
-      caught = err;
-    }
+    const caught = thrownBy(() => poison.checkAndArm());
     expect(caught).toBeInstanceOf(PoisonArmedError);
     expect((caught as PoisonArmedError).message).toContain('another thread');
     expect((await seenByAnotherWorker(sup, poison)).seen).toBe('ERR_POISON_ARMED');

@@ -18,6 +18,7 @@ import {
   type TaskHandle,
 } from '../../dist/index.js';
 import { startSupervisor } from '../helpers.js';
+import { thrownBy } from '../thrown.js';
 
 /** A promise and its resolve, for deciding orders by hand. */
 function gate<T = void>(): { promise: Promise<T>; open: (v: T) => void } {
@@ -326,12 +327,7 @@ describe('G13 scope.spawn', () => {
       kept = scope;
       expect(() => scope.spawn(42 as unknown as () => void)).toThrow(InvalidWorkerSpecError);
       for (const [options, field] of [[{ name: '' }, 'name'], [{ labels: { a: 1 } }, 'labels.a'], [{ precious: 'yes' }, 'precious'], [{ nope: 1 }, 'nope']] as const) {
-        let caught: unknown;
-        try {
-          scope.spawn(() => {}, options as never);
-        } catch (err) {
-          caught = err;
-        }
+        const caught = thrownBy(() => scope.spawn(() => {}, options as never));
         expect(caught, JSON.stringify(options)).toBeInstanceOf(InvalidWorkerSpecError);
         expect((caught as InvalidWorkerSpecError).field).toBe(field);
       }

@@ -26,6 +26,7 @@ import {
   type WorkerHandle,
 } from '../../dist/index.js';
 import { RUNTIMES, fixture, startSupervisor, type Runtime } from '../helpers.js';
+import { thrownBy } from '../thrown.js';
 
 const ACTOR = fixture('rel-actor.mjs');
 /** Slots of the supervisor under test: the bystander holds one, the bad input may hold some. */
@@ -34,15 +35,6 @@ const INVALID = 'ERR_INVALID_WORKER_SPEC';
 
 type ErrorClass = abstract new (...args: never[]) => Error;
 
-/** The error `f` throws; fails the test if it throws nothing. */
-function thrownBy(f: () => unknown): unknown {
-  try {
-    f();
-  } catch (e) {
-    return e;
-  }
-  return expect.unreachable('expected a throw');
-}
 
 /** The reason `p` rejects with; fails the test if it resolves. */
 async function rejectionOf(p: Promise<unknown>): Promise<unknown> {

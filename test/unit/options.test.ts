@@ -19,23 +19,15 @@ import {
   validateSupervisorOptions,
 } from '../../src/options.js';
 import { validatePoolOptions } from '../../src/pool/options.js';
+import { thrownBy } from '../thrown.js';
 
 const ENTRY = fileURLToPath(new URL('../fixtures/echo.mjs', import.meta.url));
 const FIXTURES = fileURLToPath(new URL('../fixtures/', import.meta.url));
 
-/** Runs `fn` and returns what it threw (fails the test if it did not throw). */
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected a throw, got none');
-}
 
 /** `fn` throws InvalidWorkerSpecError naming `field`. */
 function expectInvalid(fn: () => unknown, field: string): void {
-  const e = thrown(fn);
+  const e = thrownBy(fn);
   expect(e).toBeInstanceOf(InvalidWorkerSpecError);
   expect(e).toBeInstanceOf(BgWorkersError);
   expect((e as InvalidWorkerSpecError).code).toBe('ERR_INVALID_WORKER_SPEC');
@@ -44,7 +36,7 @@ function expectInvalid(fn: () => unknown, field: string): void {
 
 describe('the message template', () => {
   it('reads Expected `field` to be <what>, got `value` (type)', () => {
-    const e = thrown(() => validateSupervisorOptions({ maxWorkers: 0 })) as Error;
+    const e = thrownBy(() => validateSupervisorOptions({ maxWorkers: 0 })) as Error;
     expect(e.message).toMatch(/^Expected `maxWorkers` to be .*, got `0` \(number\)$/);
   });
 });

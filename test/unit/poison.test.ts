@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it, vi, type MockInstance } from 'vitest';
 import { Poison, PoisonArmedError, PoisonedError } from '../../dist/index.js';
 import { startSupervisor } from '../helpers.js';
+import { thrownBy } from '../thrown.js';
 
 /** A pino logger writing JSON lines into an array. */
 function memoryLogger(): { logger: pino.Logger; lines: Record<string, unknown>[] } {
@@ -25,12 +26,7 @@ function memoryLogger(): { logger: pino.Logger; lines: Record<string, unknown>[]
 
 /** Asserts `fn` throws an error of `type` with `code`, and returns it. */
 function thrown<E extends Error>(fn: () => unknown, type: abstract new (...a: never[]) => E, code: string): E {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (err) {
-    caught = err;
-  }
+  const caught = thrownBy(fn);
   expect(caught).toBeInstanceOf(type);
   expect((caught as { code?: string }).code).toBe(code);
   return caught as E;
