@@ -19,7 +19,7 @@
  * Who sees a holder's death: the registrant thread, which learns of every worker's end from the supervisor
  * ('stopped', or 'restarting' for a run that will be restarted). It keeps a weak list of the SharedPoisons that
  * exist on its thread (made there, or revived there with `SharedPoison.from`) and poisons each one still armed
- * by the dead worker's tag (`poisonHeldBy`). Between the death and that notice (milliseconds), checkAndArm() in
+ * by the dead worker's tag (`poisonOnWorkerEnd`, a subscriber of the lifecycle event stream). Between the death and that notice (milliseconds), checkAndArm() in
  * another thread throws PoisonArmedError: the holder has not been declared dead yet. A SharedPoison must
  * therefore be known to the registrant of the workers that arm it: make it there and pass it in `data`.
  *
@@ -30,6 +30,7 @@
 import { threadId } from 'node:worker_threads';
 import { InvalidWorkerSpecError, PoisonArmedError, PoisonedError } from '../errors.js';
 import { warnThread } from '../shared/thread-logger.js';
+import type { LifecycleEvent } from '../registrant/events.js';
 
 /** Int32 index of STATE; AT is the Float64 at byte offset 8 (its own one-element view). */
 const STATE = 0;
@@ -138,12 +139,17 @@ function poisonFrom(i32: Int32Array, f64: Float64Array, tag: number): boolean {
   return Atomics.compareExchange(i32, STATE, tag, POISONED) === tag;
 }
 
+/** The registrant's lifecycle subscriber: a run of a thread worker ended (restarting or stopped). */
+export function poisonOnWorkerEnd(e: LifecycleEvent): void {
+  if (e.type === 'worker-stopped' || e.type === 'worker-restarting') poisonHeldBy(e.threadId, e.worker.ref);
+}
+
 /**
  * A worker thread with `workerThreadId` ended (any way): poison every SharedPoison known to this thread that it
- * still held, and warn naming each. Called by the registrant for each worker run's end.
+ * still held, and warn naming each.
  */
-export function poisonHeldBy(workerThreadId: number | undefined, worker: { id: string; name: string }): void {
-  if (workerThreadId === undefined || workerThreadId <= 0 || known.size === 0) return;
+function poisonHeldBy(workerThreadId: number, worker: { id: string; name: string }): void {
+  if (workerThreadId <= 0 || known.size === 0) return;
   const tag = workerThreadId + 1;
   for (const ref of known) {
     const p = ref.deref();

@@ -45,7 +45,7 @@ import { ScopedPool } from '../pool/scoped-pool.js';
 import { Registry, type WorkerFilter } from './registry.js';
 import { Registration, tryRegisterWorker } from './registration.js';
 import { takeOver } from './takeover.js';
-import { poisonHeldBy } from '../poison/shared-poison.js';
+import { poisonOnWorkerEnd } from '../poison/shared-poison.js';
 import type { SpawnOptions, SpawnedTask, TaskHandle } from '../task/task.js';
 import { TaskRegistry } from '../task/registry.js';
 import { stopWorkers, validateFilteredShutdownOptions } from './filtered-shutdown.js';
@@ -97,6 +97,7 @@ export class SupervisorCore implements InterruptSource, ScopeHost {
     this.events.subscribe((e) => this.registry.observe(e));
     this.events.subscribe(logLifecycle);
     this.events.subscribe(publishLifecycle);
+    this.events.subscribe(poisonOnWorkerEnd);
     this.#precious = new PreciousDeaths(this.events);
     const { port1, port2 } = new MessageChannel();
     this.#mailbox = port1;
@@ -256,16 +257,14 @@ export class SupervisorCore implements InterruptSource, ScopeHost {
         const r = this.registry.get(m.slot, m.gen);
         if (r === undefined) return;
         if (r.port instanceof RelayChannel) r.port.detach();
-        poisonHeldBy(m.threadId, r.ref);
-        this.events.emit({ type: 'worker-restarting', worker: r, exit: reviveExit(m.exit), delayMs: m.delayMs });
+        this.events.emit({ type: 'worker-restarting', worker: r, exit: reviveExit(m.exit), delayMs: m.delayMs, threadId: m.threadId });
         return;
       }
       case 'stopped': {
         const r = this.registry.get(m.slot, m.gen);
-        if (r !== undefined) poisonHeldBy(m.threadId, r.ref);
         const exit = reviveExit(m.exit);
         if (m.gaveUp !== undefined && r !== undefined) exit.error = new RestartIntensityError(r.ref, m.gaveUp.restarts, m.gaveUp.withinMs, exit.error);
-        this.#stopped(m.slot, m.gen, exit, m.forced, m.requested);
+        this.#stopped(m.slot, m.gen, exit, m.forced, m.requested, m.threadId);
         return;
       }
       case 'log': {
@@ -280,13 +279,14 @@ export class SupervisorCore implements InterruptSource, ScopeHost {
     }
   }
 
-  #stopped(slot: number, gen: number, exit: WorkerExit, forced: boolean, requested: boolean): void {
+  /** `threadId`: the ended run's thread worker (0: none, or a process worker). */
+  #stopped(slot: number, gen: number, exit: WorkerExit, forced: boolean, requested: boolean, threadId: number): void {
     const r = this.registry.get(slot, gen);
     if (r === undefined) return;
     this.registry.remove(r);
     if (r.port instanceof RelayChannel) r.port.close();
     if (r.precious && isDeath(exit.reason)) this.#precious.died(r, exit); // invariant 2
-    this.events.emit({ type: 'worker-stopped', worker: r, exit, forced, requested });
+    this.events.emit({ type: 'worker-stopped', worker: r, exit, forced, requested, threadId });
     r.markStopped(exit);
     this.#updateKeepAlive();
   }
@@ -334,10 +334,7 @@ export class SupervisorCore implements InterruptSource, ScopeHost {
     this.logger?.error({ err: cause }, 'supervisor thread died');
     this.#ready?.reject(reason);
     for (const node of [...this.#roots].reverse()) node.abort(reason);
-    takeOver(this.table, [...this.registry.all()], reason, (r, exit) => {
-      poisonHeldBy(r.threadId, r.ref);
-      this.#stopped(r.slot, r.gen, exit, false, false);
-    });
+    takeOver(this.table, [...this.registry.all()], reason, (r, exit) => this.#stopped(r.slot, r.gen, exit, false, false, r.threadId ?? 0));
     this.#shutdownDone?.();
     this.#release();
   }

@@ -45,9 +45,10 @@ export type WorkerEvent =
   | { type: 'worker-registered'; worker: WorkerRecord }
   | { type: 'worker-started'; worker: WorkerRecord; threadId: number; pid: number }
   | { type: 'worker-stopping'; worker: WorkerRecord }
-  | { type: 'worker-restarting'; worker: WorkerRecord; exit: WorkerExit; delayMs: number }
+  /** threadId (restarting, stopped): the ended run's thread worker; 0 for none or a process worker. */
+  | { type: 'worker-restarting'; worker: WorkerRecord; exit: WorkerExit; delayMs: number; threadId: number }
   | { type: 'precious-death'; worker: WorkerRecord; exit: WorkerExit; error: PreciousWorkerDiedError }
-  | { type: 'worker-stopped'; worker: WorkerRecord; exit: WorkerExit; forced: boolean; requested: boolean };
+  | { type: 'worker-stopped'; worker: WorkerRecord; exit: WorkerExit; forced: boolean; requested: boolean; threadId: number };
 
 export type ScopeEvent =
   | { type: 'scope-opened'; scope: ScopeNode }

@@ -47,7 +47,7 @@ describe('LifecycleEvents', () => {
       if (e.type === 'worker-stopped') events.emit({ type: 'worker-stopping', worker: w });
     });
     events.subscribe((e) => last.push(e.type));
-    events.emit({ type: 'worker-stopped', worker: w, exit: failed, forced: false, requested: false });
+    events.emit({ type: 'worker-stopped', worker: w, exit: failed, forced: false, requested: false, threadId: 0 });
     // emit() returned: the queued event has been delivered too.
     expect(first).toEqual(['worker-stopped', 'worker-stopping']);
     expect(last).toEqual(['worker-stopped', 'worker-stopping']);
@@ -147,11 +147,11 @@ describe('Registry counters follow the stream', () => {
     const feed: LifecycleEvent[] = [
       { type: 'scope-opened', scope },
       { type: 'worker-registered', worker: w },
-      { type: 'worker-restarting', worker: w, exit: failed, delayMs: 0 },
+      { type: 'worker-restarting', worker: w, exit: failed, delayMs: 0, threadId: 0 },
       { type: 'precious-death', worker: w, exit: failed, error: {} as never },
-      { type: 'worker-stopped', worker: w, exit: { reason: 'terminated', code: 1, signal: null }, forced: false, requested: true },
-      { type: 'worker-stopped', worker: w, exit: { reason: 'crashed', code: null, signal: 'SIGKILL' }, forced: true, requested: true },
-      { type: 'worker-stopped', worker: w, exit: { reason: 'never-started', code: null, signal: null }, forced: false, requested: true },
+      { type: 'worker-stopped', worker: w, exit: { reason: 'terminated', code: 1, signal: null }, forced: false, requested: true, threadId: 0 },
+      { type: 'worker-stopped', worker: w, exit: { reason: 'crashed', code: null, signal: 'SIGKILL' }, forced: true, requested: true, threadId: 0 },
+      { type: 'worker-stopped', worker: w, exit: { reason: 'never-started', code: null, signal: null }, forced: false, requested: true, threadId: 0 },
       { type: 'scope-aborting', scope, reason: failed.error },
       { type: 'scope-aborted', scope, reason: failed.error },
       { type: 'scope-opened', scope },
