@@ -3,7 +3,7 @@
  * what `supervisor.workers()` and `supervisor.metrics()` report. The records are added and removed by core.ts;
  * the counters follow the lifecycle event stream (`observe`, a subscriber of events.ts).
  */
-import { invalidOption, unknownOption } from '../errors.js';
+import { invalidOption } from '../errors.js';
 import type { WorkerRecord, WorkerState } from '../record.js';
 import type { WorkerExit } from '../shared/exit.js';
 import { FREE, stateOf } from '../shared/slots.js';
@@ -11,16 +11,11 @@ import { CTRL, type SlotTable } from '../shared/layout.js';
 import type { LifecycleEvent } from './events.js';
 import { createHistogram, performance, type RecordableHistogram } from 'node:perf_hooks';
 import { summary, type HistogramSummary } from '../pool/stats.js';
+import { identityMatcher, type IdentityFilter } from '../shared/filter.js';
 
-/** Selects workers in `supervisor.workers()`: every given criterion must match. */
-export interface WorkerFilter {
-  kind?: string;
-  /** Every listed label must be present with this value. */
-  labels?: Record<string, string>;
+/** Selects workers in `supervisor.workers()` and `shutdownWorkers()`: every given criterion must match. */
+export interface WorkerFilter extends IdentityFilter {
   state?: WorkerState | WorkerState[];
-  /** The registering scope's id. */
-  scopeId?: number;
-  name?: string;
 }
 
 /** A registry entry: a snapshot of one worker that holds a slot. */
@@ -231,16 +226,8 @@ function infoOf(r: WorkerRecord): WorkerInfo {
 
 function matcher(filter: WorkerFilter | undefined): (info: WorkerInfo) => boolean {
   if (filter === undefined) return () => true;
-  if (typeof filter !== 'object' || filter === null) throw invalidOption('filter', 'an object', filter);
-  for (const key of Object.keys(filter)) if (!(FILTER_KEYS as readonly string[]).includes(key)) throw unknownOption(key, 'worker filter', FILTER_KEYS);
+  const identity = identityMatcher(filter, 'worker filter', FILTER_KEYS);
   const states = filter.state === undefined ? undefined : Array.isArray(filter.state) ? filter.state : [filter.state];
   for (const s of states ?? []) if (!STATES.includes(s)) throw invalidOption('state', `one of ${STATES.join(', ')}`, s);
-  if (filter.scopeId !== undefined && !Number.isInteger(filter.scopeId)) throw invalidOption('scopeId', 'an integer', filter.scopeId);
-  const labels = Object.entries(filter.labels ?? {});
-  return (info) =>
-    (filter.kind === undefined || info.kind === filter.kind) &&
-    (filter.name === undefined || info.name === filter.name) &&
-    (filter.scopeId === undefined || info.scopeId === filter.scopeId) &&
-    (states === undefined || states.includes(info.state)) &&
-    labels.every(([k, v]) => info.labels[k] === v);
+  return (info) => identity(info) && (states === undefined || states.includes(info.state));
 }
