@@ -41,7 +41,11 @@ export type BgWorkersErrorCode =
   | 'ERR_RESTART_INTENSITY'
   | 'ERR_TASK_CANCELLED'
   | 'ERR_PRECIOUS_TASK_FAILED'
-  | 'ERR_SHUTDOWN_SIGNAL';
+  | 'ERR_SHUTDOWN_SIGNAL'
+  | 'ERR_QUEUE'
+  | 'ERR_FOREMAN_RUNNING'
+  | 'ERR_JOB_FAILED'
+  | 'ERR_INVALID_JOB';
 
 /**
  * Base class of every bgworkers error. `code` is typed as the union of the codes (each subclass as its own
@@ -103,7 +107,11 @@ export type AnyBgWorkersError =
   | RestartIntensityError
   | TaskCancelledError
   | PreciousTaskFailedError
-  | ShutdownSignalError;
+  | ShutdownSignalError
+  | QueueError
+  | ForemanRunningError
+  | JobFailedError
+  | InvalidJobError;
 
 /** True for an error of this library; narrows to {@link AnyBgWorkersError}, so a test of `code` then narrows further. */
 export function isBgWorkersError(value: unknown): value is AnyBgWorkersError {
@@ -408,5 +416,46 @@ export class ShutdownSignalError extends BgWorkersError {
   constructor(signal: NodeJS.Signals) {
     super('ERR_SHUTDOWN_SIGNAL', `shutdown signal ${signal}`);
     this.signal = signal;
+  }
+}
+
+/** A Foreman queue's store failed (SQLite or PostgreSQL); `.cause` is the driver's error. */
+export class QueueError extends BgWorkersError {
+  declare readonly code: 'ERR_QUEUE';
+  constructor(message: string, cause?: unknown) {
+    super('ERR_QUEUE', cause === undefined ? message : `${message}: ${cause instanceof Error ? cause.message : String(cause)}`, cause === undefined ? undefined : { cause });
+  }
+}
+
+/** Another live foreman holds this SQLite queue (one foreman per queue file, G19). */
+export class ForemanRunningError extends BgWorkersError {
+  declare readonly code: 'ERR_FOREMAN_RUNNING';
+  /** The owner's process id. */
+  readonly pid: number;
+  constructor(location: string, pid: number) {
+    super('ERR_FOREMAN_RUNNING', `queue ${location}: a foreman is already running on it (pid ${pid})`);
+    this.pid = pid;
+  }
+}
+
+/** The error of a dead job (`queue.dead()`): the job ran `attempts` times; `.cause` is its last error, revived. */
+export class JobFailedError extends BgWorkersError {
+  declare readonly code: 'ERR_JOB_FAILED';
+  readonly attempts: number;
+  constructor(job: { readonly id: string; readonly name: string }, attempts: number, cause: unknown) {
+    const what = cause instanceof Error ? cause.message : String(cause);
+    super('ERR_JOB_FAILED', `job ${job.id} "${job.name}": dead after ${attempts} attempt${attempts === 1 ? '' : 's'}: ${what}`, { cause });
+    this.attempts = attempts;
+  }
+}
+
+/** A job cannot be enqueued as given: the message names the field (`payload.when`, `options.priority`). */
+export class InvalidJobError extends BgWorkersError {
+  declare readonly code: 'ERR_INVALID_JOB';
+  /** The offending field's path, e.g. 'payload.items[2]' or 'options.runAt'. */
+  readonly field: string;
+  constructor(field: string, message: string) {
+    super('ERR_INVALID_JOB', `${field}: ${message}`);
+    this.field = field;
   }
 }

@@ -1,0 +1,13 @@
+/**
+ * The Foreman: durable background jobs from a database queue, run on the supervisor's workers (G19).
+ * SQLite (embedded, one machine) by default; PostgreSQL for many machines. Loads better-sqlite3 or pg only when a
+ * queue of that kind is opened.
+ * @packageDocumentation
+ * @module bgworkers/foreman
+ */
+export type {
+  AttachOptions, AttachReport, ClaimedJob, ClaimRef, DeadJob, DeadReason, Delivery, EnqueueOptions, JobQueue, JobSpec,
+  QueueOwner, QueueSession, QueueStats,
+} from './foreman/queue.js';
+export { DEFAULT_MAX_ATTEMPTS, MAX_PAYLOAD_BYTES } from './foreman/queue.js';
+export { ForemanRunningError, InvalidJobError, JobFailedError, QueueError } from './errors.js';
