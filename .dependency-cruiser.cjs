@@ -55,13 +55,35 @@ module.exports = {
       to: { path: '^src/(registrant|scope|pool)/|^src/(handle|record|channel|index|worker)\\.ts$' },
     },
     {
+      name: 'core-not-foreman',
+      severity: 'error',
+      comment: 'The core never loads the Foreman (or its database drivers); only the foreman entry and the worker-side defineJobs do.',
+      from: { path: '^src/', pathNot: ['^src/foreman/', '^src/foreman\\.ts$', '^src/worker\\.ts$'] },
+      to: { path: ['^src/foreman/', '^src/foreman\\.ts$', 'node_modules/(better-sqlite3|pg)/'] },
+    },
+    {
+      name: 'drivers-only-in-their-queue',
+      severity: 'error',
+      comment: 'better-sqlite3 is loaded only by the SQLite queue, pg only by the PostgreSQL queue (lazily, when opened).',
+      from: { pathNot: ['^src/foreman/sqlite[^/]*\\.ts$'] },
+      to: { path: 'node_modules/better-sqlite3/' },
+    },
+    {
+      name: 'pg-only-in-its-queue',
+      severity: 'error',
+      comment: 'pg is loaded only by the PostgreSQL queue (lazily, when connected).',
+      from: { pathNot: ['^src/foreman/postgres[^/]*\\.ts$'] },
+      to: { path: 'node_modules/pg/' },
+    },
+    {
       name: 'no-orphans',
       severity: 'error',
       comment: 'A module nothing imports is dead code, unless it is an entry point (public or a thread/process main).',
       from: {
         orphan: true,
         pathNot: [
-          '^src/(index|worker)\\.ts$',
+          '^src/(index|worker|foreman)\\.ts$',
+          '^src/foreman/cli\\.ts$',
           '^src/supervisor/thread\\.ts$',
           '^src/worker/(bootstrap|process-bootstrap|watchdog)\\.ts$',
           '^src/pool/pool-worker\\.ts$',
