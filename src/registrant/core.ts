@@ -108,6 +108,7 @@ export class SupervisorCore implements InterruptSource, ScopeHost {
       spareWorkers: options.spareWorkers,
       gracefulTimeoutMs: options.gracefulTimeoutMs,
       logLevel: this.logger?.level ?? 'silent',
+      watchSignals: options.handleSignals?.busy === true ? options.handleSignals.shutdown : [],
     };
     this.#thread = new Worker(THREAD_URL, { workerData: init, transferList: [port2], env: SHARE_ENV, name: 'bgworkers-supervisor', execArgv: threadExecArgv(process.execArgv) });
     this.#threadExited = new Promise((resolve) => this.#thread.once('exit', () => resolve()));
@@ -272,6 +273,9 @@ export class SupervisorCore implements InterruptSource, ScopeHost {
         if (r !== undefined) forwardWorkerLog(r, m.line);
         return;
       }
+      case 'signal':
+        this.#signals?.seenByWatcher(m.signal);
+        return;
       case 'shutdown-done':
         this.#finished = true;
         this.#shutdownDone?.();

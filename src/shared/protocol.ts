@@ -54,6 +54,8 @@ export interface SupervisorInit {
   spareWorkers: number;
   gracefulTimeoutMs: number;
   logLevel: string;
+  /** handleSignals: the shutdown signals the supervisor thread watches for a busy registrant (supervisor/signal-watcher.ts). */
+  watchSignals: NodeJS.Signals[];
 }
 
 /** Who a run is, as every side needs to know it. */
@@ -136,7 +138,9 @@ export type MailboxMessage =
   | { t: 'stopped'; slot: number; gen: number; exit: SerializedExit; forced: boolean; requested: boolean; threadId: number; gaveUp?: { restarts: number; withinMs: number } }
   /** A line of the worker's ctx.logger (pino JSON, no time), for the registrant's logger (registrant/worker-log.ts). */
   | { t: 'log'; slot: number; gen: number; line: string }
-  | { t: 'shutdown-done' };
+  | { t: 'shutdown-done' }
+  /** The process group received a shutdown signal (seen by the supervisor thread's signal watcher); an interrupt follows. */
+  | { t: 'signal'; signal: NodeJS.Signals };
 
 /** What the supervisor hands a worker thread: at spawn (workerData) or to a spare (an 'assign' message). */
 export interface Assignment extends RunIdentity {

@@ -8,18 +8,28 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { SlotTable, wordsOf } from '../shared/layout.js';
+import { deliverInterrupt } from '../shared/latch.js';
 import type { SupervisorInit, SupervisorRequest } from '../shared/protocol.js';
 import { realClock } from './clock.js';
 import { SupervisorLoop } from './loop.js';
 import { startProcess } from './runtimes/process.js';
 import { ThreadRuntime } from './runtimes/thread.js';
+import { SignalWatcher, canWatchSignals } from './signal-watcher.js';
 
 const init = workerData as SupervisorInit;
 const mailbox = init.mailbox;
 const threads = new ThreadRuntime(init.spareWorkers);
+const registrant = wordsOf(init.registrant);
+// A shutdown signal to the process group reaches the registrant even while it spins: message first, then interrupt.
+const watcher = init.watchSignals.length > 0 && canWatchSignals()
+  ? new SignalWatcher(init.watchSignals, (signal) => {
+    mailbox.postMessage({ t: 'signal', signal });
+    deliverInterrupt(registrant.i32, registrant.interrupt, registrant.latch);
+  })
+  : undefined;
 const loop = new SupervisorLoop({
   table: new SlotTable(init.table),
-  registrant: wordsOf(init.registrant),
+  registrant,
   logLevel: init.logLevel,
   post: (msg, transfer) => mailbox.postMessage(msg, transfer),
   runtimes: {
@@ -29,6 +39,7 @@ const loop = new SupervisorLoop({
   },
   clock: realClock,
   close: () => {
+    watcher?.close();
     mailbox.close();
     parentPort!.close();
   },
