@@ -63,3 +63,11 @@ describe('shutdown signals seen by the watcher and by the main thread', () => {
     expect(s).toEqual({ shutdowns: [], forces: 0 });
   });
 });
+
+describe('handleSignals.busy', () => {
+  it('defaults to true and must be a boolean', () => {
+    expect(validateHandleSignals(true)!.busy).toBe(true);
+    expect(validateHandleSignals({ busy: false })!.busy).toBe(false);
+    expect(() => validateHandleSignals({ busy: 'yes' })).toThrow(/handleSignals\.busy/);
+  });
+});
