@@ -20,7 +20,7 @@
  * arrivals is the larger of the two counts, so a second Ctrl-C (2 and 2) still forces, and the echo (1 and 1)
  * does not. A signal sent to the pid alone reaches only the main thread's handler.
  */
-import { constants } from 'node:os';
+import { constants, hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { ShutdownSignalError, invalidOption, unknownOption } from '../errors.js';
 import { RELAYABLE } from '../shared/relay.js';
@@ -158,7 +158,7 @@ export class SignalHandlers {
   #metricsLine(): void {
     try {
       const m = this.#hooks.metrics();
-      this.#hooks.logger?.info({ version: process.version, pid: process.pid, ppid: process.ppid, uptimeS: Math.round(process.uptime()), ...m }, 'metrics');
+      this.#hooks.logger?.info({ version: process.version, pid: process.pid, ppid: process.ppid, host: hostname(), uptimeS: Math.round(process.uptime()), ...m }, 'metrics');
     } catch (err) {
       this.#hooks.logger?.warn({ err }, 'metrics line failed');
     }

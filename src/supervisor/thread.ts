@@ -15,6 +15,7 @@ import { SupervisorLoop } from './loop.js';
 import { startProcess } from './runtimes/process.js';
 import { ThreadRuntime } from './runtimes/thread.js';
 import { SignalWatcher, canWatchSignals } from './signal-watcher.js';
+import { UsageSampler } from './usage-sampler.js';
 
 const init = workerData as SupervisorInit;
 const mailbox = init.mailbox;
@@ -27,8 +28,9 @@ const watcher = init.watchSignals.length > 0 && canWatchSignals()
     deliverInterrupt(registrant.i32, registrant.interrupt, registrant.latch);
   })
   : undefined;
+const table = new SlotTable(init.table);
 const loop = new SupervisorLoop({
-  table: new SlotTable(init.table),
+  table,
   registrant,
   logLevel: init.logLevel,
   post: (msg, transfer) => mailbox.postMessage(msg, transfer),
@@ -40,10 +42,13 @@ const loop = new SupervisorLoop({
   clock: realClock,
   close: () => {
     watcher?.close();
+    sampler.close();
     mailbox.close();
     parentPort!.close();
   },
 });
+
+const sampler = new UsageSampler(table, (fn) => loop.forEachRunner(fn));
 
 parentPort!.on('message', (req: SupervisorRequest) => loop.handle(req));
 loop.start();
