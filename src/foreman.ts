@@ -11,3 +11,5 @@ export type {
 } from './foreman/queue.js';
 export { DEFAULT_MAX_ATTEMPTS, MAX_PAYLOAD_BYTES } from './foreman/queue.js';
 export { ForemanRunningError, InvalidJobError, JobFailedError, QueueError } from './errors.js';
+/** An error as the queue stores it (`QueueSession.fail`): name, message, stack, code, cause. */
+export type { SerializedError } from './shared/protocol.js';
