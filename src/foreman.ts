@@ -11,3 +11,5 @@ export type {
 } from './foreman/queue.js';
 export { DEFAULT_MAX_ATTEMPTS, MAX_PAYLOAD_BYTES } from './foreman/queue.js';
 export { ForemanRunningError, InvalidJobError, JobFailedError, QueueError } from './errors.js';
+export { PostgresQueue, DEFAULT_PG_SCHEMA, type PgConnectOptions, type PgEnqueueOptions, type PgQueryable } from './foreman/postgres-queue.js';
+export { TAKEOVER_INTERVAL_MS } from './foreman/postgres-session.js';
