@@ -152,9 +152,9 @@ export class PostgresQueue implements JobQueue {
     return session;
   }
 
-  /** Detaches every session still attached and ends the pool. Idempotent. */
+  /** Detaches every session still attached and ends the pool; QueueError when already closed. */
   async close(): Promise<void> {
-    if (this.#closed) return;
+    this.#check();
     this.#closed = true;
     const errors: unknown[] = [];
     for (const s of [...this.#sessions]) await s.detach().catch((e: unknown) => errors.push(e));

@@ -115,26 +115,30 @@ export class PgSession implements QueueSession {
 
   async complete(job: ClaimRef): Promise<boolean> {
     this.#check();
+    if (!isClaimRef(job)) return false;
     const r = await query(this.#ctx, 'complete', this.#ctx.sql.complete, [job.id, job.fence]);
     return r.rowCount === 1;
   }
 
   async fail(job: ClaimRef, error: SerializedError, retryAt: Date | null, reason: DeadReason): Promise<boolean> {
     this.#check();
+    if (!isClaimRef(job)) return false;
     const r = await query(this.#ctx, 'fail', this.#ctx.sql.fail, [job.id, job.fence, JSON.stringify(error), retryAt === null ? null : retryAt.getTime(), reason]);
     return r.rowCount === 1;
   }
 
   async release(job: ClaimRef): Promise<boolean> {
     this.#check();
+    if (!isClaimRef(job)) return false;
     const r = await query(this.#ctx, 'release', this.#ctx.sql.release, [job.id, job.fence]);
     return r.rowCount === 1;
   }
 
   async renew(jobs: readonly ClaimRef[]): Promise<void> {
     this.#check();
-    if (jobs.length === 0) return;
-    await query(this.#ctx, 'renew', this.#ctx.sql.renew, [jobs.map((j) => j.id), jobs.map((j) => j.fence), this.#options.leaseMs]);
+    const live = jobs.filter(isClaimRef);
+    if (live.length === 0) return;
+    await query(this.#ctx, 'renew', this.#ctx.sql.renew, [live.map((j) => j.id), live.map((j) => j.fence), this.#options.leaseMs]);
   }
 
   async nextRunAt(): Promise<Date | null> {
@@ -173,6 +177,11 @@ export class PgSession implements QueueSession {
     this.#lastTakeover = Date.now();
     return takeover(this.#ctx, this.#options);
   }
+}
+
+/** Whether `job` can name a claim of this queue (ids are BIGSERIAL digits): others match no row, so finish nothing. */
+function isClaimRef(job: ClaimRef): boolean {
+  return typeof job.id === 'string' && /^[1-9][0-9]{0,18}$/.test(job.id) && Number.isSafeInteger(job.fence);
 }
 
 /** One takeover pass (see the header); logs what it took over. */

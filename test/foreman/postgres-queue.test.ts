@@ -10,6 +10,7 @@ import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { InvalidJobError, PostgresQueue, QueueError, type AttachOptions, type QueueSession } from '../../dist/foreman.js';
 import { fixture } from '../helpers.js';
+import { queueContract } from './contract.js';
 
 const DEFAULT_URL = 'postgres://postgres@127.0.0.1:5432/test';
 const PG_URL = process.env.BGWORKERS_PG_URL ?? DEFAULT_URL;
@@ -54,7 +55,7 @@ async function sql<R extends pg.QueryResultRow>(text: string, values: unknown[] 
 }
 
 afterAll(async () => {
-  for (const q of queues) await q.close().catch(() => undefined);
+  for (const q of queues) await q.close().catch(() => undefined); // some were closed by their tests
   if (admin) {
     for (const s of schemas) await admin.query(`DROP SCHEMA IF EXISTS "${s}" CASCADE`);
     await admin.end();
@@ -375,5 +376,24 @@ function firstLine(child: ChildProcess): Promise<string> {
       if (nl >= 0) resolve(out.slice(0, nl));
     });
     child.once('exit', (code) => reject(new Error(`claimer exited (${code}) before reporting`)));
+  });
+}
+
+if (up) {
+  queueContract('PostgresQueue', async () => {
+    const schema = newSchema();
+    const opened: PostgresQueue[] = [await PostgresQueue.connect(PG_URL, { schema })];
+    return {
+      queue: opened[0]!,
+      reopen: async () => {
+        const q = await PostgresQueue.connect(PG_URL, { schema });
+        opened.push(q);
+        return q;
+      },
+      cleanup: async () => {
+        for (const q of opened) await q.close().catch((e: unknown) => { if (!(e instanceof QueueError)) throw e; });
+        await sql(`DROP SCHEMA "${schema}" CASCADE`);
+      },
+    };
   });
 }
