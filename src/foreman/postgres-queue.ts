@@ -25,6 +25,8 @@ import type { AttachOptions, DeadJob, DeadReason, EnqueueOptions, JobQueue, JobS
 
 /** Connections of the statement pool: a foreman's claims and finishes are short; more only queue on the server. */
 const POOL_MAX = 4;
+/** Startup options of the pool's connections: see connect(). */
+const CLAIM_PLANNER_OPTIONS = '-c enable_bitmapscan=off';
 /** dead() lists this many unless told. */
 const DEFAULT_DEAD_LIMIT = 100;
 /** The schema used unless told. */
@@ -82,7 +84,10 @@ export class PostgresQueue implements JobQueue {
     const location = withoutPassword(url);
     const pgModule = await loadPg();
     const config: pg.ClientConfig = { connectionString: url };
-    const pool = new pgModule.Pool({ ...config, max: POOL_MAX });
+    // The pool runs only this queue's statements. Without fresh statistics (a queue just filled) the planner picks a
+    // bitmap scan for the claim and sorts every queued row on each claim (measured: ~750 claims+completes/s at
+    // 100k queued); the ordered partial index (jobs_runnable) with LIMIT reads only the rows it claims.
+    const pool = new pgModule.Pool({ ...config, max: POOL_MAX, options: CLAIM_PLANNER_OPTIONS });
     // An idle pooled client whose connection drops emits 'error' on the pool; the pool discards it and the next
     // statement gets a fresh connection (and reports its own error), so there is nothing else to do here.
     pool.on('error', () => undefined);

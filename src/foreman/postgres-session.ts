@@ -73,6 +73,7 @@ export class PgSession implements QueueSession {
 
   /** Registers the owner (lock, row, LISTEN), then takes over gone owners. */
   static async attach(ctx: PgSessionContext, options: AttachOptions, onDetach: (s: PgSession) => void): Promise<PgSession> {
+    checkAttachOptions(options);
     const { rows } = await query<{ k: string }>(ctx, 'attach', 'SELECT hashtextextended($1, 0)::text AS k', [`${ctx.sql.schema}:${options.owner.id}`]);
     const link = await PgOwnerLink.open(ctx.pg, ctx.config, ctx.sql, options, rows[0]!.k);
     try {
@@ -177,6 +178,20 @@ export class PgSession implements QueueSession {
     this.#lastTakeover = Date.now();
     return takeover(this.#ctx, this.#options);
   }
+}
+
+function checkAttachOptions(o: AttachOptions): void {
+  const bad = (field: string, expected: string, got: unknown): never => {
+    throw new QueueError(`postgres queue: Expected \`${field}\` to be ${expected}, got \`${String(got)}\` (${typeof got})`);
+  };
+  if (typeof o !== 'object' || o === null) bad('options', 'an object', o);
+  if (o.delivery !== 'at-least-once' && o.delivery !== 'at-most-once') bad('delivery', "'at-least-once' or 'at-most-once'", o.delivery);
+  if (!Number.isSafeInteger(o.leaseMs) || o.leaseMs < 1) bad('leaseMs', 'an integer >= 1', o.leaseMs);
+  if (typeof o.owner !== 'object' || o.owner === null) bad('owner', 'a QueueOwner', o.owner);
+  if (typeof o.owner.id !== 'string' || o.owner.id.length === 0) bad('owner.id', 'a non-empty string', o.owner.id);
+  if (!Number.isSafeInteger(o.owner.pid)) bad('owner.pid', 'an integer', o.owner.pid);
+  if (typeof o.owner.host !== 'string') bad('owner.host', 'a string', o.owner.host);
+  if (typeof o.logger?.warn !== 'function' || typeof o.logger.info !== 'function') bad('logger', 'a logger with warn and info', o.logger);
 }
 
 /** Whether `job` can name a claim of this queue (ids are BIGSERIAL digits): others match no row, so finish nothing. */

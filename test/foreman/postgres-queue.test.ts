@@ -123,6 +123,16 @@ suite('PostgresQueue', () => {
     expect(text).not.toContain('sekrit');
   }, T);
 
+  it('attach refuses bad options with QueueError naming the field', async () => {
+    const q = await open(newSchema());
+    const good = attachOptions();
+    for (const [field, bad] of [['delivery', { ...good, delivery: 'twice' }], ['leaseMs', { ...good, leaseMs: 0 }], ['owner.id', { ...good, owner: { ...good.owner, id: '' } }]] as const) {
+      const err = await q.attach(bad as never).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(QueueError);
+      expect(String((err as Error).message)).toContain(`\`${field}\``);
+    }
+  }, T);
+
   it('two connects at once on a new schema both migrate it, once', async () => {
     for (let round = 0; round < 4; round++) {
       const schema = newSchema();
