@@ -66,10 +66,9 @@ export class PgOwnerLink {
     return link;
   }
 
-  /** The backend pid of the current connection (tests terminate it), or null while reconnecting. */
-  get backendPid(): number | null {
-    const c = this.#client as (pg.Client & { processID?: number }) | undefined;
-    return this.#state === 'ready' && c?.processID !== undefined ? c.processID : null;
+  /** Whether the owner's lock is held now (false while reconnecting: others may be taking its claims over). */
+  get ready(): boolean {
+    return this.#state === 'ready';
   }
 
   /** Adds a wake-up listener; returns its remover. */

@@ -15,6 +15,7 @@
  *    than its lease never runs twice while its foreman lives);
  *  - at-least-once jobs whose owner has no row (detached, or a row deleted by hand) fall back to lease expiry.
  * It runs at attach, and on claim at most once per TAKEOVER_INTERVAL_MS or whenever a claim finds nothing.
+ * claim() returns nothing while the owner's link is reconnecting (its lock is not held then).
  */
 import type pg from 'pg';
 import { JobFailedError, QueueError } from '../errors.js';
@@ -88,14 +89,12 @@ export class PgSession implements QueueSession {
     }
   }
 
-  /** The backend pid of the owner's connection, or null while it reconnects (for tests and diagnostics). */
-  get ownerBackendPid(): number | null {
-    return this.#link.backendPid;
-  }
-
   async claim(limit: number): Promise<ClaimedJob[]> {
     this.#check();
     if (!Number.isInteger(limit) || limit < 1) throw new QueueError(`postgres queue: Expected \`limit\` to be an integer >= 1, got \`${String(limit)}\``);
+    // No claims while the owner's lock is not held: this owner may be seen gone meanwhile, and a claim made then
+    // would belong to no registered owner. The link's reconnect wakes the foreman to claim again.
+    if (!this.#link.ready) return [];
     let tookOver = false;
     if (Date.now() - this.#lastTakeover >= TAKEOVER_INTERVAL_MS) {
       await this.#takeover();
