@@ -3,7 +3,8 @@
  * Unset and unreachable: skipped with one line saying how to run it; set (or CI) and unreachable: fails.
  * Every schema this file makes starts with bgw_pg_test_ and is dropped in afterAll.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { promisify } from 'node:util';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import pg from 'pg';
@@ -121,6 +122,13 @@ suite('PostgresQueue', () => {
     const text = r instanceof PostgresQueue ? r.location : String(r);
     if (r instanceof PostgresQueue) await r.close();
     expect(text).not.toContain('sekrit');
+  }, T);
+
+  it('without pg installed, connect fails with QueueError saying npm install pg', async () => {
+    const { stdout } = await promisify(execFile)(process.execPath, ['--import', fixture('hide-pg.mjs'), fixture('pg-connect.mjs'), PG_URL]);
+    const r = JSON.parse(stdout) as { code: string; message: string };
+    expect(r.code).toBe('ERR_QUEUE');
+    expect(r.message).toContain('npm install pg');
   }, T);
 
   it('attach refuses bad options with QueueError naming the field', async () => {
