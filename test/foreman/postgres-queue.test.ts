@@ -301,6 +301,25 @@ suite('PostgresQueue', () => {
     }, T);
   }
 
+  it('an attached foreman takes a gone owner over during claim, not only at attach', async () => {
+    const schema = newSchema();
+    const q = await open(schema);
+    await q.enqueueMany([{ name: 'a' }, { name: 'b' }]);
+    const o = attachOptions();
+    const s = await q.attach(o);
+    const child = spawn(process.execPath, [fixture('pg-claimer.mjs'), PG_URL, schema, 'at-least-once', '10'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const claimed = JSON.parse(await firstLine(child)) as { owner: string; ids: string[] };
+    expect(claimed.ids).toHaveLength(2);
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGKILL');
+    await exited;
+    await until(async () => (await ownerBackend(claimed.owner)) === undefined, 'the killed owner session to end');
+    const jobs = await s.claim(10);
+    expect(jobs.map((j) => j.id).sort()).toEqual([...claimed.ids].sort());
+    expect(o.logger.warns).toContain('postgres queue: a gone foreman was taken over');
+    await s.detach();
+  }, T);
+
   it("a live owner's job whose lease expired is never taken over", async () => {
     const schema = newSchema();
     const q = await open(schema);
