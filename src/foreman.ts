@@ -13,3 +13,5 @@ export { DEFAULT_MAX_ATTEMPTS, MAX_PAYLOAD_BYTES } from './foreman/queue.js';
 export { ForemanRunningError, InvalidJobError, JobFailedError, QueueError } from './errors.js';
 /** An error as the queue stores it (`QueueSession.fail`): name, message, stack, code, cause. */
 export type { SerializedError } from './shared/protocol.js';
+export { PostgresQueue, DEFAULT_PG_SCHEMA, type PgConnectOptions, type PgEnqueueOptions, type PgQueryable } from './foreman/postgres-queue.js';
+export { TAKEOVER_INTERVAL_MS } from './foreman/postgres-session.js';
