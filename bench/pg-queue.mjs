@@ -1,6 +1,6 @@
 // PostgresQueue figures on this machine: enqueueMany 100k jobs/s; claim(64)+complete throughput (one process);
 // enqueue → wake-up latency p50/p99 (another connection enqueues, an attached session's onWakeup fires).
-// Run: node .scratch/pg-bench.mjs   (BGWORKERS_PG_URL as for the tests; uses schema bgw_pg_bench, dropped after)
+// Run: node bench/pg-queue.mjs   (BGWORKERS_PG_URL as for the tests; uses schema bgw_pg_bench, dropped after)
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import pg from 'pg';
