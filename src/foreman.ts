@@ -11,3 +11,7 @@ export type {
 } from './foreman/queue.js';
 export { DEFAULT_MAX_ATTEMPTS, MAX_PAYLOAD_BYTES } from './foreman/queue.js';
 export { ForemanRunningError, InvalidJobError, JobFailedError, QueueError } from './errors.js';
+export { Foreman } from './foreman/foreman.js';
+export type { ForemanState, ForemanStats } from './foreman/foreman.js';
+export type { ForemanOptions } from './foreman/foreman-options.js';
+export type { BackoffOptions } from './foreman/backoff.js';
