@@ -11,3 +11,4 @@ export type {
 } from './foreman/queue.js';
 export { DEFAULT_MAX_ATTEMPTS, MAX_PAYLOAD_BYTES } from './foreman/queue.js';
 export { ForemanRunningError, InvalidJobError, JobFailedError, QueueError } from './errors.js';
+export { SqliteQueue, type SqliteQueueOptions } from './foreman/sqlite-queue.js';
