@@ -15,3 +15,4 @@ export { Foreman } from './foreman/foreman.js';
 export type { ForemanState, ForemanStats } from './foreman/foreman.js';
 export type { ForemanOptions } from './foreman/foreman-options.js';
 export type { BackoffOptions } from './foreman/backoff.js';
+export { SqliteQueue, type SqliteQueueOptions } from './foreman/sqlite-queue.js';
