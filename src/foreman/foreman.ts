@@ -125,7 +125,11 @@ export class Foreman {
   readonly #supervisor: Supervisor;
   readonly #ownSupervisor: boolean;
   readonly #logger: Logger | undefined;
-  /** Jobs held at once: the pool's workers plus one queued behind each, so no worker idles waiting for a claim. */
+  /**
+   * Jobs held at once: one per pool worker plus up to a batch claimed ahead (queued in the pool), so a worker never
+   * idles waiting for a claim round trip. Those claimed ahead are held like running ones (leases renewed; at stop
+   * released or, at-most-once, lost).
+   */
   readonly #slots: number;
   readonly #runs = new Map<string, Run>();
   readonly #drainWaiters: (() => void)[] = [];
@@ -156,7 +160,7 @@ export class Foreman {
     this.#supervisor = supervisor;
     this.#ownSupervisor = own;
     this.#logger = logger;
-    this.#slots = o.concurrency * 2;
+    this.#slots = o.concurrency + o.batchSize;
   }
 
   /**
