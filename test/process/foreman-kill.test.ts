@@ -18,6 +18,7 @@ import { describe, expect, it } from 'vitest';
 import { Foreman, SqliteQueue, type Delivery } from '../../dist/foreman.js';
 import { startSupervisor, until } from '../helpers.js';
 
+const SIGNAL_CHILD = fileURLToPath(new URL('../fixtures/foreman/signal-child.mjs', import.meta.url));
 const CHILD = fileURLToPath(new URL('../fixtures/foreman/kill-child.mjs', import.meta.url));
 const JOBS = fileURLToPath(new URL('../fixtures/foreman/jobs.mjs', import.meta.url));
 const N = 300;
@@ -84,4 +85,25 @@ describe('Foreman under SIGKILL', () => {
       );
     });
   }
+});
+
+describe('Foreman handleSignals', () => {
+  it('SIGTERM stops the foreman (its running job released) and nothing is left holding the process', { timeout: 20_000 }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bgw-foreman-sig-'));
+    const db = join(dir, 'jobs.db');
+    const file = join(dir, 'marks');
+    writeFileSync(file, '');
+    const child = fork(SIGNAL_CHILD, [db, file], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.on('exit', (code, signal) => resolve([code, signal])));
+    await new Promise<void>((resolve) => child.once('message', () => resolve()));
+    child.kill('SIGTERM');
+    // Exits by itself with code 0: the handler ran stop(), and stop() left no timer, watcher or worker behind.
+    expect(await exited).toEqual([0, null]);
+    expect(JSON.parse(out.trim())).toMatchObject({ claimed: 1, released: 1, running: 0 });
+    const queue = SqliteQueue.open(db);
+    expect(await queue.stats()).toMatchObject({ queued: 1, running: 0 });
+    await queue.close();
+  });
 });
