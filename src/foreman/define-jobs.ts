@@ -51,11 +51,15 @@ export class UnknownJobError extends Error {
  *
  * @example
  * ```ts
- * // jobs.ts (the Foreman's `handlers` module)
+ * // jobs.ts (the Foreman's `handlers` module; see Foreman)
  * import { defineJobs } from 'bgworkers/worker';
  *
  * export default defineJobs({
- *   thumbnail: async (payload: { path: string }, job) => { await makeThumbnail(payload.path, job.signal); },
+ *   square: async (n: number, job) => {
+ *     await new Promise((resolve) => setTimeout(resolve, n)); // some work
+ *     if (job.signal.aborted) throw job.signal.reason; // timed out or forced off: stop soon
+ *     return n * n; // the result is not kept: a job that returns is done
+ *   },
  * });
  * ```
  */

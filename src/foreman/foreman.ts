@@ -109,14 +109,19 @@ type Outcome =
  *
  * @example
  * ```ts
+ * // foreman-demo.ts (jobs.ts is defineJobs' example)
+ * import { mkdtempSync } from 'node:fs';
+ * import { tmpdir } from 'node:os';
+ * import { join } from 'node:path';
  * import { Foreman, SqliteQueue } from 'bgworkers/foreman';
  *
- * const queue = SqliteQueue.open('./jobs.db');
- * const foreman = await Foreman.start({ queue, handlers: new URL('./jobs.js', import.meta.url), concurrency: 4 });
- * await queue.enqueue('thumbnail', { path: 'a.png' });
+ * const queue = SqliteQueue.open(join(mkdtempSync(join(tmpdir(), 'jobs-')), 'jobs.db'));
+ * const foreman = await Foreman.start({ queue, handlers: new URL('./jobs.js', import.meta.url), concurrency: 2 });
+ * await queue.enqueueMany([{ name: 'square', payload: 3 }, { name: 'square', payload: 4 }]);
  * await foreman.drained();
  * await foreman.stop();
  * await queue.close();
+ * console.log(foreman.stats().completed); // prints: 2
  * ```
  */
 export class Foreman {
