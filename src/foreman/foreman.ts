@@ -313,7 +313,9 @@ export class Foreman {
     while (this.#state === 'running') {
       this.#kicked = false;
       const free = this.#slots - this.#runs.size;
-      if (free <= 0) {
+      // Refill in batches: claim again once the jobs held ahead fell to half a batch (or nothing is held), not
+      // at every job's end (one claim transaction per job would cost as much as the jobs).
+      if (free <= 0 || this.#runs.size > this.#o.concurrency + (this.#o.batchSize >> 1)) {
         await this.#sleep(null);
         continue;
       }
@@ -411,9 +413,9 @@ export class Foreman {
         void this.#record(run, { kind: 'complete' });
       },
       (err: unknown) => {
-        if (gen.scope.signal.aborted && err === gen.scope.signal.reason) {
-          // Forced off or its worker died: the outcome is known once every worker of that scope stopped.
-          void gen.ended.then(() => this.#record(run, this.#afterAbort(gen, err)));
+        if (gen.scope.signal.aborted) {
+          // Forced off or a worker died: the outcome is known once every worker of that scope stopped.
+          void gen.ended.then(() => this.#record(run, this.#afterAbort(gen, gen.scope.signal.reason)));
         } else if (err instanceof TaskTimeoutError) {
           void ended.then(() => this.#record(run, { kind: 'fail', error: err }));
         } else {
