@@ -96,8 +96,13 @@ describe('Foreman handleSignals', () => {
     const child = fork(SIGNAL_CHILD, [db, file], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
     let out = '';
     child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     const exited = new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.on('exit', (code, signal) => resolve([code, signal])));
-    await new Promise<void>((resolve) => child.once('message', () => resolve()));
+    await new Promise<void>((resolve, reject) => {
+      child.once('message', () => resolve());
+      void exited.then(() => reject(new Error(`foreman child exited before it ran: ${stderr}`)));
+    });
     child.kill('SIGTERM');
     // Exits by itself with code 0: the handler ran stop(), and stop() left no timer, watcher or worker behind.
     expect(await exited).toEqual([0, null]);
