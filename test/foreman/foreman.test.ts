@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Foreman, JobFailedError, SqliteQueue, type ForemanOptions, type JobQueue } from '../../dist/foreman.js';
+import { Foreman, ForemanRunningError, JobFailedError, SqliteQueue, type ForemanOptions, type JobQueue } from '../../dist/foreman.js';
 import { startSupervisor, until } from '../helpers.js';
 
 const JOBS = fileURLToPath(new URL('../fixtures/foreman/jobs.mjs', import.meta.url));
@@ -286,6 +286,21 @@ describe('Foreman on SqliteQueue', () => {
     expect(lines(out)).toHaveLength(1);
     expect((await queue.dead()).map((d) => d.reason).sort()).toEqual(['failed', 'unknown-name']);
     expect(foreman.stats()).toMatchObject({ completed: 1, dead: 2 });
+  });
+
+  it('a second foreman on the same SQLite file fails with ForemanRunningError and leaves nothing running', { timeout: 10_000 }, async () => {
+    const { queue, db } = await openQueue();
+    const first = await startForeman({ queue });
+    const other = SqliteQueue.open(db);
+    cleanup.push(() => other.close());
+    const threads = (await import('node:fs')).readdirSync('/proc/self/task').length;
+    const err = await Foreman.start({ queue: other, handlers: JOBS, logger: false }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ForemanRunningError);
+    expect((err as ForemanRunningError).pid).toBe(process.pid);
+    expect((await import('node:fs')).readdirSync('/proc/self/task').length).toBe(threads); // no supervisor was started
+    await queue.enqueue('ok');
+    await first.drained();
+    expect(first.stats().completed).toBe(1);
   });
 
   it('rejects bad options with the field named, before attaching', { timeout: 10_000 }, async () => {
