@@ -9,9 +9,10 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ForemanRunningError, SqliteQueue, type ClaimedJob, type Delivery } from '../../dist/foreman.js';
+import { ForemanRunningError, InvalidJobError, SqliteQueue, type ClaimedJob, type Delivery } from '../../dist/foreman.js';
 import { newOwner } from '../../dist/foreman/owner.js';
 import { fixture } from '../helpers.js';
+import { thrownBy } from '../thrown.js';
 import { queueContract, recordingLogger, rejectionOf } from './contract.js';
 
 const Database = createRequire(import.meta.url)('better-sqlite3') as new (path: string) => {
@@ -36,10 +37,13 @@ afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
+/** A safety poll that never fires within a test: wake-ups must come from the wake-up file. */
+const NO_POLL = { safetyPollMs: 3_600_000 };
+
 queueContract('sqlite', async () => {
   const path = tempFile();
   const opened: SqliteQueue[] = [];
-  const queue = SqliteQueue.open(path);
+  const queue = SqliteQueue.open(path, NO_POLL);
   opened.push(queue);
   return {
     queue,
@@ -232,9 +236,9 @@ describe('one foreman per file, across processes', { timeout: TIMEOUT_MS }, () =
 });
 
 describe('wake-ups and loading', { timeout: TIMEOUT_MS }, () => {
-  it('an enqueue in another process wakes the attached session', async () => {
+  it('an enqueue in another process wakes the attached session (by the wake-up file: no safety poll)', async () => {
     const path = tempFile();
-    const queue = SqliteQueue.open(path);
+    const queue = SqliteQueue.open(path, NO_POLL);
     const session = await queue.attach({ owner: newOwner(), delivery: 'at-least-once', leaseMs: 1000, logger: recordingLogger() });
     const producer = child('enqueue.mjs', [path]);
     expect(await nextMessage(producer)).toBe('ready');
@@ -255,6 +259,27 @@ describe('wake-ups and loading', { timeout: TIMEOUT_MS }, () => {
     await exited(producer);
     await session.detach();
     await queue.close();
+  });
+
+  it('the safety poll wakes the session on a commit that rang no bell', async () => {
+    const path = tempFile();
+    const queue = SqliteQueue.open(path, { safetyPollMs: 20 });
+    const session = await queue.attach({ owner: newOwner(), delivery: 'at-least-once', leaseMs: 1000, logger: recordingLogger() });
+    const woke = new Promise<void>((r) => session.onWakeup(r));
+    const db = new Database(path);
+    db.prepare("INSERT INTO bgworkers_jobs (name, payload, state, run_at, priority, max_attempts, enqueued_at) VALUES ('raw', 'null', 'queued', 0, 0, 1, 0)").run();
+    db.close();
+    await woke;
+    expect((await session.claim(1)).map((j) => j.name)).toEqual(['raw']);
+    await session.detach();
+    await queue.close();
+  });
+
+  it('open refuses bad options, naming the field', () => {
+    const path = tempFile();
+    expect((thrownBy(() => SqliteQueue.open(path, { safetyPollMs: 0 })) as InvalidJobError).field).toBe('options.safetyPollMs');
+    expect((thrownBy(() => SqliteQueue.open(path, { poll: 1 } as never)) as InvalidJobError).field).toBe('options.poll');
+    expect((thrownBy(() => SqliteQueue.open('' as string)) as InvalidJobError).field).toBe('path');
   });
 
   it('the core never loads better-sqlite3 (or pg); the Foreman entry loads it only on open', () => {
