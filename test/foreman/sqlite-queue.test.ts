@@ -9,7 +9,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ForemanRunningError, InvalidJobError, SqliteQueue, type ClaimedJob, type Delivery } from '../../dist/foreman.js';
+import { ForemanRunningError, InvalidJobError, QueueError, SqliteQueue, type ClaimedJob, type Delivery } from '../../dist/foreman.js';
 import { newOwner } from '../../dist/foreman/owner.js';
 import { fixture } from '../helpers.js';
 import { thrownBy } from '../thrown.js';
@@ -171,6 +171,38 @@ describe('SqliteQueue on a file', { timeout: TIMEOUT_MS }, () => {
     await sb.detach();
     await a.close();
     await b.close();
+  });
+});
+
+describe('ownership within one process', { timeout: TIMEOUT_MS }, () => {
+  it('close() of an attached queue gives the file up; its session then rejects with QueueError', async () => {
+    const path = tempFile();
+    const a = SqliteQueue.open(path);
+    const session = await a.attach({ owner: newOwner(), delivery: 'at-least-once', leaseMs: 1000, logger: recordingLogger() });
+    await a.close();
+    expect(await rejectionOf(session.claim(1))).toBeInstanceOf(QueueError);
+    const b = SqliteQueue.open(path);
+    const next = await b.attach({ owner: newOwner(), delivery: 'at-least-once', leaseMs: 1000, logger: recordingLogger() });
+    expect(next.report).toEqual({ released: 0, lost: 0 });
+    await next.detach();
+    expect(await rejectionOf(next.claim(1))).toBeInstanceOf(QueueError);
+    await b.close();
+  });
+
+  it('a session detached with claims held leaves them running; the same owner re-attaching keeps them', async () => {
+    const path = tempFile();
+    const queue = SqliteQueue.open(path);
+    await queue.enqueue('j');
+    const owner = newOwner();
+    const first = await queue.attach({ owner, delivery: 'at-least-once', leaseMs: 60_000, logger: recordingLogger() });
+    const [job] = await first.claim(1);
+    await first.detach();
+    const again = await queue.attach({ owner, delivery: 'at-least-once', leaseMs: 60_000, logger: recordingLogger() });
+    expect(again.report).toEqual({ released: 0, lost: 0 });
+    expect(await queue.stats()).toMatchObject({ running: 1 });
+    expect(await again.complete(job!)).toBe(true);
+    await again.detach();
+    await queue.close();
   });
 });
 
