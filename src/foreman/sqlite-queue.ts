@@ -23,10 +23,17 @@ import { takeOwnership } from './sqlite-attach.js';
 import { immediate, openDb, prepared, type Db } from './sqlite-db.js';
 import { SqliteSession, toId } from './sqlite-session.js';
 import { SQL } from './sqlite-sql.js';
-import { WakeBell } from './sqlite-wakeup.js';
+import { SAFETY_POLL_MS, WakeBell } from './sqlite-wakeup.js';
 
-/** Options of {@link SqliteQueue.open}; none yet (an object so that later ones do not break callers). */
-export type SqliteQueueOptions = Record<never, never>;
+/** Options of {@link SqliteQueue.open}. */
+export interface SqliteQueueOptions {
+  /**
+   * How often an attached foreman also checks for commits of other connections (`PRAGMA data_version`), in case
+   * a wake-up file event was lost (ms, an integer ≥ 10).
+   * @default 1000
+   */
+  readonly safetyPollMs?: number;
+}
 
 interface DeadRow {
   id: number;
@@ -64,8 +71,11 @@ export class SqliteQueue implements JobQueue {
   readonly #bell: WakeBell;
   #session: SqliteSession | undefined;
 
-  private constructor(location: string, db: Db, bell: WakeBell) {
+  readonly #pollMs: number;
+
+  private constructor(location: string, db: Db, bell: WakeBell, pollMs: number) {
     this.location = location;
+    this.#pollMs = pollMs;
     this.#db = db;
     this.#bell = bell;
   }
@@ -77,7 +87,9 @@ export class SqliteQueue implements JobQueue {
   static open(path: string, options?: SqliteQueueOptions): SqliteQueue {
     if (typeof path !== 'string' || path.length === 0) throw new InvalidJobError('path', `expected a file path, got ${typeof path}`);
     if (options !== undefined && (typeof options !== 'object' || options === null)) throw new InvalidJobError('options', 'expected an object');
-    for (const k of Object.keys(options ?? {})) throw new InvalidJobError(`options.${k}`, 'unknown option (SqliteQueue.open takes none yet)');
+    for (const k of Object.keys(options ?? {})) if (k !== 'safetyPollMs') throw new InvalidJobError(`options.${k}`, 'unknown option (safetyPollMs)');
+    const pollMs = options?.safetyPollMs ?? SAFETY_POLL_MS;
+    if (!Number.isInteger(pollMs) || pollMs < 10) throw new InvalidJobError('options.safetyPollMs', `expected an integer ≥ 10, got ${String(pollMs)}`);
     const location = resolve(path);
     const db = openDb(location);
     let bell: WakeBell;
@@ -87,7 +99,7 @@ export class SqliteQueue implements JobQueue {
       db.close();
       throw new QueueError(`queue ${location}: cannot create its wake-up file`, e);
     }
-    return new SqliteQueue(location, db, bell);
+    return new SqliteQueue(location, db, bell, pollMs);
   }
 
   enqueue(name: string, payload?: unknown, options?: EnqueueOptions): Promise<string> {
@@ -137,6 +149,7 @@ export class SqliteQueue implements JobQueue {
       const session = new SqliteSession(
         { location: this.location, db: (what) => this.#open(what), detached: (s) => this.#session === s && (this.#session = undefined) },
         this.location,
+        this.#pollMs,
         options,
         report,
       );

@@ -45,11 +45,11 @@ export class SqliteSession implements QueueSession {
   readonly #watcher: WakeWatcher;
   #attached = true;
 
-  constructor(host: SessionHost, path: string, options: AttachOptions, report: AttachReport) {
+  constructor(host: SessionHost, path: string, pollMs: number, options: AttachOptions, report: AttachReport) {
     this.#host = host;
     this.#options = options;
     this.report = report;
-    this.#watcher = new WakeWatcher(path, host.db('attach'));
+    this.#watcher = new WakeWatcher(path, host.db('attach'), pollMs);
   }
 
   /** The queue's own enqueue/retry on this connection: data_version does not see it, so it wakes us directly. */

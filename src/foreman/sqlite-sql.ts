@@ -129,7 +129,10 @@ export const SQL = {
   /** Owners that hold no running job and are not the active one are forgotten. */
   dropIdleOwners: `DELETE FROM bgworkers_owners WHERE active = 0
                    AND id NOT IN (SELECT owner FROM bgworkers_jobs WHERE state = 'running' AND owner IS NOT NULL)`,
-  addOwner: `INSERT INTO bgworkers_owners (id, pid, start_time, host, attached_at, active) VALUES (@id, @pid, @startTime, @host, @now, 1)`,
+  /** The same owner attaching again (after a detach that left claims) takes its row back. */
+  addOwner: `INSERT INTO bgworkers_owners (id, pid, start_time, host, attached_at, active) VALUES (@id, @pid, @startTime, @host, @now, 1)
+             ON CONFLICT (id) DO UPDATE SET pid = excluded.pid, start_time = excluded.start_time, host = excluded.host,
+               attached_at = excluded.attached_at, active = 1`,
   detach: `UPDATE bgworkers_owners SET active = 0 WHERE id = ? AND active = 1`,
 } as const;
 

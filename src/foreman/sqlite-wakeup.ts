@@ -12,7 +12,7 @@
  * the safety poll; and the foreman's own writes would wake it too.
  *
  * Safety poll: file events can be lost (a network file system, an overflowing inotify queue), so every
- * {@link SAFETY_POLL_MS} the watcher also reads `PRAGMA data_version`, which changes when another connection
+ * `safetyPollMs` (default {@link SAFETY_POLL_MS}) the watcher also reads `PRAGMA data_version`, which changes when another connection
  * committed, and wakes the listeners if it did.
  *
  * States of a WakeWatcher: open → closed (close(), by its session's detach or the queue's close). Listeners are
@@ -22,7 +22,7 @@
 import { closeSync, openSync, watch, writeSync, type FSWatcher } from 'node:fs';
 import type { Db } from './sqlite-db.js';
 
-/** The safety poll of `PRAGMA data_version` behind the file watch (ms): bounds the wait if a file event is lost. */
+/** The default safety poll of `PRAGMA data_version` behind the file watch (ms): bounds the wait if a file event is lost. */
 export const SAFETY_POLL_MS = 1000;
 
 const BYTE = Buffer.from('1');
@@ -62,14 +62,14 @@ export class WakeWatcher {
   #pending = false;
   #closed = false;
 
-  constructor(path: string, db: Db) {
+  constructor(path: string, db: Db, pollMs: number) {
     this.#db = db;
     this.#dataVersion = this.#readDataVersion();
     this.#watcher = watch(wakePath(path), { persistent: false }, () => this.notify());
     this.#watcher.on('error', () => {
       // The file vanished or the watch broke: the safety poll still runs.
     });
-    this.#timer = setInterval(() => this.#poll(), SAFETY_POLL_MS);
+    this.#timer = setInterval(() => this.#poll(), pollMs);
     this.#timer.unref();
   }
 
