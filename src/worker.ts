@@ -17,3 +17,5 @@ export { Poison, PoisonGuard } from './poison/poison.js';
 export { SharedPoison } from './poison/shared-poison.js';
 export type { Latch, WaitOptions, WaitResult } from './shared/latch.js';
 export type { WorkerChannel } from './channel.js';
+export { defineJobs, UnknownJobError, ERR_UNKNOWN_JOB } from './foreman/define-jobs.js';
+export type { JobContext, JobHandler, JobInput } from './foreman/define-jobs.js';

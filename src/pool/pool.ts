@@ -162,15 +162,19 @@ export class PoolCore implements ScopeResource {
     return new Promise((resolve) => this.#drainWaiters.push(resolve));
   }
 
-  run(input: unknown, options: unknown): Promise<unknown> {
+  run(input: unknown, options: unknown, ended?: () => void): Promise<unknown> {
     let o;
     try {
       o = validateRunOptions(options, this.#o.timeoutMs);
     } catch (err) {
+      ended?.();
       return Promise.reject(err);
     }
-    if (o.signal?.aborted) return Promise.reject(o.signal.reason);
-    return this.#submit('run', [input], Number.MAX_SAFE_INTEGER, o.name, o.signal, o.timeoutMs, o.transfer).then((r) => (r as unknown[])[0]);
+    if (o.signal?.aborted) {
+      ended?.();
+      return Promise.reject(o.signal.reason);
+    }
+    return this.#submit('run', [input], Number.MAX_SAFE_INTEGER, o.name, o.signal, o.timeoutMs, o.transfer, ended).then((r) => (r as unknown[])[0]);
   }
 
   map(inputs: Iterable<unknown>, options: unknown): Promise<unknown[]> {
@@ -191,14 +195,17 @@ export class PoolCore implements ScopeResource {
     return this.#submit('map', list, o.concurrency, o.name, o.signal, o.timeoutMs, undefined) as Promise<unknown[]>;
   }
 
-  #submit(kind: 'run' | 'map', inputs: unknown[], concurrency: number, name: string | undefined, signal: AbortSignal | undefined, timeoutMs: number | undefined, transfer: readonly Transferable[] | undefined): Promise<unknown> {
-    if (this.#closed) return Promise.reject(this.#closedReason());
+  #submit(kind: 'run' | 'map', inputs: unknown[], concurrency: number, name: string | undefined, signal: AbortSignal | undefined, timeoutMs: number | undefined, transfer: readonly Transferable[] | undefined, ended?: () => void): Promise<unknown> {
+    if (this.#closed) {
+      ended?.();
+      return Promise.reject(this.#closedReason());
+    }
     return new Promise((resolve, reject) => {
       const call: Call = {
         kind, name, inputs, results: new Array(inputs.length), resolve, reject, concurrency, signal, timeoutMs, transfer,
         cancellable: signal !== undefined || timeoutMs !== undefined, submittedAt: performance.now(),
         queued: inputs.length, inFlight: 0, answered: 0, batch: kind === 'run' ? 1 : FIRST_BATCH, sumMicros: 0, sumRan: 0,
-        settled: false, parked: undefined, batches: new Set(),
+        settled: false, parked: undefined, batches: new Set(), ended,
       };
       this.#queue.push({ call, next: 0, end: inputs.length });
       this.#queuedTasks += inputs.length;
@@ -452,6 +459,7 @@ export class PoolCore implements ScopeResource {
       }
       const call = callAt(batch, t);
       call.inFlight--;
+      if (call.settled) this.#endIfIdle(call);
       if (skipped?.has(t) === true) continue; // cancelled before it started: its call has settled
       this.#done++;
       if (call.kind === 'map') callOfBatch = call;
@@ -490,6 +498,7 @@ export class PoolCore implements ScopeResource {
       if (call.answered === call.inputs.length) this.#settle(call, true, results);
       else if (call.parked !== undefined && call.inFlight < call.concurrency) this.#unpark(call);
     }
+    else this.#endIfIdle(call);
     this.#afterAnswer(member, batch, m, call);
   }
 
@@ -577,7 +586,16 @@ export class PoolCore implements ScopeResource {
     if (!ok && call.kind === 'map') this.#cancelRest(call);
     if (ok) call.resolve(value);
     else call.reject(value);
+    this.#endIfIdle(call);
     this.#checkDrained();
+  }
+
+  /** A settled call with nothing queued or in flight has really ended: its `ended` hook runs (once). */
+  #endIfIdle(call: Call): void {
+    if (call.ended === undefined || call.inFlight !== 0 || call.queued !== 0) return;
+    const ended = call.ended;
+    call.ended = undefined;
+    ended();
   }
 
   // ---- workers -----------------------------------------------------------------------------------------------
@@ -667,6 +685,7 @@ export class PoolCore implements ScopeResource {
         const call = callAt(batch, t);
         call.inFlight--;
         call.batches.delete(batch);
+        if (call.settled) this.#endIfIdle(call);
         if (call.settled || this.#closed) continue;
         if (!started) {
           // Never started: run it elsewhere (a task runs at most once).

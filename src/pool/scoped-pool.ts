@@ -32,6 +32,22 @@ export interface PoolMapOptions {
   timeoutMs?: number;
 }
 
+/** Each pool's engine, for `runWithEnd` (not a member: it stays off the public class). */
+const cores = new WeakMap<object, PoolCore>();
+
+/**
+ * Internal (the Foreman): `pool.run()`, plus `ended`, which resolves once the task has really ended — answered, or
+ * its worker stopped, or it never started. After an abort or a timeout the run rejects at once while the task may
+ * still run on (until its worker is stopped abortGraceMs later); `ended` tells when it no longer does, so a retry
+ * of that work never overlaps the old run. `ended` never rejects.
+ */
+export function runWithEnd<I, O>(pool: ScopedPool<I, O>, input: I, options?: PoolRunOptions): { result: Promise<O>; ended: Promise<void> } {
+  let done!: () => void;
+  const ended = new Promise<void>((resolve) => (done = resolve));
+  const result = cores.get(pool)!.run(input, options, done) as Promise<O>;
+  return { result, ended };
+}
+
 /**
  * A pool of workers owned by a scope: `run` one input, `map` many (in input order). Created by `scope.pool()`.
  *
@@ -60,6 +76,7 @@ export class ScopedPool<I = unknown, O = unknown> {
   /** @internal */
   constructor(core: PoolCore) {
     this.#core = core;
+    cores.set(this, core);
   }
 
   /**

@@ -41,6 +41,12 @@ export interface Call {
   parked: Entry[] | undefined;
   /** Batches with some of its tasks in flight. */
   readonly batches: Set<Batch>;
+  /**
+   * Called once when the call has settled and none of its tasks is queued or in flight any more: an aborted task
+   * that ran on has really ended (answered, or its worker stopped). Internal: the Foreman's retry of a timed-out
+   * job must not overlap the old run (`runWithEnd` in scoped-pool.ts).
+   */
+  ended: (() => void) | undefined;
 }
 
 /** Inputs [next, end) of a call, waiting in the queue. */

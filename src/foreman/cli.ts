@@ -1,0 +1,153 @@
+#!/usr/bin/env node
+/**
+ * `bgworkers-foreman`, the Foreman's command line (package `bin`):
+ *
+ *   bgworkers-foreman run --queue ./jobs.db --handlers ./jobs.mjs [--concurrency N] [--delivery at-least-once|at-most-once]
+ *   bgworkers-foreman enqueue --queue ./jobs.db NAME [JSON] [--run-at ISO] [--priority N] [--key K] [--max-attempts N]
+ *   bgworkers-foreman status --queue ./jobs.db
+ *
+ * `run`'s states: running (a live status line on a TTY's stderr: queued, running, done/s, failed, dead, once a
+ * second) ──SIGINT/SIGTERM──► stopping (Foreman.stop: grace, then force) ──► exited. Exit codes: 0 done, 1 the
+ * queue or foreman failed (QueueError, ForemanRunningError...), 2 bad usage, 130 / 143 stopped by SIGINT / SIGTERM.
+ * A `postgres://` queue URL needs the PostgreSQL queue, which this build does not have yet: exit 2 says so.
+ */
+import { parseArgs } from 'node:util';
+import { Foreman } from './foreman.js';
+import { SqliteQueue } from './sqlite-queue.js';
+import type { Delivery, JobQueue } from './queue.js';
+
+const USAGE = `usage:
+  bgworkers-foreman run --queue FILE --handlers MODULE [--concurrency N] [--delivery at-least-once|at-most-once]
+  bgworkers-foreman enqueue --queue FILE NAME [JSON] [--run-at ISO] [--priority N] [--key K] [--max-attempts N]
+  bgworkers-foreman status --queue FILE`;
+
+/** A usage mistake: exit code 2. */
+class UsageError extends Error {}
+
+function openQueue(location: string | undefined): JobQueue {
+  if (location === undefined) throw new UsageError('--queue is required');
+  if (/^postgres(ql)?:\/\//.test(location)) throw new UsageError('postgres:// queues are not available in this build');
+  return SqliteQueue.open(location);
+}
+
+function intOf(v: string | undefined, flag: string): number | undefined {
+  if (v === undefined) return undefined;
+  if (!/^-?\d+$/.test(v)) throw new UsageError(`${flag} must be an integer, got ${v}`);
+  return Number(v);
+}
+
+async function run(values: Record<string, string | boolean | undefined>): Promise<number> {
+  const handlers = values['handlers'];
+  if (typeof handlers !== 'string') throw new UsageError('--handlers is required');
+  const delivery = (values['delivery'] ?? 'at-least-once') as string;
+  if (delivery !== 'at-least-once' && delivery !== 'at-most-once') throw new UsageError(`--delivery must be at-least-once or at-most-once, got ${delivery}`);
+  const concurrency = intOf(values['concurrency'] as string | undefined, '--concurrency');
+  const queue = openQueue(values['queue'] as string | undefined);
+  try {
+    const foreman = await Foreman.start({ queue, handlers, delivery: delivery as Delivery, ...(concurrency === undefined ? {} : { concurrency }) });
+    let signal: NodeJS.Signals | undefined;
+    const stopped = new Promise<void>((resolve) => {
+      const on = (s: NodeJS.Signals): void => {
+        signal ??= s;
+        void foreman.stop().then(resolve);
+      };
+      process.once('SIGINT', on);
+      process.once('SIGTERM', on);
+    });
+    process.stderr.write(`foreman: running on ${queue.location} (pid ${process.pid})\n`);
+    let last = foreman.stats().completed;
+    const status = process.stderr.isTTY
+      ? setInterval(() => {
+          void queue.stats().then((q) => {
+            const s = foreman.stats();
+            process.stderr.write(`\rqueued ${q.queued}  running ${s.running}  done/s ${s.completed - last}  failed ${s.failed}  dead ${q.dead}   `);
+            last = s.completed;
+          }, () => {});
+        }, 1000)
+      : undefined;
+    await stopped;
+    clearInterval(status);
+    process.stderr.write(`\nforeman: stopped (${signal}): ${JSON.stringify(foreman.stats())}\n`);
+    return signal === 'SIGINT' ? 130 : 143;
+  } finally {
+    await queue.close();
+  }
+}
+
+async function enqueue(values: Record<string, string | boolean | undefined>, positionals: string[]): Promise<number> {
+  const [name, json, ...rest] = positionals;
+  if (name === undefined || rest.length > 0) throw new UsageError('enqueue takes NAME and an optional JSON payload');
+  let payload: unknown;
+  if (json !== undefined) {
+    try {
+      payload = JSON.parse(json);
+    } catch {
+      throw new UsageError(`the payload is not JSON: ${json}`);
+    }
+  }
+  const runAtText = values['run-at'] as string | undefined;
+  const runAt = runAtText === undefined ? undefined : new Date(runAtText);
+  if (runAt !== undefined && Number.isNaN(runAt.getTime())) throw new UsageError(`--run-at must be a date, got ${runAtText}`);
+  const priority = intOf(values['priority'] as string | undefined, '--priority');
+  const maxAttempts = intOf(values['max-attempts'] as string | undefined, '--max-attempts');
+  const key = values['key'] as string | undefined;
+  const queue = openQueue(values['queue'] as string | undefined);
+  try {
+    const id = await queue.enqueue(name, payload, {
+      ...(runAt === undefined ? {} : { runAt }), ...(priority === undefined ? {} : { priority }),
+      ...(maxAttempts === undefined ? {} : { maxAttempts }), ...(key === undefined ? {} : { key }),
+    });
+    process.stdout.write(`${id}\n`);
+    return 0;
+  } finally {
+    await queue.close();
+  }
+}
+
+async function status(values: Record<string, string | boolean | undefined>): Promise<number> {
+  const queue = openQueue(values['queue'] as string | undefined);
+  try {
+    process.stdout.write(`${JSON.stringify(await queue.stats())}\n`);
+    return 0;
+  } finally {
+    await queue.close();
+  }
+}
+
+/** Runs the command line `argv` (without node and the script); resolves with the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  try {
+    const { values, positionals } = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        queue: { type: 'string' }, handlers: { type: 'string' }, concurrency: { type: 'string' }, delivery: { type: 'string' },
+        'run-at': { type: 'string' }, priority: { type: 'string' }, key: { type: 'string' }, 'max-attempts': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+    const [command, ...rest] = positionals;
+    if (values.help === true) {
+      process.stdout.write(`${USAGE}\n`);
+      return 0;
+    }
+    switch (command) {
+      case 'run':
+        if (rest.length > 0) throw new UsageError('run takes no arguments');
+        return await run(values);
+      case 'enqueue':
+        return await enqueue(values, rest);
+      case 'status':
+        if (rest.length > 0) throw new UsageError('status takes no arguments');
+        return await status(values);
+      default:
+        throw new UsageError(command === undefined ? 'a command is required' : `unknown command: ${command}`);
+    }
+  } catch (err) {
+    const usage = err instanceof UsageError || (err as { code?: unknown })?.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || (err as { code?: unknown })?.code === 'ERR_INVALID_WORKER_SPEC';
+    process.stderr.write(`bgworkers-foreman: ${(err as Error)?.message ?? String(err)}\n${usage ? `${USAGE}\n` : ''}`);
+    return usage ? 2 : 1;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));
