@@ -56,8 +56,20 @@ export interface PgConnectOptions {
 /**
  * A job queue in a PostgreSQL schema, shared by any number of producers and foremen.
  * @example
- * const queue = await PostgresQueue.connect('postgres://app@db/app', { schema: 'bgworkers' });
- * await queue.enqueue('thumbnail', { path: '/x.png' });
+ * ```ts
+ * // pg-enqueue.ts
+ * import { PostgresQueue } from 'bgworkers/foreman';
+ *
+ * const url = process.env.BGWORKERS_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+ * const queue = await PostgresQueue.connect(url, { schema: 'bgw_example' });
+ * try {
+ *   await queue.enqueue('thumbnail', { path: '/x.png' }, { key: 'thumb:/x.png' });
+ *   await queue.enqueue('thumbnail', { path: '/x.png' }, { key: 'thumb:/x.png' }); // dedupes: replaces the queued one
+ *   console.log((await queue.stats()).queued); // prints: 1
+ * } finally {
+ *   await queue.close();
+ * }
+ * ```
  */
 export class PostgresQueue implements JobQueue {
   readonly kind = 'postgres';

@@ -51,6 +51,7 @@ interface DeadRow {
  *
  * @example
  * ```ts
+ * // sqlite-enqueue.ts
  * import { SqliteQueue } from 'bgworkers/foreman';
  *
  * const queue = SqliteQueue.open('./jobs.db');

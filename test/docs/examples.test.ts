@@ -5,7 +5,8 @@
  * temporary project that installs this package under its own name (node_modules/bgworkers → the repository), so
  * the imports are what a user writes. Then:
  * 1. `tsc` type-checks every module, strict, as a user's project would (moduleResolution nodenext).
- * 2. Each module is transpiled to `<name>.js`, and each registrant example (one that imports `bgworkers`) runs
+ * 2. Each module is transpiled to `<name>.js`, and each registrant example (one that imports `bgworkers` or
+ *    `bgworkers/foreman`) runs
  *    in a child process: it must exit 0, and print what its `// prints: …` comment says. Worker and task
  *    examples are the modules those programs load, so they run too.
  * An example that names no module, does not compile, fails or prints something else fails the test.
@@ -98,7 +99,7 @@ describe('TSDoc examples', () => {
     expect(result).toBe('');
   }, 70_000);
 
-  const registrants = examples.filter((e) => /from 'bgworkers'/.test(e.code));
+  const registrants = examples.filter((e) => /from 'bgworkers(\/foreman)?'/.test(e.code));
   it.each(registrants.map((e) => [e.where, e] as const))('%s runs as written', async (_where, ex) => {
     const { stdout } = await run(process.execPath, [ex.file.replace(/\.ts$/, '.js')], { cwd: project, timeout: RUN_TIMEOUT_MS });
     const expected = /\/\/ prints: (.+)$/m.exec(ex.code)?.[1];
