@@ -9,24 +9,28 @@
  * `run`'s states: running (a live status line on a TTY's stderr: queued, running, done/s, failed, dead, once a
  * second) ──SIGINT/SIGTERM──► stopping (Foreman.stop: grace, then force) ──► exited. Exit codes: 0 done, 1 the
  * queue or foreman failed (QueueError, ForemanRunningError...), 2 bad usage, 130 / 143 stopped by SIGINT / SIGTERM.
- * A `postgres://` queue URL needs the PostgreSQL queue, which this build does not have yet: exit 2 says so.
+ * `--queue` takes a SQLite file or a `postgres://` URL (the PostgreSQL queue in its default schema, or
+ * `--schema NAME`).
  */
 import { parseArgs } from 'node:util';
 import { Foreman } from './foreman.js';
+import { PostgresQueue } from './postgres-queue.js';
 import { SqliteQueue } from './sqlite-queue.js';
 import type { Delivery, JobQueue } from './queue.js';
 
 const USAGE = `usage:
-  bgworkers-foreman run --queue FILE --handlers MODULE [--concurrency N] [--delivery at-least-once|at-most-once]
-  bgworkers-foreman enqueue --queue FILE NAME [JSON] [--run-at ISO] [--priority N] [--key K] [--max-attempts N]
-  bgworkers-foreman status --queue FILE`;
+  bgworkers-foreman run --queue FILE|URL --handlers MODULE [--concurrency N] [--delivery at-least-once|at-most-once]
+  bgworkers-foreman enqueue --queue FILE|URL NAME [JSON] [--run-at ISO] [--priority N] [--key K] [--max-attempts N]
+  bgworkers-foreman status --queue FILE|URL
+  (URL: postgres://…, with --schema NAME, default bgworkers)`;
 
 /** A usage mistake: exit code 2. */
 class UsageError extends Error {}
 
-function openQueue(location: string | undefined): JobQueue {
+async function openQueue(location: string | undefined, schema: string | undefined): Promise<JobQueue> {
   if (location === undefined) throw new UsageError('--queue is required');
-  if (/^postgres(ql)?:\/\//.test(location)) throw new UsageError('postgres:// queues are not available in this build');
+  if (/^postgres(ql)?:\/\//.test(location)) return PostgresQueue.connect(location, schema === undefined ? {} : { schema });
+  if (schema !== undefined) throw new UsageError('--schema applies to a postgres:// queue only');
   return SqliteQueue.open(location);
 }
 
@@ -42,7 +46,7 @@ async function run(values: Record<string, string | boolean | undefined>): Promis
   const delivery = (values['delivery'] ?? 'at-least-once') as string;
   if (delivery !== 'at-least-once' && delivery !== 'at-most-once') throw new UsageError(`--delivery must be at-least-once or at-most-once, got ${delivery}`);
   const concurrency = intOf(values['concurrency'] as string | undefined, '--concurrency');
-  const queue = openQueue(values['queue'] as string | undefined);
+  const queue = await openQueue(values['queue'] as string | undefined, values['schema'] as string | undefined);
   try {
     const foreman = await Foreman.start({ queue, handlers, delivery: delivery as Delivery, ...(concurrency === undefined ? {} : { concurrency }) });
     let signal: NodeJS.Signals | undefined;
@@ -91,7 +95,7 @@ async function enqueue(values: Record<string, string | boolean | undefined>, pos
   const priority = intOf(values['priority'] as string | undefined, '--priority');
   const maxAttempts = intOf(values['max-attempts'] as string | undefined, '--max-attempts');
   const key = values['key'] as string | undefined;
-  const queue = openQueue(values['queue'] as string | undefined);
+  const queue = await openQueue(values['queue'] as string | undefined, values['schema'] as string | undefined);
   try {
     const id = await queue.enqueue(name, payload, {
       ...(runAt === undefined ? {} : { runAt }), ...(priority === undefined ? {} : { priority }),
@@ -105,7 +109,7 @@ async function enqueue(values: Record<string, string | boolean | undefined>, pos
 }
 
 async function status(values: Record<string, string | boolean | undefined>): Promise<number> {
-  const queue = openQueue(values['queue'] as string | undefined);
+  const queue = await openQueue(values['queue'] as string | undefined, values['schema'] as string | undefined);
   try {
     process.stdout.write(`${JSON.stringify(await queue.stats())}\n`);
     return 0;
@@ -123,6 +127,7 @@ export async function main(argv: string[]): Promise<number> {
       options: {
         queue: { type: 'string' }, handlers: { type: 'string' }, concurrency: { type: 'string' }, delivery: { type: 'string' },
         'run-at': { type: 'string' }, priority: { type: 'string' }, key: { type: 'string' }, 'max-attempts': { type: 'string' },
+        schema: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });

@@ -10,6 +10,9 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../cli.js';
 import { until } from '../helpers.js';
+import { PG_URL, pgDescribe } from '../pg.js';
+import pg from 'pg';
+import { randomBytes } from 'node:crypto';
 
 const CLI = fileURLToPath(new URL('../../dist/foreman/cli.js', import.meta.url));
 const JOBS = fileURLToPath(new URL('../fixtures/foreman/jobs.mjs', import.meta.url));
@@ -43,5 +46,24 @@ describe('bgworkers-foreman', () => {
     expect(await runCli(CLI, ['status'], undefined, 10_000)).toMatchObject({ code: 2, stderr: expect.stringContaining('--queue is required') });
     expect(await runCli(CLI, ['enqueue', '--queue', '/tmp/x.db', 'a', '{bad'], undefined, 10_000)).toMatchObject({ code: 2 });
     expect(await runCli(CLI, ['status', '--queue', '/nonexistent-dir/x/jobs.db'], undefined, 10_000)).toMatchObject({ code: 1 });
+  });
+});
+
+pgDescribe('bgworkers-foreman on PostgreSQL')('bgworkers-foreman with a postgres:// queue', () => {
+  it('enqueue and status on a postgres:// URL with --schema; --schema on a file is bad usage', { timeout: 30_000 }, async () => {
+    const schema = `bgw_cli_test_${randomBytes(4).toString('hex')}`;
+    try {
+      const enq = await runCli(CLI, ['enqueue', '--queue', PG_URL, '--schema', schema, 'append', '{"file":"/dev/null"}'], undefined, 15_000);
+      expect(enq, enq.stderr).toMatchObject({ code: 0 });
+      expect(enq.stdout.trim()).toMatch(/^\d+$/);
+      const st = await runCli(CLI, ['status', '--queue', PG_URL, '--schema', schema], undefined, 15_000);
+      expect(JSON.parse(st.stdout)).toEqual({ queued: 1, running: 0, scheduled: 0, dead: 0 });
+      expect(await runCli(CLI, ['status', '--queue', '/tmp/x.db', '--schema', schema], undefined, 10_000)).toMatchObject({ code: 2 });
+    } finally {
+      const c = new pg.Client({ connectionString: PG_URL });
+      await c.connect();
+      await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+      await c.end();
+    }
   });
 });

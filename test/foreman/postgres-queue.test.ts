@@ -8,35 +8,15 @@ import { promisify } from 'node:util';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import pg from 'pg';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, expect, it } from 'vitest';
 import { InvalidJobError, PostgresQueue, QueueError, type AttachOptions, type QueueSession } from '../../dist/foreman.js';
 import { fixture } from '../helpers.js';
 import { queueContract } from './contract.js';
+import { PG_URL, pgDescribe, pgUp } from '../pg.js';
 
-const DEFAULT_URL = 'postgres://postgres@127.0.0.1:5432/test';
-const PG_URL = process.env.BGWORKERS_PG_URL ?? DEFAULT_URL;
 const T = 30_000;
-
-async function reachable(url: string): Promise<boolean> {
-  const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3_000 });
-  c.on('error', () => undefined);
-  try {
-    await c.connect();
-    await c.query('SELECT 1');
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await c.end().catch(() => undefined);
-  }
-}
-
-const up = await reachable(PG_URL);
-if (!up && (process.env.CI !== undefined || process.env.BGWORKERS_PG_URL !== undefined)) {
-  throw new Error(`PostgreSQL at ${PG_URL.replace(/:[^:@/]*@/, '@')} is unreachable (CI or BGWORKERS_PG_URL set: failing, not skipping)`);
-}
-if (!up) console.log(`postgres-queue tests skipped: no PostgreSQL at ${DEFAULT_URL}; set BGWORKERS_PG_URL=postgres://user@host:port/db to run them`);
-const suite = up ? describe : describe.skip;
+const suite = pgDescribe('postgres-queue tests');
+const up = pgUp;
 
 const schemas: string[] = [];
 function newSchema(): string {
