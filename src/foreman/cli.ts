@@ -9,6 +9,8 @@
  * `run`'s states: running (a live status line on a TTY's stderr: queued, running, done/s, failed, dead, once a
  * second) ──SIGINT/SIGTERM──► stopping (Foreman.stop: grace, then force) ──► exited. Exit codes: 0 done, 1 the
  * queue or foreman failed (QueueError, ForemanRunningError...), 2 bad usage, 130 / 143 stopped by SIGINT / SIGTERM.
+ * With `--until-drained` it stops by itself once nothing is queued, scheduled or running (exit 0). Without a TTY the
+ * status is a plain log line every 5 s.
  * `--queue` takes a SQLite file or a `postgres://` URL (the PostgreSQL queue in its default schema, or
  * `--schema NAME`).
  */
@@ -19,10 +21,13 @@ import { SqliteQueue } from './sqlite-queue.js';
 import type { Delivery, JobQueue } from './queue.js';
 
 const USAGE = `usage:
-  bgworkers-foreman run --queue FILE|URL --handlers MODULE [--concurrency N] [--delivery at-least-once|at-most-once]
+  bgworkers-foreman run --queue FILE|URL --handlers MODULE [--concurrency N] [--delivery at-least-once|at-most-once] [--until-drained]
   bgworkers-foreman enqueue --queue FILE|URL NAME [JSON] [--run-at ISO] [--priority N] [--key K] [--max-attempts N]
   bgworkers-foreman status --queue FILE|URL
   (URL: postgres://…, with --schema NAME, default bgworkers)`;
+
+/** Seconds between status lines when stderr is not a terminal. */
+const PLAIN_STATUS_S = 5;
 
 /** A usage mistake: exit code 2. */
 class UsageError extends Error {}
@@ -38,6 +43,19 @@ function intOf(v: string | undefined, flag: string): number | undefined {
   if (v === undefined) return undefined;
   if (!/^-?\d+$/.test(v)) throw new UsageError(`${flag} must be an integer, got ${v}`);
   return Number(v);
+}
+
+/**
+ * --until-drained: resolves once the queue has nothing queued, scheduled (retries waiting for their backoff) or
+ * running. drained() says "nothing runnable now"; between its turns the scheduled retries come due.
+ */
+async function untilEmpty(foreman: Foreman, queue: JobQueue): Promise<void> {
+  for (;;) {
+    await foreman.drained();
+    const q = await queue.stats();
+    if (q.queued + q.scheduled + q.running === 0) return;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
 }
 
 async function run(values: Record<string, string | boolean | undefined>): Promise<number> {
@@ -59,20 +77,24 @@ async function run(values: Record<string, string | boolean | undefined>): Promis
       process.once('SIGTERM', on);
     });
     process.stderr.write(`foreman: running on ${queue.location} (pid ${process.pid})\n`);
+    // A TTY gets one live line, rewritten every second; a log gets a plain line every PLAIN_STATUS_S seconds.
+    const tty = process.stderr.isTTY === true;
+    const everyS = tty ? 1 : PLAIN_STATUS_S;
     let last = foreman.stats().completed;
-    const status = process.stderr.isTTY
-      ? setInterval(() => {
-          void queue.stats().then((q) => {
-            const s = foreman.stats();
-            process.stderr.write(`\rqueued ${q.queued}  running ${s.running}  done/s ${s.completed - last}  failed ${s.failed}  dead ${q.dead}   `);
-            last = s.completed;
-          }, () => {});
-        }, 1000)
-      : undefined;
-    await stopped;
+    const status = setInterval(() => {
+      void queue.stats().then((q) => {
+        const s = foreman.stats();
+        const line = `queued ${q.queued}  running ${s.running}  done/s ${Math.round((s.completed - last) / everyS)}  failed ${s.failed}  dead ${q.dead}`;
+        process.stderr.write(tty ? `\r${line}   ` : `foreman: ${line}\n`);
+        last = s.completed;
+      }, () => {});
+    }, everyS * 1000);
+    const done = values['until-drained'] === true ? untilEmpty(foreman, queue) : new Promise<never>(() => {});
+    await Promise.race([stopped, done]);
     clearInterval(status);
-    process.stderr.write(`\nforeman: stopped (${signal}): ${JSON.stringify(foreman.stats())}\n`);
-    return signal === 'SIGINT' ? 130 : 143;
+    await foreman.stop();
+    process.stderr.write(`${tty ? '\n' : ''}foreman: stopped (${signal ?? 'drained'}): ${JSON.stringify(foreman.stats())}\n`);
+    return signal === undefined ? 0 : signal === 'SIGINT' ? 130 : 143;
   } finally {
     await queue.close();
   }
@@ -127,7 +149,7 @@ export async function main(argv: string[]): Promise<number> {
       options: {
         queue: { type: 'string' }, handlers: { type: 'string' }, concurrency: { type: 'string' }, delivery: { type: 'string' },
         'run-at': { type: 'string' }, priority: { type: 'string' }, key: { type: 'string' }, 'max-attempts': { type: 'string' },
-        schema: { type: 'string' },
+        schema: { type: 'string' }, 'until-drained': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     });
