@@ -101,11 +101,12 @@ describe('installed package', () => {
   it('from git (git+file:// at HEAD): prepare builds dist/, and a program importing bgworkers and bgworkers/worker runs', async () => {
     const { stdout: head } = await exec('git', ['rev-parse', 'HEAD'], { cwd: repo });
     const dir = makeProject('from-git', `git+file://${repo.replace(/\/$/, '')}#${head.trim()}`);
-    await exec('npm', ['ci', '--prefer-offline', ...npmFlags], { cwd: dir, timeout: 170_000 });
+    // The clone installs every devDependency, better-sqlite3's native build (~90 s on 2 cores) among them.
+    await exec('npm', ['ci', '--prefer-offline', ...npmFlags], { cwd: dir, timeout: 470_000 });
     const installed = join(dir, 'node_modules', 'bgworkers');
     expect(existsSync(join(installed, 'dist', 'index.js'))).toBe(true);
     expect(existsSync(join(installed, 'dist', 'worker.js'))).toBe(true);
     expect(existsSync(join(installed, 'src'))).toBe(false); // `files` applies to a git install too
     expectBothRuntimes(await runProgram(dir, 'esm.mjs'), 'esm');
-  }, 180_000);
+  }, 480_000);
 });
