@@ -136,6 +136,8 @@ export class Foreman {
    * released or, at-most-once, lost).
    */
   readonly #slots: number;
+  /** Jobs claimed ahead of the workers at most (0 for at-most-once). */
+  readonly #ahead: number;
   readonly #runs = new Map<string, Run>();
   readonly #drainWaiters: (() => void)[] = [];
   readonly #idleWaiters: (() => void)[] = [];
@@ -165,7 +167,11 @@ export class Foreman {
     this.#supervisor = supervisor;
     this.#ownSupervisor = own;
     this.#logger = logger;
-    this.#slots = o.concurrency + o.batchSize;
+    // at-most-once claims only for free workers (snappea's min(free workers, batchSize)): a job claimed ahead and
+    // then lost to a crash never ran, and at-most-once cannot give it back. at-least-once claims a batch ahead
+    // (released on a crash), so that a worker never idles for a claim's round trip.
+    this.#ahead = o.delivery === 'at-most-once' ? 0 : o.batchSize;
+    this.#slots = o.concurrency + this.#ahead;
   }
 
   /**
@@ -315,7 +321,7 @@ export class Foreman {
       const free = this.#slots - this.#runs.size;
       // Refill in batches: claim again once the jobs held ahead fell to half a batch (or nothing is held), not
       // at every job's end (one claim transaction per job would cost as much as the jobs).
-      if (free <= 0 || this.#runs.size > this.#o.concurrency + (this.#o.batchSize >> 1)) {
+      if (free <= 0 || (this.#ahead > 0 && this.#runs.size > this.#o.concurrency + (this.#ahead >> 1))) {
         await this.#sleep(null);
         continue;
       }
