@@ -189,6 +189,20 @@ describe('ownership within one process', { timeout: TIMEOUT_MS }, () => {
     await b.close();
   });
 
+  it('a finishing call made just before close() is committed before the connection closes', async () => {
+    const path = tempFile();
+    const queue = SqliteQueue.open(path);
+    await queue.enqueue('j');
+    const session = await queue.attach({ owner: newOwner(), delivery: 'at-least-once', leaseMs: 1000, logger: recordingLogger() });
+    const [job] = await session.claim(1);
+    const completed = session.complete(job!);
+    await queue.close();
+    expect(await completed).toBe(true);
+    const again = SqliteQueue.open(path);
+    expect(await again.stats()).toEqual({ queued: 0, running: 0, scheduled: 0, dead: 0 });
+    await again.close();
+  });
+
   it('a session detached with claims held leaves them running; the same owner re-attaching keeps them', async () => {
     const path = tempFile();
     const queue = SqliteQueue.open(path);
