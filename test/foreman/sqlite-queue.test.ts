@@ -109,7 +109,7 @@ describe('SqliteQueue on a file', { timeout: TIMEOUT_MS }, () => {
     const openers = Array.from({ length: 4 }, () => child('open.mjs', []));
     await Promise.all(openers.map((c) => nextMessage(c)));
     // Rounds on fresh files: each round is a race of four first opens (one round alone rarely overlaps them).
-    for (let round = 0; round < 8; round++) {
+    for (let round = 0; round < 16; round++) {
       const path = tempFile();
       const opened = openers.map((c) => nextMessage<string>(c));
       for (const c of openers) c.send({ path });
