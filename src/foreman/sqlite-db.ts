@@ -65,13 +65,38 @@ export function openDb(path: string): Db {
     db = new Database(path, { timeout: BUSY_TIMEOUT_MS });
     const c = db;
     c.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
-    c.pragma('journal_mode = WAL');
-    c.pragma('synchronous = NORMAL');
-    migrate(c);
+    whileBusy(() => {
+      c.pragma('journal_mode = WAL');
+      c.pragma('synchronous = NORMAL');
+      migrate(c);
+    });
     return c;
   } catch (e) {
     db?.close();
     throw e instanceof QueueError ? e : new QueueError(`queue ${path}: cannot open`, e);
+  }
+}
+
+/** Between retries of a busy first open (ms): short, the other opener holds the lock for a few ms at most. */
+const BUSY_RETRY_MS = 5;
+
+/**
+ * Runs `fn`, again while it fails with SQLITE_BUSY, for up to BUSY_TIMEOUT_MS. The busy timeout does not cover
+ * everything on a new file: switching to WAL while another process is doing the same (or is recovering the WAL)
+ * returns SQLITE_BUSY at once, without calling the busy handler. `open` is synchronous, so it waits synchronously
+ * (Atomics.wait), as the busy handler itself would.
+ */
+function whileBusy(fn: () => void): void {
+  const deadline = Date.now() + BUSY_TIMEOUT_MS;
+  for (;;) {
+    try {
+      fn();
+      return;
+    } catch (e) {
+      const code = (e as { code?: unknown }).code;
+      if (typeof code !== 'string' || !code.startsWith('SQLITE_BUSY') || Date.now() >= deadline) throw e;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, BUSY_RETRY_MS + Math.random() * BUSY_RETRY_MS);
+    }
   }
 }
 

@@ -161,10 +161,10 @@ export class SqliteQueue implements JobQueue {
 
   close(): Promise<void> {
     return this.#run('close', (db) => {
-      this.#db = undefined;
       try {
-        this.#session?.closeNow(db);
+        this.#session?.closeNow(db); // flushes its group commit: needs the connection still open
       } finally {
+        this.#db = undefined;
         this.#session = undefined;
         this.#bell.close();
         db.close();

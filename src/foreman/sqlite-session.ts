@@ -5,13 +5,16 @@
  * States: attached → detached. detach() (by the foreman) or the queue's close() makes the move: the owner row is
  * deactivated if still ours, the wake watcher closed; every later call rejects with QueueError.
  *
- * Every call is one statement or one transaction on the queue's connection (better-sqlite3 is synchronous: the
- * promise is settled with the result; a driver error becomes a QueueError with it as cause).
+ * claim and nextRunAt are one statement each, run at once (better-sqlite3 is synchronous: the promise is settled
+ * with the result). The finishing calls (complete, fail, release, renew) are one statement each too, but run in
+ * a group commit with the others of the same event-loop turn (sqlite-group-commit.ts): each settles after its
+ * group committed. A driver error becomes a QueueError with it as cause.
  */
 import { QueueError } from '../errors.js';
 import type { SerializedError } from '../shared/protocol.js';
 import type { AttachOptions, AttachReport, ClaimedJob, ClaimRef, DeadReason, QueueSession } from './queue.js';
 import { giveUpOwnership } from './sqlite-attach.js';
+import { GroupCommit } from './sqlite-group-commit.js';
 import { prepared, type Db } from './sqlite-db.js';
 import { SQL } from './sqlite-sql.js';
 import { WakeWatcher } from './sqlite-wakeup.js';
@@ -43,6 +46,7 @@ export class SqliteSession implements QueueSession {
   readonly #host: SessionHost;
   readonly #options: AttachOptions;
   readonly #watcher: WakeWatcher;
+  readonly #group: GroupCommit;
   #attached = true;
 
   constructor(host: SessionHost, path: string, pollMs: number, options: AttachOptions, report: AttachReport) {
@@ -50,6 +54,7 @@ export class SqliteSession implements QueueSession {
     this.#options = options;
     this.report = report;
     this.#watcher = new WakeWatcher(path, host.db('attach'), pollMs);
+    this.#group = new GroupCommit(host.location, (what) => host.db(what));
   }
 
   /** The queue's own enqueue/retry on this connection: data_version does not see it, so it wakes us directly. */
@@ -82,30 +87,26 @@ export class SqliteSession implements QueueSession {
   }
 
   complete(job: ClaimRef): Promise<boolean> {
-    return this.#run('complete', (db) => prepared(db, SQL.complete).run(toId(job.id), job.fence).changes === 1);
+    return this.#grouped('complete', (db) => prepared(db, SQL.complete).run(toId(job.id), job.fence).changes === 1);
   }
 
   fail(job: ClaimRef, error: SerializedError, retryAt: Date | null, reason: DeadReason): Promise<boolean> {
-    return this.#run('fail', (db) => {
-      const retry = retryAt === null ? null : retryAt.getTime();
-      if (retry !== null && !Number.isFinite(retry)) throw new QueueError('fail: retryAt is an invalid Date');
-      const now = Date.now();
-      return prepared(db, SQL.fail).run({ id: toId(job.id), fence: job.fence, retryAt: retry, error: JSON.stringify(error), reason, now }).changes === 1;
-    });
+    const retry = retryAt === null ? null : retryAt.getTime();
+    if (retry !== null && !Number.isFinite(retry)) return Promise.reject(new QueueError(`queue ${this.#host.location}: fail: retryAt is an invalid Date`));
+    const errorText = JSON.stringify(error);
+    return this.#grouped('fail', (db) => prepared(db, SQL.fail).run({ id: toId(job.id), fence: job.fence, retryAt: retry, error: errorText, reason, now: Date.now() }).changes === 1);
   }
 
   release(job: ClaimRef): Promise<boolean> {
-    return this.#run('release', (db) => prepared(db, SQL.release).run({ id: toId(job.id), fence: job.fence, now: Date.now() }).changes === 1);
+    return this.#grouped('release', (db) => prepared(db, SQL.release).run({ id: toId(job.id), fence: job.fence, now: Date.now() }).changes === 1);
   }
 
   renew(jobs: readonly ClaimRef[]): Promise<void> {
-    return this.#run('renew', (db) => {
-      if (jobs.length === 0) return;
+    const refs = jobs.map((j) => ({ id: toId(j.id), fence: j.fence }));
+    return this.#grouped('renew', (db) => {
       const lease = Date.now() + this.#options.leaseMs;
       const stmt = prepared(db, SQL.renew);
-      db.transaction(() => {
-        for (const j of jobs) stmt.run({ id: toId(j.id), fence: j.fence, lease });
-      })();
+      for (const j of refs) stmt.run({ ...j, lease });
     });
   }
 
@@ -124,6 +125,7 @@ export class SqliteSession implements QueueSession {
   detach(): Promise<void> {
     if (!this.#attached) return Promise.resolve();
     return this.#run('detach', (db) => {
+      this.#group.flush('detach');
       this.#attached = false;
       this.#watcher.close();
       this.#host.detached(this);
@@ -134,9 +136,16 @@ export class SqliteSession implements QueueSession {
   /** The queue is closing: give the file up while the connection is still open. */
   closeNow(db: Db): void {
     if (!this.#attached) return;
+    this.#group.flush('close');
     this.#attached = false;
     this.#watcher.close();
     giveUpOwnership(db, this.#options.owner.id);
+  }
+
+  /** A finishing call: run in the next group commit (sqlite-group-commit.ts). */
+  #grouped<T>(what: string, fn: (db: Db) => T): Promise<T> {
+    if (!this.#attached) return Promise.reject(new QueueError(`queue ${this.#host.location}: ${what} after detach`));
+    return this.#group.add(what, fn);
   }
 
   #run<T>(what: string, fn: (db: Db) => T): Promise<T> {

@@ -198,6 +198,23 @@ export function queueContract(label: string, open: QueueFactory): void {
       expect(await queue.stats()).toEqual({ queued: 0, running: 0, scheduled: 0, dead: 0 });
     });
 
+    it('finishing calls made together each get their own answer and effect', async () => {
+      const { queue } = await fresh();
+      await queue.enqueueMany([{ name: 'a' }, { name: 'b' }, { name: 'c' }, { name: 'd', maxAttempts: 1 }]);
+      const session = await attach(queue);
+      const [a, b, c, d] = await session.claim(4);
+      const answers = await Promise.all([
+        session.complete(a!),
+        session.complete({ id: b!.id, fence: b!.fence + 1 }),
+        session.release(c!),
+        session.fail(d!, anError, past(1), 'failed'),
+        session.complete(a!),
+        session.renew([b!]),
+      ]);
+      expect(answers).toEqual([true, false, true, true, false, undefined]);
+      expect(await queue.stats()).toEqual({ queued: 1, running: 1, scheduled: 0, dead: 1 });
+    });
+
     it('release makes a claim runnable now without counting the attempt', async () => {
       const { queue } = await fresh();
       await queue.enqueue('j', 1);

@@ -109,7 +109,7 @@ describe('SqliteQueue on a file', { timeout: TIMEOUT_MS }, () => {
     const openers = Array.from({ length: 4 }, () => child('open.mjs', []));
     await Promise.all(openers.map((c) => nextMessage(c)));
     // Rounds on fresh files: each round is a race of four first opens (one round alone rarely overlaps them).
-    for (let round = 0; round < 8; round++) {
+    for (let round = 0; round < 16; round++) {
       const path = tempFile();
       const opened = openers.map((c) => nextMessage<string>(c));
       for (const c of openers) c.send({ path });
@@ -187,6 +187,20 @@ describe('ownership within one process', { timeout: TIMEOUT_MS }, () => {
     await next.detach();
     expect(await rejectionOf(next.claim(1))).toBeInstanceOf(QueueError);
     await b.close();
+  });
+
+  it('a finishing call made just before close() is committed before the connection closes', async () => {
+    const path = tempFile();
+    const queue = SqliteQueue.open(path);
+    await queue.enqueue('j');
+    const session = await queue.attach({ owner: newOwner(), delivery: 'at-least-once', leaseMs: 1000, logger: recordingLogger() });
+    const [job] = await session.claim(1);
+    const completed = session.complete(job!);
+    await queue.close();
+    expect(await completed).toBe(true);
+    const again = SqliteQueue.open(path);
+    expect(await again.stats()).toEqual({ queued: 0, running: 0, scheduled: 0, dead: 0 });
+    await again.close();
   });
 
   it('a session detached with claims held leaves them running; the same owner re-attaching keeps them', async () => {
