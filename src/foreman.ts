@@ -16,3 +16,7 @@ export type { ForemanState, ForemanStats } from './foreman/foreman.js';
 export type { ForemanOptions } from './foreman/foreman-options.js';
 export type { BackoffOptions } from './foreman/backoff.js';
 export { SqliteQueue, type SqliteQueueOptions } from './foreman/sqlite-queue.js';
+/** An error as the queue stores it (`QueueSession.fail`): name, message, stack, code, cause. */
+export type { SerializedError } from './shared/protocol.js';
+export { PostgresQueue, DEFAULT_PG_SCHEMA, type PgConnectOptions, type PgEnqueueOptions, type PgQueryable } from './foreman/postgres-queue.js';
+export { TAKEOVER_INTERVAL_MS } from './foreman/postgres-session.js';

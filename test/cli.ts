@@ -21,11 +21,18 @@ export interface CliCue {
   signal: NodeJS.Signals;
   when: RegExp;
   on: 'stdout' | 'stderr';
+  /** Send it to the child's process group, as Ctrl-C in a terminal does (the child is started as a group leader). */
+  group?: boolean;
 }
 
 /** Runs `node <cli> ...args` from the repository root; throws if a cue was given and never met. */
 export async function runCli(cli: string, args: string[], cue: CliCue | undefined, timeoutMs: number): Promise<CliRun> {
-  const child = spawn(process.execPath, [cli, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs, killSignal: 'SIGKILL' });
+  const child = spawn(process.execPath, [cli, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs, killSignal: 'SIGKILL', detached: cue?.group === true });
+  const send = (sig: NodeJS.Signals): boolean => {
+    if (cue?.group !== true) return child.kill(sig);
+    process.kill(-child.pid!, sig);
+    return true;
+  };
   try {
     const out = { stdout: '', stderr: '' };
     let sent = false;
@@ -33,7 +40,7 @@ export async function runCli(cli: string, args: string[], cue: CliCue | undefine
     for (const stream of ['stdout', 'stderr'] as const) {
       child[stream].setEncoding('utf8').on('data', (s: string) => {
         out[stream] += s;
-        if (cue !== undefined && !sent && cue.on === stream && met()) sent = child.kill(cue.signal);
+        if (cue !== undefined && !sent && cue.on === stream && met()) sent = send(cue.signal);
       });
     }
     const [code, signal] = (await once(child, 'close')) as [number | null, NodeJS.Signals | null];

@@ -16,14 +16,18 @@
 // - Both sides call checkForInterrupts() in their loops: in main it throws PreciousWorkerDiedError once the
 //   worker died (`--kill-worker-after`) or the abort reason once a signal aborted the scope; in the worker it
 //   throws TerminationRequestedError once the scope ended.
-// - Signals: SIGINT/SIGTERM abort the scope (through its `signal` option); the scope stops the worker; main
-//   shuts the supervisor down and exits with 128 + the signal number (130, 143). A second signal kills at once.
+// - Signals: the supervisor's `handleSignals` does it all. SIGINT/SIGTERM abort the scope with
+//   ShutdownSignalError, the scope stops the worker, the supervisor shuts down, and main exits with 128 + the
+//   signal number (130, 143); a second signal forces the worker at once. Main never yields to the event loop in
+//   --wait sync: Ctrl-C (a signal to the process group) still reaches its busy loop, because the supervisor
+//   thread sees it and interrupts main, so checkForInterrupts() throws. A signal sent to the pid alone
+//   (`kill <pid>`) is run by the main thread's own handler, which waits for the event loop: in --wait sync that
+//   is the end of the run, so send it to the group (`kill -INT -<pgid>`), or use --wait async.
 //
 // Output: progress on stderr (`pingpong: progress: ...`, every --progress-ms), and one summary line on stdout:
 //   100000 round trips in 0.421 s: 237529 round trips/s
 // Exit codes: 0 done, 1 failed (e.g. the worker died), 2 bad arguments, 130/143 SIGINT/SIGTERM.
 import { constants } from 'node:os';
-import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { Supervisor, myLatch } from 'bgworkers';
 
@@ -32,15 +36,12 @@ const MAX_ROUNDS = 2 ** 31 - 1;
 const DEFAULTS = { iterations: 100_000, wait: 'sync', progressMs: 1000 };
 
 /**
- * Main does its round trips in bursts of at most BURST_MS, then yields to the event loop (setImmediate). Why:
- * a thread looping on waitSync() never runs JS signal handlers — measured without the bursts, SIGINT went
- * unanswered for the whole run. With `--wait async` the event loop runs whenever wait() really sleeps, but a
- * partner that always answers within wait()'s spin would leave it to microtasks only; the bursts also give the
- * progress report its turn. Cost, measured: throughput within noise of one unbroken burst (README.md);
- * SIGINT to exit in ~20-30 ms.
+ * Main does its round trips in bursts of at most BURST_MS, between which it prints progress when due. In
+ * --wait sync it never yields to the event loop (handleSignals reaches it anyway, see above); a burst is only
+ * the progress report's turn.
  */
 const BURST_MS = 10;
-/** Sync waits give up after a burst's length too, so a silent worker cannot keep main from its signals. */
+/** Sync waits give up after a burst's length too, so a silent worker cannot hold the progress report back. */
 const WAIT_SLICE = { timeoutMs: BURST_MS };
 /** Rounds between clock reads inside a burst: performance.now() would cost more than a fast round trip. */
 const CLOCK_EVERY = 64;
@@ -56,15 +57,6 @@ const USAGE = `usage: node examples/pingpong/main.mjs [--iterations N] [--kill-w
          [--wait sync|async] [--progress-ms MS]   (defaults: ${DEFAULTS.iterations}, none, thread, ${DEFAULTS.wait}, ${DEFAULTS.progressMs}; 0 = no progress)`;
 
 class UsageError extends Error {}
-
-/** The abort reason of a scope stopped by a signal; its exit code is 128 + the signal number. */
-class SignalReceived extends Error {
-  constructor(signal) {
-    super(`received ${signal}`);
-    this.signal = signal;
-    this.exitCode = 128 + constants.signals[signal];
-  }
-}
 
 /** The command line, validated; throws UsageError. */
 function parseCli(args) {
@@ -158,8 +150,7 @@ async function pingPong(scope, { iterations, killAfter, wait, progressMs, runtim
   let nextProgress = progressMs > 0 ? started + progressMs : Infinity;
   let done = 0;
   while (done < iterations) {
-    done = await burst(done, performance.now() + BURST_MS);
-    await yieldToEventLoop(); // signal handlers run here (see BURST_MS)
+    done = wait === 'sync' ? burst(done, performance.now() + BURST_MS) : await burst(done, performance.now() + BURST_MS);
     const now = performance.now();
     if (now >= nextProgress) {
       console.error(`pingpong: progress: ${done}/${iterations} round trips, ${((now - started) / 1000).toFixed(1)} s`);
@@ -186,25 +177,20 @@ async function main() {
     return 0;
   }
 
-  const stop = new AbortController();
-  const onSignal = (signal) => {
-    // Back to the default action, so a second signal kills at once if the orderly stop hangs.
-    process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
-    stop.abort(new SignalReceived(signal));
-  };
-  process.on('SIGINT', onSignal).on('SIGTERM', onSignal);
-
-  const supervisor = await Supervisor.start({ logger: false });
+  // SIGINT/SIGTERM: every scope aborts with ShutdownSignalError; a second one forces the worker.
+  const supervisor = await Supervisor.start({ logger: false, handleSignals: { exit: false, metrics: null, relay: [] } });
   let code = 0;
   try {
-    const seconds = await supervisor.scope((scope) => pingPong(scope, options), { name: 'pingpong', signal: stop.signal });
+    const seconds = await supervisor.scope((scope) => pingPong(scope, options), { name: 'pingpong' });
     const rate = Math.round(options.iterations / seconds);
     console.log(`${options.iterations} round trips in ${seconds.toFixed(3)} s: ${rate} round trips/s`);
   } catch (err) {
-    if (err instanceof SignalReceived) console.error(`pingpong: stopped: ${err.message}`);
-    else if (err?.code === 'ERR_PRECIOUS_WORKER_DIED') console.error(`pingpong: ${err.code}: ${err.message}`);
-    else console.error('pingpong: failed:', err);
     code = EXIT_FAILED;
+    if (err?.code === 'ERR_SHUTDOWN_SIGNAL') {
+      console.error(`pingpong: stopped: received ${err.signal}`);
+      code = 128 + constants.signals[err.signal];
+    } else if (err?.code === 'ERR_PRECIOUS_WORKER_DIED') console.error(`pingpong: ${err.code}: ${err.message}`);
+    else console.error('pingpong: failed:', err);
   } finally {
     await supervisor.shutdown({ timeoutMs: SHUTDOWN_TIMEOUT_MS });
   }
@@ -214,7 +200,7 @@ async function main() {
     console.error(`pingpong: bug: ${left.length} worker(s) survived shutdown: ${left.map((w) => w.name).join(', ')}`);
     return EXIT_LEAKED;
   }
-  return stop.signal.aborted ? stop.signal.reason.exitCode : code;
+  return code;
 }
 
 // Exit by draining the event loop, not process.exit(): if a thread or handle were left behind, the process

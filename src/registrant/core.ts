@@ -108,6 +108,7 @@ export class SupervisorCore implements InterruptSource, ScopeHost {
       spareWorkers: options.spareWorkers,
       gracefulTimeoutMs: options.gracefulTimeoutMs,
       logLevel: this.logger?.level ?? 'silent',
+      watchSignals: options.handleSignals?.busy === true ? options.handleSignals.shutdown : [],
     };
     this.#thread = new Worker(THREAD_URL, { workerData: init, transferList: [port2], env: SHARE_ENV, name: 'bgworkers-supervisor', execArgv: threadExecArgv(process.execArgv) });
     this.#threadExited = new Promise((resolve) => this.#thread.once('exit', () => resolve()));
@@ -137,7 +138,11 @@ export class SupervisorCore implements InterruptSource, ScopeHost {
         },
         force: () => this.#forceAll(),
         relay: (sig) => this.relay(sig),
-        metrics: () => ({ ...this.registry.metrics(), tasks: this.tasks.list(undefined).length }),
+        metrics: () => ({
+          ...this.registry.metrics(),
+          tasks: this.tasks.list(undefined).length,
+          usage: this.registry.list().map((w) => ({ id: w.id, name: w.name, state: w.state, runtime: w.runtime, elu: w.elu, cpuMs: w.cpuMs })),
+        }),
       });
     }
   }
@@ -264,7 +269,7 @@ export class SupervisorCore implements InterruptSource, ScopeHost {
         const r = this.registry.get(m.slot, m.gen);
         const exit = reviveExit(m.exit);
         if (m.gaveUp !== undefined && r !== undefined) exit.error = new RestartIntensityError(r.ref, m.gaveUp.restarts, m.gaveUp.withinMs, exit.error);
-        this.#stopped(m.slot, m.gen, exit, m.forced, m.requested, m.threadId);
+        this.#stopped(m.slot, m.gen, exit, m.forced, m.requested, m.threadId, m.endedAt);
         return;
       }
       case 'log': {
@@ -272,6 +277,9 @@ export class SupervisorCore implements InterruptSource, ScopeHost {
         if (r !== undefined) forwardWorkerLog(r, m.line);
         return;
       }
+      case 'signal':
+        this.#signals?.seenByWatcher(m.signal);
+        return;
       case 'shutdown-done':
         this.#finished = true;
         this.#shutdownDone?.();
@@ -280,12 +288,12 @@ export class SupervisorCore implements InterruptSource, ScopeHost {
   }
 
   /** `threadId`: the ended run's thread worker (0: none, or a process worker). */
-  #stopped(slot: number, gen: number, exit: WorkerExit, forced: boolean, requested: boolean, threadId: number): void {
+  #stopped(slot: number, gen: number, exit: WorkerExit, forced: boolean, requested: boolean, threadId: number, endedAt: number): void {
     const r = this.registry.get(slot, gen);
     if (r === undefined) return;
     this.registry.remove(r);
     if (r.port instanceof RelayChannel) r.port.close();
-    if (r.precious && isDeath(exit.reason)) this.#precious.died(r, exit); // invariant 2
+    if (r.precious && isDeath(exit.reason)) this.#precious.died(r, exit, endedAt); // invariant 2
     this.events.emit({ type: 'worker-stopped', worker: r, exit, forced, requested, threadId });
     r.markStopped(exit);
     this.#updateKeepAlive();
@@ -334,7 +342,7 @@ export class SupervisorCore implements InterruptSource, ScopeHost {
     this.logger?.error({ err: cause }, 'supervisor thread died');
     this.#ready?.reject(reason);
     for (const node of [...this.#roots].reverse()) node.abort(reason);
-    takeOver(this.table, [...this.registry.all()], reason, (r, exit) => this.#stopped(r.slot, r.gen, exit, false, false, r.threadId ?? 0));
+    takeOver(this.table, [...this.registry.all()], reason, (r, exit) => this.#stopped(r.slot, r.gen, exit, false, false, r.threadId ?? 0, performance.timeOrigin + performance.now()));
     this.#shutdownDone?.();
     this.#release();
   }

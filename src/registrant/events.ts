@@ -47,7 +47,8 @@ export type WorkerEvent =
   | { type: 'worker-stopping'; worker: WorkerRecord }
   /** threadId (restarting, stopped): the ended run's thread worker; 0 for none or a process worker. */
   | { type: 'worker-restarting'; worker: WorkerRecord; exit: WorkerExit; delayMs: number; threadId: number }
-  | { type: 'precious-death'; worker: WorkerRecord; exit: WorkerExit; error: PreciousWorkerDiedError }
+  // diedAt: when it died (or was seen to end by the supervisor thread), ms since the epoch, fractional.
+  | { type: 'precious-death'; worker: WorkerRecord; exit: WorkerExit; error: PreciousWorkerDiedError; diedAt: number }
   | { type: 'worker-stopped'; worker: WorkerRecord; exit: WorkerExit; forced: boolean; requested: boolean; threadId: number };
 
 export type ScopeEvent =

@@ -51,15 +51,18 @@ export class PreciousDeaths {
       // A crash without an error of its own (process.exit) gets the error the supervisor's classification gives
       // it (lifecycle.ts classify), so the exit reads the same whichever path reports it first.
       const error = d.error ? reviveError(d.error) : reviveError(lostWorkerError(`exited with code ${d.code}`));
-      this.died(r, { reason: d.reason, code: d.code, signal: null, error });
+      this.died(r, { reason: d.reason, code: d.code, signal: null, error }, d.at);
     }
   }
 
-  /** A precious worker failed or crashed: emits 'precious-death' unless its death was already handled. */
-  died(r: WorkerRecord, exit: WorkerExit): void {
+  /**
+   * A precious worker failed or crashed: emits 'precious-death' unless its death was already handled. `diedAt`:
+   * when it died (its own report) or when the supervisor saw it end, ms since the epoch.
+   */
+  died(r: WorkerRecord, exit: WorkerExit, diedAt: number): void {
     if (r.deathHandled) return;
     r.deathHandled = true;
-    this.#events.emit({ type: 'precious-death', worker: r, exit, error: new PreciousWorkerDiedError(r.ref, exit) });
+    this.#events.emit({ type: 'precious-death', worker: r, exit, error: new PreciousWorkerDiedError(r.ref, exit), diedAt });
   }
 }
 

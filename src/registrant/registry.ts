@@ -7,7 +7,7 @@ import { invalidOption } from '../errors.js';
 import type { WorkerRecord, WorkerState } from '../record.js';
 import type { WorkerExit } from '../shared/exit.js';
 import { FREE, stateOf } from '../shared/slots.js';
-import { CTRL, type SlotTable } from '../shared/layout.js';
+import { CPU_MS, CTRL, ELU, type SlotTable } from '../shared/layout.js';
 import type { LifecycleEvent } from './events.js';
 import { createHistogram, performance, type RecordableHistogram } from 'node:perf_hooks';
 import { summary, type HistogramSummary } from '../pool/stats.js';
@@ -36,6 +36,13 @@ export interface WorkerInfo {
   registeredAt: number;
   /** ms since epoch when its entry started loading (the current run, for a restarted worker). */
   startedAt: number | undefined;
+  /**
+   * Event-loop utilisation (0–1) of the current run so far, sampled by the supervisor thread every 250 ms;
+   * undefined before the first sample and for process workers (their event loop is not visible to it).
+   */
+  elu: number | undefined;
+  /** CPU time (ms) of the current run's thread or process, sampled likewise; undefined before the first sample and off Linux. */
+  cpuMs: number | undefined;
 }
 
 /** Counters since the supervisor started, plus current gauges. */
@@ -59,6 +66,12 @@ export interface SupervisorMetrics {
   latency: {
     /** register() → the worker's first run reached running (what the supervisor, a spare and the entry's import cost). */
     registerToRunning: HistogramSummary;
+    /**
+     * A precious worker's death → the registrant saw it (the death applied, its scope aborted): for a busy
+     * registrant, the checkForInterrupts() that threw. Measured from the worker's own death report, or from the
+     * supervisor thread seeing the run end when that came first.
+     */
+    deathToSeen: HistogramSummary;
   };
 }
 
@@ -80,6 +93,7 @@ export class Registry {
   restarts = 0;
   /** register→running, in µs; the start time of each worker that has not reached running yet. */
   readonly #registerToRunning: RecordableHistogram = createHistogram();
+  readonly #deathToSeen: RecordableHistogram = createHistogram();
   readonly #registeredAt = new Map<WorkerRecord, number>();
   terminations = { graceful: 0, forced: 0 };
 
@@ -113,6 +127,7 @@ export class Registry {
         return;
       case 'precious-death':
         this.preciousDeaths++;
+        this.#deathToSeen.record(Math.max(1, Math.round((performance.timeOrigin + performance.now() - e.diedAt) * 1000)));
         return;
       case 'scope-opened':
         this.scopes.active++;
@@ -191,15 +206,16 @@ export class Registry {
       preciousDeaths: this.preciousDeaths,
       terminations: { ...this.terminations },
       restarts: this.restarts,
-      latency: { registerToRunning: this.#latency(reset) },
+      latency: { registerToRunning: latency(this.#registerToRunning, reset), deathToSeen: latency(this.#deathToSeen, reset) },
     };
   }
+}
 
-  #latency(reset: boolean): HistogramSummary {
-    const s = summary(this.#registerToRunning);
-    if (reset) this.#registerToRunning.reset();
-    return s;
-  }
+/** A histogram's summary in ms; `reset` starts it again after this reading. */
+function latency(h: RecordableHistogram, reset: boolean): HistogramSummary {
+  const s = summary(h);
+  if (reset) h.reset();
+  return s;
 }
 
 function keyOf(slot: number, gen: number): string {
@@ -221,7 +237,16 @@ function infoOf(r: WorkerRecord): WorkerInfo {
     threadId: r.threadId,
     registeredAt: r.registeredAt,
     startedAt: r.startedAt,
+    elu: sample(r, ELU),
+    cpuMs: sample(r, CPU_MS),
   };
+}
+
+/** A usage field of a worker's slot: only a started worker's, and NaN (not known) as undefined. */
+function sample(r: WorkerRecord, field: number): number | undefined {
+  if (r.startedAt === undefined || r.state === 'stopped') return undefined;
+  const v = r.table.f64[r.table.atF64(r.slot, field)]!;
+  return Number.isNaN(v) ? undefined : field === ELU ? Math.round(v * 1e4) / 1e4 : Math.round(v * 100) / 100;
 }
 
 function matcher(filter: WorkerFilter | undefined): (info: WorkerInfo) => boolean {

@@ -12,10 +12,15 @@
  * `exit: true`: after that shutdown, `process.exitCode = 128 + the signal's number` (130, 143), and the process ends
  * by itself when nothing else holds it. Every handler is removed when the supervisor shuts down (however it does).
  *
- * Not built yet (issue 13): delivering a signal to a registrant busy in synchronous code (Node runs a signal
- * handler only when the main thread's event loop turns).
+ * A busy registrant (`busy`, on by default): Node runs a signal handler only when the main thread's event loop
+ * turns, so the supervisor thread also watches the shutdown signals (supervisor/signal-watcher.ts: a helper
+ * process in our process group) and tells the registrant through its mailbox and an interrupt; the next
+ * checkForInterrupts() then aborts every scope. A group signal thus arrives twice — once through the watcher,
+ * once through the main thread's own handler when it runs — and must count once: per signal name, the number of
+ * arrivals is the larger of the two counts, so a second Ctrl-C (2 and 2) still forces, and the echo (1 and 1)
+ * does not. A signal sent to the pid alone reaches only the main thread's handler.
  */
-import { constants } from 'node:os';
+import { constants, hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { ShutdownSignalError, invalidOption, unknownOption } from '../errors.js';
 import { RELAYABLE } from '../shared/relay.js';
@@ -29,6 +34,13 @@ export interface HandleSignalsOptions {
   exit?: boolean;
   /** Handed to every running worker: thread workers' `ctx.onSignal`, process workers the real signal. @default ['SIGHUP'] */
   relay?: NodeJS.Signals[];
+  /**
+   * Reach a registrant busy in synchronous code: a shutdown signal sent to the process group (Ctrl-C) is also seen
+   * by the supervisor thread, through a small helper process (`/bin/sh`, POSIX only), and makes the registrant's
+   * next checkForInterrupts() throw ShutdownSignalError. A signal sent to the pid alone still waits for the main
+   * thread's event loop. @default true
+   */
+  busy?: boolean;
 }
 
 export interface ResolvedSignals {
@@ -36,10 +48,11 @@ export interface ResolvedSignals {
   metrics: NodeJS.Signals | null;
   exit: boolean;
   relay: NodeJS.Signals[];
+  busy: boolean;
 }
 
-const KEYS = ['shutdown', 'metrics', 'exit', 'relay'] as const;
-const DEFAULTS: ResolvedSignals = { shutdown: ['SIGINT', 'SIGTERM'], metrics: 'SIGUSR2', exit: true, relay: ['SIGHUP'] };
+const KEYS = ['shutdown', 'metrics', 'exit', 'relay', 'busy'] as const;
+const DEFAULTS: ResolvedSignals = { shutdown: ['SIGINT', 'SIGTERM'], metrics: 'SIGUSR2', exit: true, relay: ['SIGHUP'], busy: true };
 
 /** A signal `relaySignal()` can hand to workers (shared/relay.ts RELAYABLE). */
 export function relayable(v: unknown, field: string): NodeJS.Signals {
@@ -55,7 +68,7 @@ function signalName(v: unknown, field: string): NodeJS.Signals {
 export function validateHandleSignals(v: unknown): ResolvedSignals | undefined {
   if (v === undefined || v === false) return undefined;
   if (v === true) return { ...DEFAULTS, shutdown: [...DEFAULTS.shutdown], relay: [...DEFAULTS.relay] };
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw invalidOption('handleSignals', 'a boolean or { shutdown?, metrics?, exit? }', v);
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw invalidOption('handleSignals', 'a boolean or { shutdown?, metrics?, exit?, relay?, busy? }', v);
   for (const k of Object.keys(v)) if (!(KEYS as readonly string[]).includes(k)) throw unknownOption(`handleSignals.${k}`, 'handleSignals', KEYS);
   const o = v as Record<string, unknown>;
   const shutdown = o['shutdown'] === undefined ? [...DEFAULTS.shutdown] : o['shutdown'];
@@ -69,7 +82,9 @@ export function validateHandleSignals(v: unknown): ResolvedSignals | undefined {
   if (!Array.isArray(relayRaw)) throw invalidOption('handleSignals.relay', 'an array of signal names', relayRaw);
   const relay = relayRaw.map((s, i) => relayable(s, `handleSignals.relay[${i}]`));
   if (metrics !== null && relay.includes(metrics)) throw invalidOption('handleSignals.metrics', 'a signal that is not also relayed', metrics);
-  return { shutdown: list, metrics, exit, relay };
+  const busy = o['busy'] === undefined ? DEFAULTS.busy : o['busy'];
+  if (typeof busy !== 'boolean') throw invalidOption('handleSignals.busy', 'a boolean', busy);
+  return { shutdown: list, metrics, exit, relay, busy };
 }
 
 export interface SignalHooks {
@@ -89,11 +104,16 @@ export class SignalHandlers {
   readonly #hooks: SignalHooks;
   readonly #installed: [NodeJS.Signals, () => void][] = [];
   #received: NodeJS.Signals | undefined;
+  /** Per shutdown signal: arrivals seen by the main thread's handler, and by the supervisor thread's watcher. */
+  readonly #direct = new Map<NodeJS.Signals, number>();
+  readonly #watched = new Map<NodeJS.Signals, number>();
+  /** Arrivals acted on so far: the sum over signals of max(direct, watched). */
+  #arrivals = 0;
 
   constructor(o: ResolvedSignals, hooks: SignalHooks) {
     this.#o = o;
     this.#hooks = hooks;
-    for (const sig of o.shutdown) this.#on(sig, () => this.#shutdownSignal(sig));
+    for (const sig of o.shutdown) this.#on(sig, () => this.#count(this.#direct, sig));
     if (o.metrics !== null) {
       const sig = o.metrics;
       if (process.listenerCount(sig) > 0) hooks.logger?.warn({ signal: sig }, `another listener is already on ${sig}; the metrics line is logged as well`);
@@ -105,6 +125,21 @@ export class SignalHandlers {
   #on(sig: NodeJS.Signals, fn: () => void): void {
     process.on(sig, fn);
     this.#installed.push([sig, fn]);
+  }
+
+  /** The supervisor thread's watcher saw `sig` (a mailbox message, drained even by a busy registrant). */
+  seenByWatcher(sig: NodeJS.Signals): void {
+    if (this.#o.shutdown.includes(sig)) this.#count(this.#watched, sig);
+  }
+
+  #count(counts: Map<NodeJS.Signals, number>, sig: NodeJS.Signals): void {
+    counts.set(sig, (counts.get(sig) ?? 0) + 1);
+    let arrivals = 0;
+    for (const s of this.#o.shutdown) arrivals += Math.max(this.#direct.get(s) ?? 0, this.#watched.get(s) ?? 0);
+    while (this.#arrivals < arrivals) {
+      this.#arrivals++;
+      this.#shutdownSignal(sig);
+    }
   }
 
   #shutdownSignal(sig: NodeJS.Signals): void {
@@ -123,7 +158,7 @@ export class SignalHandlers {
   #metricsLine(): void {
     try {
       const m = this.#hooks.metrics();
-      this.#hooks.logger?.info({ version: process.version, pid: process.pid, ppid: process.ppid, uptimeS: Math.round(process.uptime()), ...m }, 'metrics');
+      this.#hooks.logger?.info({ version: process.version, pid: process.pid, ppid: process.ppid, host: hostname(), uptimeS: Math.round(process.uptime()), ...m }, 'metrics');
     } catch (err) {
       this.#hooks.logger?.warn({ err }, 'metrics line failed');
     }

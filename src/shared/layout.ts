@@ -24,6 +24,12 @@
  * | THREAD_ID        | worker's threadId, 0 until known                       | the worker, before its commit; registrant at claim (0) |
  * | PID              | process runtime: the child's pid, 0 until known        | the supervisor; registrant at claim (0)           |
  * | STARTED_AT (f64) | ms since epoch when the entry started loading, 0 before| the worker, before its commit; registrant at claim (0) |
+ * | OS_TID (f64)     | thread runtime: the worker's OS thread id, 0 unknown   | the worker, before its commit; registrant at claim (0) |
+ * | ELU (f64)        | event-loop utilisation since the run started, NaN unknown | the supervisor's sampler; registrant at claim (NaN) |
+ * | CPU_MS (f64)     | CPU time of the run's thread or process, NaN unknown   | the supervisor's sampler; registrant at claim (NaN) |
+ *
+ * ELU and CPU_MS are samples (supervisor/usage-sampler.ts, every USAGE_SAMPLE_MS): plain f64 stores read by the
+ * registrant without a lock. An aligned 8-byte access does not tear on the 64-bit platforms Node supports.
  *
  * Publication order (invariant 1): the registrant claims a slot by CAS on CTRL (FREE → PENDING with a new
  * generation), fills every other field, and only then posts the request that makes the supervisor act on it.
@@ -59,8 +65,11 @@ export const INTERRUPT = 3;
 export const THREAD_ID = 4;
 export const PID = 5;
 
-export const SLOT_F64S = 1;
+export const SLOT_F64S = 4;
 export const STARTED_AT = 0;
+export const OS_TID = 1;
+export const ELU = 2;
+export const CPU_MS = 3;
 
 export const THREAD_INTS = 4;
 export const T_LATCH = 0;

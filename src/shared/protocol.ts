@@ -54,6 +54,8 @@ export interface SupervisorInit {
   spareWorkers: number;
   gracefulTimeoutMs: number;
   logLevel: string;
+  /** handleSignals: the shutdown signals the supervisor thread watches for a busy registrant (supervisor/signal-watcher.ts). */
+  watchSignals: NodeJS.Signals[];
 }
 
 /** Who a run is, as every side needs to know it. */
@@ -133,10 +135,13 @@ export type MailboxMessage =
   | { t: 'port'; slot: number; gen: number; port: MessagePort }
   // threadId: the thread worker of the run that ended (0: none, or a process worker), for shared poisons it held.
   | { t: 'restarting'; slot: number; gen: number; exit: SerializedExit; delayMs: number; threadId: number }
-  | { t: 'stopped'; slot: number; gen: number; exit: SerializedExit; forced: boolean; requested: boolean; threadId: number; gaveUp?: { restarts: number; withinMs: number } }
+  // endedAt: when the supervisor thread saw the run end, ms since the epoch, fractional.
+  | { t: 'stopped'; slot: number; gen: number; exit: SerializedExit; forced: boolean; requested: boolean; threadId: number; endedAt: number; gaveUp?: { restarts: number; withinMs: number } }
   /** A line of the worker's ctx.logger (pino JSON, no time), for the registrant's logger (registrant/worker-log.ts). */
   | { t: 'log'; slot: number; gen: number; line: string }
-  | { t: 'shutdown-done' };
+  | { t: 'shutdown-done' }
+  /** The process group received a shutdown signal (seen by the supervisor thread's signal watcher); an interrupt follows. */
+  | { t: 'signal'; signal: NodeJS.Signals };
 
 /** What the supervisor hands a worker thread: at spawn (workerData) or to a spare (an 'assign' message). */
 export interface Assignment extends RunIdentity {
@@ -169,6 +174,8 @@ export interface DeathReport {
   reason: 'failed' | 'crashed';
   code: number;
   error?: SerializedError;
+  /** When it died: ms since the epoch, fractional (performance.timeOrigin + performance.now() where it was seen). */
+  at: number;
 }
 
 /** What a process worker learns first over IPC (its identity; it has no slot table). */

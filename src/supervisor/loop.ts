@@ -37,7 +37,7 @@ import { deliverInterrupt } from '../shared/latch.js';
 import type { Clock } from './clock.js';
 import { decideBackoff, decideExit, decideFinish, decideForce, decideGrace, decideRequeued, decideShutdown, decideStart, decideTerminate } from './restart-policy.js';
 import { Run, classify } from './lifecycle.js';
-import type { RunnerEvents, Runtimes, StartInfo } from './runner.js';
+import type { Runner, RunnerEvents, Runtimes, StartInfo } from './runner.js';
 
 export type LoopState = 'serving' | 'shutting-down' | 'finishing' | 'closed';
 
@@ -176,6 +176,11 @@ export class SupervisorLoop {
    * message (two channels, no order between them). A process worker's word is written here, on its report, and its
    * messages to the registrant pass through here after that report, so its phase is already right.
    */
+  /** Calls `fn` for every run with a live runner (the usage sampler's view; it reads, it decides nothing). */
+  forEachRunner(fn: (slot: number, runner: Runner) => void): void {
+    for (const [slot, run] of this.#runs) if (run.runner !== undefined) fn(slot, run.runner);
+  }
+
   #relay(sig: NodeJS.Signals): void {
     for (const [slot, run] of this.#runs) {
       if (run.runner !== undefined && (run.phase === 'running' || stateOf(this.#ctrl(slot)) === RUNNING)) run.runner.signal(sig);
@@ -241,7 +246,8 @@ export class SupervisorLoop {
     run.request.controlPort?.close();
     this.#runs.delete(slot);
     transition(table.i32, table.at(slot, CTRL), gen, [PENDING, STARTING, RUNNING], FREE, event);
-    this.#d.post({ t: 'stopped', slot, gen, exit: end.exit, forced: run.forced, requested: end.requested, threadId, ...(gaveUp ? { gaveUp } : {}) });
+    const endedAt = performance.timeOrigin + performance.now(); // a timestamp for the registrant's histogram, not a decision
+    this.#d.post({ t: 'stopped', slot, gen, exit: end.exit, forced: run.forced, requested: end.requested, threadId, endedAt, ...(gaveUp ? { gaveUp } : {}) });
     if (end.interruptRegistrant) deliverInterrupt(registrant.i32, registrant.interrupt, registrant.latch);
     if (this.#state === 'shutting-down') this.#maybeFinishShutdown();
   }

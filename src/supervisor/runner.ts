@@ -29,6 +29,8 @@ export interface Runner {
   forceStop(): void;
   /** Relays a signal: a 'signal' message to a thread (its ctx.onSignal listeners), the real signal to a process. */
   signal(sig: NodeJS.Signals): void;
+  /** Resource use of this run so far, each NaN where the runtime cannot tell (usage-sampler.ts). */
+  usage(): { elu: number; cpuMs: number };
 }
 
 /** Everything a runtime needs to start one run. */

@@ -11,7 +11,8 @@
  * Exit codes: 0 completed or never-started, 1 failed or terminated by a throw; a crash keeps its own code.
  */
 import { parentPort, threadId, workerData } from 'node:worker_threads';
-import { CTRL, INTERRUPT, LATCH, STARTED_AT, SlotTable, THREAD_ID, wordsOf } from '../shared/layout.js';
+import { CTRL, INTERRUPT, LATCH, OS_TID, STARTED_AT, SlotTable, THREAD_ID, wordsOf } from '../shared/layout.js';
+import { ownThreadId } from '../shared/usage.js';
 import { SharedLatch, deliverInterrupt } from '../shared/latch.js';
 import type { Assignment, DeathReport, SignedReport, SpareInit } from '../shared/protocol.js';
 import { serializeError } from '../shared/protocol.js';
@@ -47,6 +48,7 @@ function threadHost(a: Assignment): WorkerHost {
   installWorker({ i32, latch: table.at(a.slot, LATCH), interrupt: table.at(a.slot, INTERRUPT) }, { ctrl: i32, ctrlAt, gen: a.gen, name: a.name, controller });
   Atomics.store(i32, table.at(a.slot, THREAD_ID), threadId);
   table.f64[table.atF64(a.slot, STARTED_AT)] = Date.now(); // published by the commit CAS
+  table.f64[table.atF64(a.slot, OS_TID)] = ownThreadId(); // for the supervisor's CPU-time sampler
 
   /** Records the outcome against TERM in one CAS; for a precious death tells the registrant first; reports it. */
   const report = (outcome: Outcome, code: number, detail: { result?: unknown; error?: ReturnType<typeof serializeError> }): void => {
@@ -54,7 +56,7 @@ function threadHost(a: Assignment): WorkerHost {
     if (decided === O_NONE) return;
     const reason = reasonOf(decided);
     if (a.precious && isDeath(reason)) {
-      const death: DeathReport = { t: 'death', reason, code, ...(detail.error ? { error: detail.error } : {}) };
+      const death: DeathReport = { t: 'death', reason, code, ...(detail.error ? { error: detail.error } : {}), at: performance.timeOrigin + performance.now() };
       a.controlPort?.postMessage(death);
       deliverInterrupt(registrant.i32, registrant.interrupt, registrant.latch);
     }

@@ -22,12 +22,12 @@ const SUMMARY = /^(\d+) round trips in (\d+\.\d+) s: (\d+) round trips\/s$/;
 type Run = CliRun;
 
 /** Runs the CLI; with `send`, sends that signal once stderr matches `when` (an event, not a sleep). */
-function run(args: string[], send?: { signal: NodeJS.Signals; when: RegExp }): Promise<Run> {
+function run(args: string[], send?: { signal: NodeJS.Signals; when: RegExp; group?: boolean }): Promise<Run> {
   return runCli(CLI, args, send && { ...send, on: 'stderr' }, RUN_TIMEOUT_MS);
 }
 
 describe.each(['thread', 'process'])('pingpong CLI, --runtime %s', { timeout: TEST_TIMEOUT_MS }, (runtime) => {
-  const pingpong = (args: string[], send?: { signal: NodeJS.Signals; when: RegExp }): Promise<Run> => run(['--runtime', runtime, ...args], send);
+  const pingpong = (args: string[], send?: { signal: NodeJS.Signals; when: RegExp; group?: boolean }): Promise<Run> => run(['--runtime', runtime, ...args], send);
 
   it('completes 2000 round trips (sync) and prints the summary with a positive rate', async () => {
     const r = await pingpong(['--iterations', '2000']);
@@ -55,14 +55,21 @@ describe.each(['thread', 'process'])('pingpong CLI, --runtime %s', { timeout: TE
 
   for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
     for (const wait of ['sync', 'async']) {
-      it(`--wait ${wait}: ${signal} mid-run stops the worker and exits with ${code}`, async () => {
-        const r = await pingpong(['--wait', wait, '--iterations', ENDLESS, ...FAST_PROGRESS], { signal, when: MID_RUN });
+      // To the process group, as Ctrl-C sends it: in --wait sync main never yields, and still sees it.
+      it(`--wait ${wait}: ${signal} to the process group mid-run stops the worker and exits with ${code}`, async () => {
+        const r = await pingpong(['--wait', wait, '--iterations', ENDLESS, ...FAST_PROGRESS], { signal, when: MID_RUN, group: true });
         expect({ code: r.code, signal: r.signal }, r.stderr).toEqual({ code, signal: null });
         expect(r.stderr).toContain(`stopped: received ${signal}`);
         expect(r.stdout).toBe('');
       });
     }
   }
+
+  it('--wait async: SIGTERM to the pid alone stops it too (wait() lets the main thread\'s handler run)', async () => {
+    const r = await pingpong(['--wait', 'async', '--iterations', ENDLESS, ...FAST_PROGRESS], { signal: 'SIGTERM', when: MID_RUN });
+    expect({ code: r.code, signal: r.signal }, r.stderr).toEqual({ code: 143, signal: null });
+    expect(r.stderr).toContain('stopped: received SIGTERM');
+  });
 
   const badArgs = [
     ['--bogus'],

@@ -58,6 +58,8 @@ export const norm = (m: MailboxMessage): string => {
     case 'ready':
     case 'shutdown-done':
       return m.t;
+    case 'signal':
+      return `signal ${m.signal}`;
     default:
       return `${m.slot} ${m.t}`;
   }

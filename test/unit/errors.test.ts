@@ -34,6 +34,10 @@ const {
   TaskCancelledError,
   PreciousTaskFailedError,
   ShutdownSignalError,
+  QueueError,
+  ForemanRunningError,
+  JobFailedError,
+  InvalidJobError,
   invalidOption,
   unknownOption,
 } = errors;
@@ -67,6 +71,10 @@ const CASES: [string, () => errors.BgWorkersError, string][] = [
   ['TaskCancelledError', () => new TaskCancelledError({ id: 't1', name: 'flush#t1' }), 'ERR_TASK_CANCELLED'],
   ['ShutdownSignalError', () => new ShutdownSignalError('SIGINT'), 'ERR_SHUTDOWN_SIGNAL'],
   ['PreciousTaskFailedError', () => new PreciousTaskFailedError({ id: 't1', name: 'flush#t1' }, boom), 'ERR_PRECIOUS_TASK_FAILED'],
+  ['QueueError', () => new QueueError('queue ./jobs.db: claim failed', boom), 'ERR_QUEUE'],
+  ['ForemanRunningError', () => new ForemanRunningError('./jobs.db', 4242), 'ERR_FOREMAN_RUNNING'],
+  ['JobFailedError', () => new JobFailedError({ id: '9', name: 'thumbnail' }, 5, boom), 'ERR_JOB_FAILED'],
+  ['InvalidJobError', () => new InvalidJobError('payload.when', 'an invalid Date does not survive JSON'), 'ERR_INVALID_JOB'],
 ];
 
 describe('every error class', () => {

@@ -79,8 +79,8 @@ describe('PreciousDeaths', () => {
     const w = fakeRecord('1', node);
     const seen: LifecycleEvent[] = [];
     events.subscribe((e) => seen.push(e));
-    precious.died(w, failed);
-    precious.died(w, { ...failed, reason: 'crashed' }); // the second path: already handled
+    precious.died(w, failed, 0);
+    precious.died(w, { ...failed, reason: "crashed" }, 0); // the second path: already handled
     expect(seen.map((e) => e.type)).toEqual(['precious-death']);
     const death = seen[0] as Extract<LifecycleEvent, { type: 'precious-death' }>;
     expect(death.exit).toBe(failed);
@@ -98,7 +98,7 @@ describe('PreciousDeaths', () => {
     (w as { deathHandled: boolean }).deathHandled = true;
     const seen: string[] = [];
     events.subscribe((e) => seen.push(e.type));
-    precious.died(w, failed);
+    precious.died(w, failed, 0);
     expect(seen).toEqual([]);
   });
 });
@@ -148,7 +148,7 @@ describe('Registry counters follow the stream', () => {
       { type: 'scope-opened', scope },
       { type: 'worker-registered', worker: w },
       { type: 'worker-restarting', worker: w, exit: failed, delayMs: 0, threadId: 0 },
-      { type: 'precious-death', worker: w, exit: failed, error: {} as never },
+      { type: "precious-death", worker: w, exit: failed, error: {} as never, diedAt: 0 },
       { type: 'worker-stopped', worker: w, exit: { reason: 'terminated', code: 1, signal: null }, forced: false, requested: true, threadId: 0 },
       { type: 'worker-stopped', worker: w, exit: { reason: 'crashed', code: null, signal: 'SIGKILL' }, forced: true, requested: true, threadId: 0 },
       { type: 'worker-stopped', worker: w, exit: { reason: 'never-started', code: null, signal: null }, forced: false, requested: true, threadId: 0 },

@@ -57,6 +57,9 @@ export class FakeRunner implements Runner {
   requestStop(): void {
     this.stops++;
   }
+  usage(): { elu: number; cpuMs: number } {
+    return { elu: NaN, cpuMs: NaN };
+  }
   forceStop(): void {
     this.forces++;
   }

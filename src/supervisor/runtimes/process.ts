@@ -27,6 +27,7 @@ import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { CTRL, LATCH, LATCH_SLEEPERS, PID, STARTED_AT } from '../../shared/layout.js';
 import { deliverInterrupt, setLatchWord } from '../../shared/latch.js';
+import { processCpuMs } from '../../shared/usage.js';
 import {
   CMD_LATCH,
   CMD_TERMINATE,
@@ -82,7 +83,7 @@ export function startProcess(info: StartInfo, events: RunnerEvents): Runner {
     const decided = reportOutcome(i32, ctrlAt, req.gen, outcome);
     const reason = decided === O_NONE ? undefined : reasonOf(decided);
     if (req.precious && reason !== undefined && isDeath(reason)) {
-      const death: DeathReport = { t: 'death', reason, code, ...(error ? { error } : {}) };
+      const death: DeathReport = { t: 'death', reason, code, ...(error ? { error } : {}), at: performance.timeOrigin + performance.now() };
       controlPort?.postMessage(death);
       deliverInterrupt(registrant.i32, registrant.interrupt, registrant.latch);
     }
@@ -203,6 +204,8 @@ export function startProcess(info: StartInfo, events: RunnerEvents): Runner {
     signal: (sig) => {
       if (!gone) child.kill(sig);
     },
+    // The OS reports a process's CPU time; its event loop is not visible from here (NaN: not known).
+    usage: () => ({ elu: NaN, cpuMs: gone ? NaN : processCpuMs(child.pid ?? 0) }),
   };
 }
 

@@ -8,7 +8,8 @@
  * They inherit execArgv (so a TypeScript loader given to the registrant applies to .ts entries).
  */
 import { SHARE_ENV, Worker, type Transferable } from 'node:worker_threads';
-import { wordsRef } from '../../shared/layout.js';
+import { OS_TID, wordsRef } from '../../shared/layout.js';
+import { threadCpuMs } from '../../shared/usage.js';
 import type { Assignment, SpareInit } from '../../shared/protocol.js';
 import { isReport, serializeError } from '../../shared/protocol.js';
 import type { Runner, RunnerEvents, StartInfo } from '../runner.js';
@@ -75,6 +76,8 @@ export class ThreadRuntime {
       if (m.t === 'running') replaceSpare();
     });
     worker.on('error', (err) => events.error(serializeError(err)));
+    // A spare's idle time before this run is not the run's: utilisation is measured from here.
+    const eluAtStart = worker.performance.eventLoopUtilization();
     worker.once('exit', (code) => {
       replaceSpare();
       events.exit(code, null);
@@ -85,6 +88,10 @@ export class ThreadRuntime {
       requestStop: () => {},
       forceStop: () => void worker.terminate(),
       signal: (sig) => worker.postMessage({ t: 'signal', signal: sig }),
+      usage: () => ({
+        elu: worker.performance.eventLoopUtilization(eluAtStart).utilization,
+        cpuMs: threadCpuMs(info.table.f64[info.table.atF64(req.slot, OS_TID)]!),
+      }),
     };
   }
 
