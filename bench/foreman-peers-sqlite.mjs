@@ -29,6 +29,8 @@
 // A variant whose drain exceeds BENCH_CAP_S seconds (default 300) is stopped
 // and reported with capped: true, its rate being the jobs done within the cap over the cap's time.
 //
+// Measured 2026-12-02 on the shared 2-core machine (load average up to ~7 from other agents), 100k jobs, REPS=3
+// medians: ours 13448, plainjob (2 processes) 6016, plainjob-1proc 3714 jobs/s (ours/plainjob 2.24).
 // Env: BENCH_JOBS (default 100000), BENCH_QUICK=1 (2000 jobs, 1 rep), REPS (default 3, quick 1),
 // BENCH_VARIANTS=ours,plainjob,... (a subset), BENCH_CAP_S.
 // Run: npx tsc -p tsconfig.json && node bench/foreman-peers-sqlite.mjs
