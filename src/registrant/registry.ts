@@ -37,8 +37,8 @@ export interface WorkerInfo {
   /** ms since epoch when its entry started loading (the current run, for a restarted worker). */
   startedAt: number | undefined;
   /**
-   * Event-loop utilisation (0–1) of the current run so far, sampled by the supervisor thread every 250 ms;
-   * undefined before the first sample and for process workers (their event loop is not visible to it).
+   * Event-loop utilisation (0–1) of the current run so far, sampled by the supervisor thread every 250 ms (a
+   * process worker reports its own; time since an overdue report counts as busy); undefined before the first sample.
    */
   elu: number | undefined;
   /** CPU time (ms) of the current run's thread or process, sampled likewise; undefined before the first sample and off Linux. */

@@ -198,6 +198,8 @@ export type ProcessUp = { nonce: string } & (
   | { t: 'outcome'; reason: 'completed' | 'failed'; code: number; result?: unknown; error?: SerializedError }
   | { t: 'port'; value: unknown }
   | { t: 'log'; line: string }
+  /** Its event loop's active and idle ms since it started (performance.eventLoopUtilization()), every 250 ms. */
+  | { t: 'usage'; active: number; idle: number }
 );
 
 /** Bytes on the control pipe (supervisor → child watchdog). */

@@ -5,6 +5,20 @@
  */
 import { readFileSync, readlinkSync } from 'node:fs';
 
+/** How often usage is sampled (ms): by the supervisor's sampler, and by a process worker reporting its event loop. */
+export const USAGE_SAMPLE_MS = 250;
+
+/**
+ * A process worker's event-loop utilisation from its last report (`active`/`idle` ms since it started, sent every
+ * USAGE_SAMPLE_MS when its loop turns), `agoMs` after it. A report that is overdue means the loop has not turned
+ * since: that time is counted as active, so a child spinning in synchronous code shows as busy, not as idle.
+ */
+export function reportedElu(active: number, idle: number, agoMs: number): number {
+  const blocked = agoMs > 2 * USAGE_SAMPLE_MS ? agoMs : 0;
+  const total = active + idle + blocked;
+  return total > 0 ? (active + blocked) / total : NaN;
+}
+
 /** The calling thread's OS thread id (Linux: /proc/thread-self → "<pid>/task/<tid>"); 0 where unknown. */
 export function ownThreadId(): number {
   try {

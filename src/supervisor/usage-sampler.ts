@@ -4,16 +4,15 @@
  *
  * Thread workers: `worker.performance.eventLoopUtilization()` (since the run started) and the OS thread's CPU
  * time (/proc/self/task/<tid>/schedstat, the tid published by the worker). Process workers: the process's CPU
- * time (/proc/<pid>/stat); their event loop cannot be seen from here, so ELU stays NaN. Off Linux, CPU is NaN.
+ * time (/proc/<pid>/stat) and the event-loop utilisation the child reports over IPC (shared/usage.ts
+ * reportedElu: a report overdue counts as a blocked loop). Off Linux, CPU is NaN.
  *
  * Every USAGE_SAMPLE_MS on an unref'd interval, so a sample is at most that old; 64 workers cost ~0.2 ms a sample.
  * States: started by the supervisor thread's entry, stopped at close().
  */
 import { CPU_MS, ELU, type SlotTable } from '../shared/layout.js';
+import { USAGE_SAMPLE_MS } from '../shared/usage.js';
 import type { Runner } from './runner.js';
-
-/** How often the sample is taken (ms). */
-export const USAGE_SAMPLE_MS = 250;
 
 export class UsageSampler {
   readonly #timer: NodeJS.Timeout;

@@ -29,6 +29,7 @@ import { installWorker, myLatch, releaseWaits } from '../scope/interrupts.js';
 import { runWorker, type WorkerHost } from './run.js';
 import type { WatchdogInit } from './watchdog.js';
 import { IpcChannel } from './ipc-channel.js';
+import { USAGE_SAMPLE_MS } from '../shared/usage.js';
 import { Atomics, exitProcess } from '../shared/intrinsics.js';
 import { RELAYABLE, SignalListeners, type SignalListener } from '../shared/relay.js';
 
@@ -101,6 +102,15 @@ function processHost(a: ProcessAssignment): WorkerHost {
     if (m.t === 'commit' || m.t === 'run') answer?.(m.ok);
     else if (m.t === 'port') port.dispatch(m.value);
   });
+  // The supervisor cannot see this process's event loop: report it while the loop turns (unref'd: holds nothing).
+  // The first report goes now: a main that spins from its first line never lets the interval run, and the
+  // supervisor then counts the time since this report as a blocked loop.
+  const report = (): void => {
+    const u = performance.eventLoopUtilization();
+    send({ t: 'usage', active: u.active, idle: u.idle });
+  };
+  report();
+  setInterval(report, USAGE_SAMPLE_MS).unref();
   process.on('uncaughtExceptionMonitor', (err) => (uncaught = err));
   process.on('exit', (code) => {
     if (!exiting) signalLine(`${SIG_CRASH}${code} ${uncaught === undefined ? '' : JSON.stringify(serializeError(uncaught))}`);

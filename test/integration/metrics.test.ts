@@ -2,7 +2,7 @@
  * metrics() additions (issue 13.5): `restarts` (restart-intensity.test.ts counts them), the register→running and
  * precious death→seen latency histograms (one sample per event, reset on request), and the per-worker usage in
  * workers() rows (elu, cpuMs), sampled by the supervisor thread: a worker that spins shows far more CPU and a
- * higher utilisation than one that sleeps; a process worker has CPU time but no utilisation (not visible).
+ * higher utilisation than one that sleeps, on both runtimes (a process worker reports its event loop itself).
  */
 import { describe, expect, it } from 'vitest';
 import { InvalidWorkerSpecError, type WorkerInfo } from '../../dist/index.js';
@@ -70,14 +70,18 @@ describe('workers() usage: elu and cpuMs', () => {
     await Promise.all([busy.waitForShutdown(), idle.waitForShutdown()]);
   });
 
-  it('a process worker: CPU time, no utilisation', async () => {
+  it('process workers: a spinning one (whose loop never reports) shows busy, a sleeping one idle', async () => {
     const sup = await startSupervisor();
     const busy = sup.register({ runtime: 'process', entry: fixture('busy-check.mjs'), name: 'busy' });
-    await busy.waitForStartup();
+    const idle = sup.register({ runtime: 'process', entry: fixture('wait-forever.mjs'), name: 'idle' });
+    await Promise.all([busy.waitForStartup(), idle.waitForStartup()]);
     await until(() => (row(sup, busy.id).cpuMs ?? 0) > 300, 'the busy process to show 300 ms of CPU');
-    expect(row(sup, busy.id).elu).toBeUndefined();
+    await until(() => row(sup, idle.id).elu !== undefined, 'the idle process to report its event loop');
+    expect(row(sup, busy.id).elu!).toBeGreaterThan(0.5);
+    expect(row(sup, idle.id).elu!).toBeLessThan(0.5);
     busy.terminate();
-    await busy.waitForShutdown();
+    idle.terminate();
+    await Promise.all([busy.waitForShutdown(), idle.waitForShutdown()]);
   });
 
   it('a worker that has not started, and one that stopped, have no usage', async () => {

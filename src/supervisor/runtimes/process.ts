@@ -27,7 +27,7 @@ import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { CTRL, LATCH, LATCH_SLEEPERS, PID, STARTED_AT } from '../../shared/layout.js';
 import { deliverInterrupt, setLatchWord } from '../../shared/latch.js';
-import { processCpuMs } from '../../shared/usage.js';
+import { processCpuMs, reportedElu } from '../../shared/usage.js';
 import {
   CMD_LATCH,
   CMD_TERMINATE,
@@ -73,6 +73,8 @@ export function startProcess(info: StartInfo, events: RunnerEvents): Runner {
   control.on('error', ignorePipeError);
   signals.on('error', ignorePipeError);
   let gone = false;
+  /** The child's last event-loop report (usage-sampler.ts reads it through usage()). */
+  let elu: { active: number; idle: number; at: number } | undefined;
   Atomics.store(i32, table.at(req.slot, PID), child.pid ?? 0);
 
   const send = (m: ProcessDown): void => {
@@ -122,6 +124,9 @@ export function startProcess(info: StartInfo, events: RunnerEvents): Runner {
         return;
       case 'log':
         events.report({ t: 'log', line: m.line });
+        return;
+      case 'usage':
+        elu = { active: m.active, idle: m.idle, at: performance.now() };
         return;
     }
   });
@@ -204,8 +209,11 @@ export function startProcess(info: StartInfo, events: RunnerEvents): Runner {
     signal: (sig) => {
       if (!gone) child.kill(sig);
     },
-    // The OS reports a process's CPU time; its event loop is not visible from here (NaN: not known).
-    usage: () => ({ elu: NaN, cpuMs: gone ? NaN : processCpuMs(child.pid ?? 0) }),
+    // The OS reports the process's CPU time; the child reports its event loop.
+    usage: () => ({
+      elu: gone || elu === undefined ? NaN : reportedElu(elu.active, elu.idle, performance.now() - elu.at),
+      cpuMs: gone ? NaN : processCpuMs(child.pid ?? 0),
+    }),
   };
 }
 
