@@ -109,6 +109,7 @@ export class SupervisorCore implements InterruptSource, ScopeHost {
       gracefulTimeoutMs: options.gracefulTimeoutMs,
       logLevel: this.logger?.level ?? 'silent',
       watchSignals: options.handleSignals?.busy === true ? options.handleSignals.shutdown : [],
+      childIgnoredSignals: options.handleSignals?.shutdown ?? [],
     };
     this.#thread = new Worker(THREAD_URL, { workerData: init, transferList: [port2], env: SHARE_ENV, name: 'bgworkers-supervisor', execArgv: threadExecArgv(process.execArgv) });
     this.#threadExited = new Promise((resolve) => this.#thread.once('exit', () => resolve()));

@@ -56,6 +56,8 @@ export interface SupervisorInit {
   logLevel: string;
   /** handleSignals: the shutdown signals the supervisor thread watches for a busy registrant (supervisor/signal-watcher.ts). */
   watchSignals: NodeJS.Signals[];
+  /** handleSignals: the shutdown signals every process worker ignores (the registrant decides what they mean). */
+  childIgnoredSignals: NodeJS.Signals[];
 }
 
 /** Who a run is, as every side needs to know it. */
@@ -188,6 +190,11 @@ export interface ProcessAssignment {
   data: unknown;
   precious: boolean;
   logLevel: string;
+  /**
+   * Shutdown signals the child ignores as the registrant handles them (handleSignals): a signal to the process
+   * group reaches the child too, and only the registrant decides what it means.
+   */
+  ignoreSignals: NodeJS.Signals[];
 }
 
 export type ProcessDown = ProcessAssignment | { t: 'commit'; ok: boolean } | { t: 'run'; ok: boolean } | { t: 'port'; value: unknown };

@@ -12,7 +12,7 @@ import { deliverInterrupt } from '../shared/latch.js';
 import type { SupervisorInit, SupervisorRequest } from '../shared/protocol.js';
 import { realClock } from './clock.js';
 import { SupervisorLoop } from './loop.js';
-import { startProcess } from './runtimes/process.js';
+import { ignoreInProcessWorkers, startProcess } from './runtimes/process.js';
 import { ThreadRuntime } from './runtimes/thread.js';
 import { SignalWatcher, canWatchSignals } from './signal-watcher.js';
 import { UsageSampler } from './usage-sampler.js';
@@ -20,6 +20,7 @@ import { UsageSampler } from './usage-sampler.js';
 const init = workerData as SupervisorInit;
 const mailbox = init.mailbox;
 const threads = new ThreadRuntime(init.spareWorkers);
+ignoreInProcessWorkers(init.childIgnoredSignals);
 const registrant = wordsOf(init.registrant);
 // A shutdown signal to the process group reaches the registrant even while it spins: message first, then interrupt.
 const watcher = init.watchSignals.length > 0 && canWatchSignals()

@@ -89,7 +89,10 @@ function processHost(a: ProcessAssignment): WorkerHost {
   installWorker({ i32: local, latch: LATCH, interrupt: INTERRUPT }, { ctrl: local, ctrlAt: CTRL, gen: 0, name: a.name, controller });
   const watchdog: WatchdogInit = { words: local.buffer as SharedArrayBuffer, fd: FD_CONTROL, ctrlAt: CTRL, latchAt: LATCH, interruptAt: INTERRUPT };
   new Worker(new URL('./watchdog.js', import.meta.url), { workerData: watchdog, name: 'bgworkers-watchdog' }).unref();
-  process.on('SIGTERM', requestTerminationLocally);
+  // SIGTERM is a local termination request, unless the registrant handles it (handleSignals): then a SIGTERM to
+  // the process group (systemd, a container runtime) is the registrant's to decide, like Ctrl-C below.
+  process.on('SIGTERM', a.ignoreSignals.includes('SIGTERM') ? ignoreSignal : requestTerminationLocally);
+  for (const sig of a.ignoreSignals) if (sig !== 'SIGTERM' && sig !== 'SIGINT') process.on(sig, ignoreSignal);
   // A terminal's Ctrl-C reaches the whole foreground process group, workers included. The registrant decides
   // what it means (abort a scope, shut down, or die — and then this child follows through the control pipe),
   // so the worker itself ignores it rather than dying as a crash under its supervisor.

@@ -51,6 +51,14 @@ const BOOTSTRAP_PATH = fileURLToPath(new URL('../../worker/process-bootstrap.js'
 
 function ignorePipeError(): void {}
 
+/** Shutdown signals process workers ignore (set once by the supervisor thread from handleSignals). */
+let childIgnored: NodeJS.Signals[] = [];
+
+/** With handleSignals, the registrant alone decides what a shutdown signal to the process group means. */
+export function ignoreInProcessWorkers(signals: readonly NodeJS.Signals[]): void {
+  childIgnored = [...signals];
+}
+
 export function startProcess(info: StartInfo, events: RunnerEvents): Runner {
   const { request: req, table, registrant, userPort, controlPort } = info;
   const i32 = table.i32;
@@ -186,7 +194,7 @@ export function startProcess(info: StartInfo, events: RunnerEvents): Runner {
     events.exit(code, signal);
   }
 
-  const assignment: ProcessAssignment = { t: 'assign', nonce: req.nonce, id: req.id, name: req.name, entry: req.entry, data: req.data, precious: req.precious, logLevel: info.logLevel };
+  const assignment: ProcessAssignment = { t: 'assign', nonce: req.nonce, id: req.id, name: req.name, entry: req.entry, data: req.data, precious: req.precious, logLevel: info.logLevel, ignoreSignals: childIgnored };
   try {
     child.send(assignment);
   } catch (err) {
