@@ -60,10 +60,10 @@ describe('workers() usage: elu and cpuMs', () => {
     expect(row(sup, busy.id).elu === undefined || row(sup, busy.id).elu! >= 0).toBe(true);
     // Samples come every 250 ms: wait for the busy one to have burnt 300 ms of CPU (it spins on a core).
     await until(() => (row(sup, busy.id).cpuMs ?? 0) > 300, 'the busy worker to show 300 ms of CPU');
+    await until(() => (row(sup, idle.id).elu ?? 1) < 0.5, 'the idle worker to show an idle event loop');
     const b = row(sup, busy.id);
     const i = row(sup, idle.id);
     expect(b.elu!).toBeGreaterThan(0.5);
-    expect(i.elu!).toBeLessThan(0.5);
     expect(i.cpuMs!).toBeLessThan(b.cpuMs! / 2);
     busy.terminate();
     idle.terminate();
@@ -76,9 +76,10 @@ describe('workers() usage: elu and cpuMs', () => {
     const idle = sup.register({ runtime: 'process', entry: fixture('wait-forever.mjs'), name: 'idle' });
     await Promise.all([busy.waitForStartup(), idle.waitForStartup()]);
     await until(() => (row(sup, busy.id).cpuMs ?? 0) > 300, 'the busy process to show 300 ms of CPU');
-    await until(() => row(sup, idle.id).elu !== undefined, 'the idle process to report its event loop');
+    // Utilisation since the run started: the idle child's start-up (module loading) counts as busy at first, and
+    // its idle time then brings it down; the spinning child's never does.
+    await until(() => (row(sup, idle.id).elu ?? 1) < 0.5, 'the idle process to show an idle event loop');
     expect(row(sup, busy.id).elu!).toBeGreaterThan(0.5);
-    expect(row(sup, idle.id).elu!).toBeLessThan(0.5);
     busy.terminate();
     idle.terminate();
     await Promise.all([busy.waitForShutdown(), idle.waitForShutdown()]);
