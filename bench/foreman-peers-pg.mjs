@@ -37,10 +37,9 @@
 // BENCH_QUICK=1 (2000 jobs, 1 rep), REPS (default 3, quick 1), BENCH_VARIANTS=ours,graphile-worker,pg-boss,
 // BENCH_PGBOSS_BATCH, BENCH_CAP_S (default 300: a drain over it is stopped and reported with capped: true).
 // Run: npx tsc -p tsconfig.json && node bench/foreman-peers-pg.mjs
-import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { interleave } from './lib.mjs';
+import { forkVariant, interleave, median } from './lib.mjs';
 
 const URL_ = process.env.BGWORKERS_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const quick = process.env.BENCH_QUICK === '1';
@@ -147,16 +146,7 @@ async function child(name) {
   }
 }
 
-function runChild(name) {
-  return new Promise((resolve, reject) => {
-    const c = fork(self, ['variant', name], { stdio: 'inherit' });
-    let result;
-    c.on('message', (m) => { result = m; });
-    c.on('exit', (code) => (code === 0 && result ? resolve(result) : reject(new Error(`${name} child exited ${code}`))));
-  });
-}
-
-const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor((s.length - 1) / 2)]; };
+const runChild = (name) => forkVariant(self, name);
 
 if (process.argv[2] === 'variant') { await child(process.argv[3]); process.exit(); }
 else {

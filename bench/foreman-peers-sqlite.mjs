@@ -39,7 +39,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { interleave } from './lib.mjs';
+import { forkVariant, interleave, median } from './lib.mjs';
 
 const quick = process.env.BENCH_QUICK === '1';
 const n = Number(process.env.BENCH_JOBS ?? (quick ? 2000 : 100_000));
@@ -159,16 +159,7 @@ async function child(name) {
   }
 }
 
-function runChild(name) {
-  return new Promise((resolve, reject) => {
-    const c = fork(self, ['variant', name], { stdio: 'inherit' });
-    let result;
-    c.on('message', (m) => { result = m; });
-    c.on('exit', (code) => (code === 0 && result ? resolve(result) : reject(new Error(`${name} child exited ${code}`))));
-  });
-}
-
-const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor((s.length - 1) / 2)]; };
+const runChild = (name) => forkVariant(self, name);
 
 if (process.argv[2] === 'variant') { await child(process.argv[3]); process.exit(); }
 else if (process.argv[2] === 'plainjob-worker') await plainjobWorker(process.argv[3]);

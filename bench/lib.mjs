@@ -3,6 +3,7 @@
 // A figure module exports `{ name, title, target, run({ quick }) }`; run() resolves with a result built from
 // `series()` and `check()` (see run.mjs for how results are printed and stored).
 import { setTimeout as sleep } from 'node:timers/promises';
+import { fork } from 'node:child_process';
 
 export { sleep };
 
@@ -148,3 +149,19 @@ export async function timeIt(what, fn, verify, timeoutMs = STEP_TIMEOUT_MS) {
 
 /** One `run()` per input, all at once (how piscina and tinypool map): resolves with the outputs in input order. */
 export const runEach = (pool, inputs) => Promise.all(inputs.map((i) => pool.run(i)));
+
+/**
+ * Runs one variant of a side-by-side script in a child process of its own: forks `script` with
+ * `variant <name>` and resolves with the one message the child sends, or rejects if it exits without one.
+ */
+export function forkVariant(script, name) {
+  return new Promise((resolve, reject) => {
+    const c = fork(script, ['variant', name], { stdio: 'inherit' });
+    let result;
+    c.on('message', (m) => { result = m; });
+    c.on('exit', (code) => (code === 0 && result ? resolve(result) : reject(new Error(`${name} child exited ${code}`))));
+  });
+}
+
+/** The median of numbers (the lower middle one for an even count). */
+export const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor((s.length - 1) / 2)]; };
