@@ -97,3 +97,8 @@ afterEach(async () => {
   const leftover = (): number[] => childPids().filter((pid) => !childrenBefore.includes(pid));
   await until(() => leftover().length === 0, `child processes gone (left: ${leftover().join(', ')})`, 2000);
 });
+
+/** The job ids a foreman test's log file holds, one per line (`<id> <attempt>`, appended by fixtures/foreman/jobs.mjs). */
+export function loggedJobIds(file: string): string[] {
+  return readFileSync(file, 'utf8').split('\n').filter((l) => l !== '').map((l) => l.split(' ')[0]!);
+}

@@ -8,7 +8,7 @@
  * Seeds: printed; replay with FC_SEED=<seed>. Schedules: FOREMAN_KILL_RUNS (default 3 per delivery).
  */
 import { fork } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,7 +16,7 @@ import Database from 'better-sqlite3';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Foreman, SqliteQueue, type Delivery } from '../../dist/foreman.js';
-import { startSupervisor, until } from '../helpers.js';
+import { loggedJobIds as logged, startSupervisor, until } from '../helpers.js';
 
 const SIGNAL_CHILD = fileURLToPath(new URL('../fixtures/foreman/signal-child.mjs', import.meta.url));
 const CHILD = fileURLToPath(new URL('../fixtures/foreman/kill-child.mjs', import.meta.url));
@@ -24,10 +24,6 @@ const JOBS = fileURLToPath(new URL('../fixtures/foreman/jobs.mjs', import.meta.u
 const N = 300;
 const RUNS = Number(process.env['FOREMAN_KILL_RUNS'] ?? 3);
 const SEED = process.env['FC_SEED'] === undefined ? Date.now() % 2 ** 31 : Number(process.env['FC_SEED']);
-
-function logged(file: string): string[] {
-  return readFileSync(file, 'utf8').split('\n').filter((l) => l !== '').map((l) => l.split(' ')[0]!);
-}
 
 async function schedule(delivery: Delivery, killAt: number): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'bgw-foreman-kill-'));

@@ -9,7 +9,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,7 +17,7 @@ import fc from 'fast-check';
 import pg from 'pg';
 import { expect, it } from 'vitest';
 import { Foreman, PostgresQueue, type Delivery } from '../../dist/foreman.js';
-import { startSupervisor, until } from '../helpers.js';
+import { loggedJobIds as logged, startSupervisor, until } from '../helpers.js';
 import { PG_URL, pgDescribe } from '../pg.js';
 
 const CHILD = fileURLToPath(new URL('../fixtures/foreman/pg-kill-child.mjs', import.meta.url));
@@ -25,10 +25,6 @@ const JOBS = fileURLToPath(new URL('../fixtures/foreman/jobs.mjs', import.meta.u
 const JOBS_PER_RUN = 400;
 const RUNS = Number(process.env['PG_SCALE_RUNS'] ?? 2);
 const SEED = process.env['FC_SEED'] === undefined ? Date.now() % 2 ** 31 : Number(process.env['FC_SEED']);
-
-function logged(file: string): string[] {
-  return readFileSync(file, 'utf8').split('\n').filter((l) => l !== '').map((l) => l.split(' ')[0]!);
-}
 
 async function dropSchema(schema: string): Promise<void> {
   const c = new pg.Client({ connectionString: PG_URL });
