@@ -8,6 +8,8 @@
 // Variants and why each is its best fair setup:
 // - ours: Foreman + SqliteQueue (../dist/foreman.js), handlers bench/foreman-jobs.mjs, concurrency 2 (two worker
 //   threads), at-least-once, jobs queued with enqueueMany. Drain = foreman.drained(). Same as bench/foreman-sqlite.mjs.
+// - ours-at-most-once: the same with delivery at-most-once (not run by default here; the foreman-sqlite figure of
+//   bench/run.mjs runs it).
 // - plainjob (0.0.14, better-sqlite3 connection via its `better()`): it has no concurrency knob — a worker runs one
 //   job at a time, and its README's way to scale is one worker process per core ("Multi-process Workers"). So:
 //   2 worker processes (= our 2 threads), each with its own connection and defineQueue, one defineWorker('noop').
@@ -51,24 +53,9 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** Each variant: queue n jobs into a fresh db at `file`, then drain; resolves with { drainMs, done, capped }. */
 const variants = {
-  async ours(file) {
-    const { Foreman, SqliteQueue } = await import('../dist/foreman.js');
-    const queue = SqliteQueue.open(file);
-    try {
-      await queue.enqueueMany(payloads().map((payload) => ({ name: 'noop', payload })));
-      const foreman = await Foreman.start({
-        queue, handlers: new URL('./foreman-jobs.mjs', import.meta.url), concurrency: 2, logger: false,
-      });
-      const t = performance.now();
-      const capped = await Promise.race([foreman.drained().then(() => false), sleep(capMs).then(() => true)]);
-      const drainMs = performance.now() - t;
-      const done = foreman.stats().completed;
-      await foreman.stop();
-      return { drainMs, done, capped };
-    } finally {
-      await queue.close();
-    }
-  },
+  ours: (file) => ours(file, 'at-least-once'),
+  /** The same with delivery at-most-once (claims only for free workers: no claim-ahead). Not a peer comparison. */
+  'ours-at-most-once': (file) => ours(file, 'at-most-once'),
   plainjob: (file) => plainjob(file, 2),
   'plainjob-1proc': (file) => plainjob(file, 1),
   async liteque(file) {
@@ -92,6 +79,26 @@ const variants = {
     return { drainMs, done, capped };
   },
 };
+
+/** The Foreman with `delivery`, concurrency 2 (threads). */
+async function ours(file, delivery) {
+  const { Foreman, SqliteQueue } = await import('../dist/foreman.js');
+  const queue = SqliteQueue.open(file);
+  try {
+    await queue.enqueueMany(payloads().map((payload) => ({ name: 'noop', payload })));
+    const foreman = await Foreman.start({
+      queue, handlers: new URL('./foreman-jobs.mjs', import.meta.url), concurrency: 2, delivery, logger: false,
+    });
+    const t = performance.now();
+    const capped = await Promise.race([foreman.drained().then(() => false), sleep(capMs).then(() => true)]);
+    const drainMs = performance.now() - t;
+    const done = foreman.stats().completed;
+    await foreman.stop();
+    return { drainMs, done, capped };
+  } finally {
+    await queue.close();
+  }
+}
 
 const silent = { error: () => {}, warn: () => {}, info: () => {}, debug: () => {}, log: () => {} };
 
@@ -164,7 +171,7 @@ const runChild = (name) => forkVariant(self, name);
 if (process.argv[2] === 'variant') { await child(process.argv[3]); process.exit(); }
 else if (process.argv[2] === 'plainjob-worker') await plainjobWorker(process.argv[3]);
 else {
-  const names = process.env.BENCH_VARIANTS?.split(',') ?? Object.keys(variants).filter((id) => id !== 'liteque');
+  const names = process.env.BENCH_VARIANTS?.split(',') ?? Object.keys(variants).filter((id) => id !== 'liteque' && id !== 'ours-at-most-once');
   const runs = Object.fromEntries(names.map((id) => [id, []]));
   const samples = await interleave(Object.fromEntries(names.map((id) => [id, async () => {
     const r = await runChild(id);

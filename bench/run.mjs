@@ -13,7 +13,7 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { fmt, sleep } from './lib.mjs';
 
-export const FIGURES = ['check-for-interrupts', 'precious-death-latency', 'latch-pingpong', 'spawn', 'scope-throughput', 'memory', 'pool', 'pool-chunked', 'pool-concurrent', 'pool-uneven', 'pool-async', 'poison', 'hold-interrupts', 'tasks', 'coordinator'];
+export const FIGURES = ['check-for-interrupts', 'precious-death-latency', 'latch-pingpong', 'spawn', 'scope-throughput', 'memory', 'pool', 'pool-chunked', 'pool-concurrent', 'pool-uneven', 'pool-async', 'poison', 'hold-interrupts', 'tasks', 'coordinator', 'foreman-sqlite'];
 
 /**
  * Node options a figure's child needs beyond this process's own (the child gets both). Declared here, not in the
