@@ -70,17 +70,26 @@ export function series(label, unit, samples, { better = 'lower', percentiles = f
 }
 
 /**
- * A check against a target. `value` is what is compared: a ratio of medians (unit 'x') or an absolute figure.
- * `op` is '<=' or '>='. `met` is null when the check is report-only (no bound).
+ * A check against a target. `value` is what is compared: a ratio of medians (unit 'x', from ratioOf(), which also
+ * records the two medians compared, for the summary table) or an absolute figure. `op` is '<=' or '>='. `met` is
+ * null when the check is report-only (no bound).
  */
 export function check(name, value, unit, op, bound) {
-  const met = bound === undefined ? null : op === '<=' ? value <= bound : value >= bound;
+  const ratio = typeof value === 'object' && value !== null ? value : undefined;
+  const v = ratio === undefined ? value : ratio.value;
+  const met = bound === undefined ? null : op === '<=' ? v <= bound : v >= bound;
   const target = bound === undefined ? 'report' : `${op} ${bound}${unit === 'x' ? 'x' : ` ${unit}`}`;
-  return { name, value, unit, target, met };
+  const c = { name, value: v, unit, target, met };
+  if (ratio !== undefined) Object.assign(c, { ours: ratio.ours, baseline: ratio.baseline });
+  return c;
 }
 
-/** Ratio of medians of two series. */
-export const ratioOf = (a, b) => a.median / b.median;
+/** Ratio of medians of two series, with both medians (`{ median, unit }`) kept for the summary table. */
+export const ratioOf = (a, b) => ({
+  value: a.median / b.median,
+  ours: { median: a.median, unit: a.unit },
+  baseline: { median: b.median, unit: b.unit },
+});
 
 /**
  * Assembles a figure's result. `ours` and `baselines` map ids to series; `checks` is a list of check(); the

@@ -208,16 +208,34 @@ function printFigure(f) {
   console.log(`  (${f.durationS} s, load ${f.loadavg.before.join(' ')} -> ${f.loadavg.after.join(' ')}${busy})`);
 }
 
+/**
+ * The one-screen summary at the end of a run: one row per bounded check (figure, check, ours, baseline, value,
+ * bound, met); for a ratio, ours and baseline are the two medians compared.
+ */
+function summaryRows(figures) {
+  const rows = [];
+  for (const f of figures) {
+    for (const c of f.checks) {
+      if (c.met === null) continue;
+      rows.push([
+        f.name, c.name,
+        c.ours === undefined ? `${fmt(c.value)} ${c.unit}` : `${fmt(c.ours.median)} ${c.ours.unit}`,
+        c.baseline === undefined ? '–' : `${fmt(c.baseline.median)} ${c.baseline.unit}`,
+        c.unit === 'x' ? `${fmt(c.value)}x` : `${fmt(c.value)} ${c.unit}`,
+        c.target, c.met ? 'yes' : 'NO',
+      ]);
+    }
+  }
+  return rows;
+}
+
+const SUMMARY_HEAD = ['figure', 'check', 'ours', 'baseline', 'value', 'bound', 'met'];
+
 function printSummary(figures) {
   if (figures.length === 0) return;
-  console.log('\n== summary');
-  printTable(
-    ['figure', 'checks met', 'all met'],
-    figures.map((f) => {
-      const bounded = f.checks.filter((c) => c.met !== null);
-      return [f.name, `${bounded.filter((c) => c.met).length}/${bounded.length}`, f.met === null ? 'report' : f.met ? 'yes' : 'NO'];
-    }),
-  );
+  const rows = summaryRows(figures);
+  console.log(`\n== summary: ${rows.filter((r) => r[6] === 'yes').length} of ${rows.length} bounds met`);
+  printTable(SUMMARY_HEAD, rows);
 }
 
 function printTable(head, body) {
@@ -280,6 +298,10 @@ function renderSummary(r) {
     const busy = f.cpuBusyBefore === null || f.cpuBusyBefore === undefined ? '–' : `${Math.round(f.cpuBusyBefore * 100)}%`;
     lines.push(`| [${f.name}](#${f.name}) | ${f.date.slice(0, 16).replace('T', ' ')} UTC, ${f.durationS} s | ${f.loadavg.before[0]} → ${f.loadavg.after[0]} | ${busy} | ${bounded.filter((c) => c.met).length}/${bounded.length} | ${f.met === null ? 'report only' : f.met ? 'yes' : '**no**'} | ${(f.crashes ?? []).length} |`);
   }
+  const rows = summaryRows(Object.values(r.figures));
+  lines.push('', `Every bound (${rows.filter((x) => x[6] === 'yes').length} of ${rows.length} met; for a ratio, ours and baseline are the medians compared):`, '');
+  lines.push(`| ${SUMMARY_HEAD.join(' | ')} |`, `|${SUMMARY_HEAD.map(() => '---').join('|')}|`);
+  for (const x of rows) lines.push(`| [${x[0]}](#${x[0]}) | ${x.slice(1, 6).join(' | ')} | ${x[6] === 'yes' ? 'yes' : '**no**'} |`);
   return `${lines.join('\n')}\n`;
 }
 
