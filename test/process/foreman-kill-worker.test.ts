@@ -47,11 +47,20 @@ function starts(file: string): Start[] {
   });
 }
 
+/** Whether `pid` is a live (non-zombie) child of this process: one /proc read, so a kill lands soon after a start. */
+function liveChild(pid: number): boolean {
+  try {
+    const rest = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ').at(-1)!.split(' ');
+    return Number(rest[1]) === process.pid && rest[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
 /** Live worker processes that ran a job, most recently started first. */
 function liveWorkers(file: string): number[] {
-  const live = new Set(childPids());
   const out: number[] = [];
-  for (const s of starts(file).reverse()) if (live.has(s.pid) && !out.includes(s.pid)) out.push(s.pid);
+  for (const s of starts(file).reverse()) if (!out.includes(s.pid) && liveChild(s.pid)) out.push(s.pid);
   return out;
 }
 
@@ -63,7 +72,7 @@ async function schedule(delivery: Delivery, kills: readonly Kill[]): Promise<voi
   writeFileSync(startLog, '');
   const queue = SqliteQueue.open(join(dir, 'jobs.db'));
   try {
-    const ids = await queue.enqueueMany(Array.from({ length: N }, () => ({ name: 'startAppend', payload: { file: log, starts: startLog, ms: 2 }, maxAttempts: 50 })));
+    const ids = await queue.enqueueMany(Array.from({ length: N }, () => ({ name: 'startAppend', payload: { file: log, starts: startLog, ms: 4 }, maxAttempts: 50 })));
     const foreman = await Foreman.start({
       queue, handlers: JOBS, concurrency: 2, delivery, runtime: 'process', logger: false, backoff: { baseMs: 1, maxBackoffMs: 20 },
     });
