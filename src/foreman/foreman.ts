@@ -18,7 +18,9 @@
  *      │                            └──its pool's scope aborted (a worker died; stop() forced it off)──► ending
  *      │                                 (until that scope has ended: every worker of it stopped) ──► recording:
  *      │                                 forced off → release (at-least-once) / dead 'lost' (at-most-once);
- *      │                                 handlers module failed to load → dead 'handlers-failed'; else fail
+ *      │                                 handlers module failed to load → dead 'handlers-failed'; else (its
+ *      │                                 worker died, or was stopped with one that died: the outcome is
+ *      │                                 unknown) fail (at-least-once) / dead 'lost' (at-most-once: never re-run)
  *      └──payload does not decode──► recording (dead 'bad-payload')
  *
  * Pools live in generations: a scope on the supervisor holding one pool (minWorkers 0: workers start on demand and
@@ -68,7 +70,7 @@ export interface ForemanStats {
   readonly running: number;
   /** at-least-once jobs forced off by stop() and released. */
   readonly released: number;
-  /** at-most-once jobs forced off by stop(): dead with reason 'lost'. */
+  /** at-most-once jobs forced off by stop() or whose worker died: dead with reason 'lost'. */
   readonly lost: number;
 }
 
@@ -439,7 +441,8 @@ export class Foreman {
     if (reason instanceof PreciousWorkerDiedError && reason.exit.reason === 'failed' && gen.answered === 0) {
       return { kind: 'dead', error: reason, reason: 'handlers-failed' };
     }
-    return { kind: 'fail', error: reason };
+    // A worker died mid-run: the job may have done its work. at-most-once never runs it again.
+    return this.#o.delivery === 'at-least-once' ? { kind: 'fail', error: reason } : { kind: 'dead', error: reason, reason: 'lost' };
   }
 
   #timeoutOf(name: string): number | undefined {
@@ -473,7 +476,7 @@ export class Foreman {
           this.#dead++;
           if (outcome.reason === 'lost') {
             this.#lost++;
-            this.#logger?.warn({ job: job.id, name: job.name }, 'foreman: at-most-once job forced off at stop: lost');
+            this.#logger?.warn({ job: job.id, name: job.name, err: outcome.error }, 'foreman: at-most-once job ended with an unknown outcome (forced off at stop, or its worker died): lost');
           }
           end = outcome.reason === 'lost' ? 'lost' : 'dead';
           break;

@@ -66,7 +66,7 @@ export type DeadReason =
   | 'unknown-name' // the handlers module has no such job
   | 'bad-payload' // the stored payload does not decode
   | 'handlers-failed' // the handlers module failed to load
-  | 'lost'; // at-most-once: claimed by a foreman that died before it finished (outcome unknown)
+  | 'lost'; // at-most-once: its foreman or its worker died, or stop() forced it off, before it finished (outcome unknown)
 
 /** A dead job, as `queue.dead()` lists it. */
 export interface DeadJob {
