@@ -15,17 +15,26 @@
  *      │                            ├──threw──► recording ──fail(retryAt | dead 'failed' | 'unknown-name')
  *      │                            ├──timed out──► ending (aborted; waits until the old run really ended:
  *      │                            │               its task answered or its worker stopped) ──► recording (fail)
- *      │                            └──its pool's scope aborted (a worker died; stop() forced it off)──► ending
- *      │                                 (until that scope has ended: every worker of it stopped) ──► recording:
- *      │                                 forced off → release (at-least-once) / dead 'lost' (at-most-once);
- *      │                                 handlers module failed to load → dead 'handlers-failed'; else (its
- *      │                                 worker died, or was stopped with one that died: the outcome is
- *      │                                 unknown) fail (at-least-once) / dead 'lost' (at-most-once: never re-run)
+ *      │                            ├──its worker died (PoolWorkerDiedError: crashed, or its entry did not load)
+ *      │                            │     ──► recording: handlers module never loaded in this generation (exit
+ *      │                            │     'failed', no job answered yet) → dead 'handlers-failed'; else (the job
+ *      │                            │     may have done its work: the outcome is unknown) fail (at-least-once) /
+ *      │                            │     dead 'lost' (at-most-once: never run again)
+ *      │                            └──its pool's scope aborted (stop() forced it off; the supervisor went)──►
+ *      │                                 ending (until that scope has ended: every worker of it stopped) ──►
+ *      │                                 recording: forced off → release (at-least-once) / dead 'lost'
+ *      │                                 (at-most-once); else fail (at-least-once) / dead 'lost' (at-most-once)
  *      └──payload does not decode──► recording (dead 'bad-payload')
  *
+ * Blast radius: the pool is not precious, so a worker's death (process.exit, an uncaught error outside a handler,
+ * out of memory, a kill) fails only the job running on it; jobs on the other workers run on, jobs queued in the
+ * pool that had not started on it go to another worker, and the pool starts a replacement on demand. A handlers
+ * module that does not load fails every job its worker held (none started), so a broken module costs a worker
+ * start per batch of jobs claimed, never a loop of restarts.
+ *
  * Pools live in generations: a scope on the supervisor holding one pool (minWorkers 0: workers start on demand and
- * stay). A precious pool worker's death aborts its generation; the next claim opens a new one once the old has
- * ended, so the loop never stops because of a job or a handlers module that fails to load.
+ * stay). A generation ends only when its scope is aborted — by stop()'s force, or from outside (the supervisor
+ * shutting down); the next claim then opens a new one once the old has ended.
  *
  * Sleeping: when a claim returns nothing the loop waits for the earliest of the queue's wake-up (onWakeup),
  * nextRunAt(), a run ending, stop() or drained(); a wake-up while a claim is in flight sets `#kicked`, so none is
@@ -37,7 +46,7 @@
  * never overlaps the old run.
  */
 import { pino, type Logger } from 'pino';
-import { PreciousWorkerDiedError, TaskTimeoutError } from '../errors.js';
+import { PoolWorkerDiedError, TaskTimeoutError } from '../errors.js';
 import { runWithEnd, type ScopedPool } from '../pool/scoped-pool.js';
 import { Supervisor } from '../registrant/client.js';
 import type { Scope } from '../scope/scope.js';
@@ -82,7 +91,7 @@ class ForcedOffError extends Error {
   }
 }
 
-/** A scope and its pool; aborted for good by a pool worker's death or by stop()'s force. */
+/** A scope and its pool; aborted for good by stop()'s force (or from outside: the supervisor shutting down). */
 interface Generation {
   readonly scope: Scope;
   readonly pool: ScopedPool<JobInput, unknown>;
@@ -90,7 +99,7 @@ interface Generation {
   readonly ended: Promise<void>;
   /** Lets the scope's function return (the scope commits, or ends if aborted). */
   readonly close: () => void;
-  /** Runs of this generation that answered (a result or the handler's own error): the module loaded. */
+  /** Runs of this generation that answered (a result or the handler's own error): the module loaded once. */
   answered: number;
 }
 
@@ -148,6 +157,8 @@ export class Foreman {
   #gen: Generation | undefined;
   #opening: Promise<Generation | undefined> | undefined;
   #kicked = false;
+  /** The last pool worker death logged (the jobs it held share one error: one line per worker). */
+  #lastDeath: PoolWorkerDiedError | undefined;
   #waker: (() => void) | undefined;
   #loopDone: Promise<void> = Promise.resolve();
   #stopping: Promise<void> | undefined;
@@ -170,8 +181,9 @@ export class Foreman {
     this.#ownSupervisor = own;
     this.#logger = logger;
     // at-most-once claims only for free workers (snappea's min(free workers, batchSize)): a job claimed ahead and
-    // then lost to a crash never ran, and at-most-once cannot give it back. at-least-once claims a batch ahead
-    // (released on a crash), so that a worker never idles for a claim's round trip.
+    // then lost to a forced stop or the foreman's death never ran, and at-most-once cannot give it back.
+    // at-least-once claims a batch ahead (released at a forced stop), so that a worker never idles for a claim's
+    // round trip. A worker's crash loses neither: what it had not started goes to another worker.
     this.#ahead = o.delivery === 'at-most-once' ? 0 : o.batchSize;
     this.#slots = o.concurrency + this.#ahead;
   }
@@ -384,6 +396,7 @@ export class Foreman {
         (scope) => {
           const pool = scope.pool<JobInput, unknown>({
             entry: o.handlers, maxWorkers: o.concurrency, minWorkers: 0, runtime: o.runtime, abortGraceMs: o.abortGraceMs, name: 'foreman', kind: 'foreman',
+            precious: false, // a worker's death fails only the job it ran (PoolWorkerDiedError); the pool replaces it
           });
           scope.signal.addEventListener('abort', () => {
             close(); // an aborted scope ends once its function returned and its workers stopped
@@ -422,8 +435,10 @@ export class Foreman {
       },
       (err: unknown) => {
         if (gen.scope.signal.aborted) {
-          // Forced off or a worker died: the outcome is known once every worker of that scope stopped.
-          void gen.ended.then(() => this.#record(run, this.#afterAbort(gen, gen.scope.signal.reason)));
+          // Forced off (or the supervisor went): the outcome is known once every worker of that scope stopped.
+          void gen.ended.then(() => this.#record(run, this.#afterAbort(gen.scope.signal.reason)));
+        } else if (err instanceof PoolWorkerDiedError) {
+          void ended.then(() => this.#record(run, this.#afterDeath(gen, run, err)));
         } else if (err instanceof TaskTimeoutError) {
           void ended.then(() => this.#record(run, { kind: 'fail', error: err }));
         } else {
@@ -435,14 +450,32 @@ export class Foreman {
     );
   }
 
-  #afterAbort(gen: Generation, reason: unknown): Outcome {
+  #afterAbort(reason: unknown): Outcome {
     if (reason === this.#forced) return this.#o.delivery === 'at-least-once' ? { kind: 'release' } : { kind: 'dead', error: reason, reason: 'lost' };
-    // A pool worker's main failed before any job of this generation answered: the handlers module did not load.
-    if (reason instanceof PreciousWorkerDiedError && reason.exit.reason === 'failed' && gen.answered === 0) {
-      return { kind: 'dead', error: reason, reason: 'handlers-failed' };
+    return this.#unknownOutcome(reason);
+  }
+
+  /**
+   * The job's worker died under it (or, exit `failed`, never loaded the handlers module): only this job is hit.
+   * A `failed` exit before any job of this generation answered means the handlers module does not load: dead at
+   * once. After one answered, it is an ordinary failed attempt (a module that loaded once may fail to load in a
+   * new worker for a passing reason). Logged once per worker (every job it held shares its error), naming the
+   * first of its jobs.
+   */
+  #afterDeath(gen: Generation, run: Run, err: PoolWorkerDiedError): Outcome {
+    const broken = err.exit.reason === 'failed' && gen.answered === 0;
+    if (this.#lastDeath !== err) {
+      this.#lastDeath = err;
+      const msg = broken ? 'foreman: the handlers module did not load; its jobs are dead'
+        : this.#o.delivery === 'at-least-once' ? 'foreman: a job\'s worker died; that attempt failed' : 'foreman: a job\'s worker died; at-most-once: the job is lost';
+      this.#logger?.warn({ err: err.exit.error, worker: err.worker.name, exit: err.exit.reason, job: run.job.id, name: run.job.name }, msg);
     }
-    // A worker died mid-run: the job may have done its work. at-most-once never runs it again.
-    return this.#o.delivery === 'at-least-once' ? { kind: 'fail', error: reason } : { kind: 'dead', error: reason, reason: 'lost' };
+    return broken ? { kind: 'dead', error: err, reason: 'handlers-failed' } : this.#unknownOutcome(err);
+  }
+
+  /** A run ended without an answer (its worker died or was stopped): it may have done its work. at-most-once never runs it again. */
+  #unknownOutcome(error: unknown): Outcome {
+    return this.#o.delivery === 'at-least-once' ? { kind: 'fail', error } : { kind: 'dead', error, reason: 'lost' };
   }
 
   #timeoutOf(name: string): number | undefined {

@@ -2,7 +2,9 @@
  * A pool worker: a defineWorker module that imports the pool's task module and runs the batches its pool sends
  * on ctx.port. Batches wait in a FIFO; up to `concurrency` of them run at once, each one input after another
  * (a synchronous task runs back to back with the next, without awaiting; a promise is awaited). Main returns
- * once termination is requested (the pool's scope ended, or the pool stopped this worker): `completed`.
+ * once termination is requested (the pool's scope ended, or the pool stopped this worker): `completed`. Main
+ * throws only before it takes any batch, when the task module does not load or exports no task function: the pool
+ * reads a `failed` exit as that (pool.ts #workerStopped).
  *
  * Before calling a task it claims the task's gate word (thread pools, gate.ts): a task the pool cancelled or took
  * back is skipped and reported as such, never started. A task whose run is aborted while running gets its

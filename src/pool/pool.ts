@@ -20,7 +20,9 @@
  * demand) if it has not ended abortGraceMs later. A stop the pool asked for is not a precious death.
  *
  * A worker that dies: its tasks that never started are queued again; those that had started fail with
- * PoolWorkerDiedError (non-precious pools answer each task as it ends, so only the running ones are lost).
+ * PoolWorkerDiedError (non-precious pools answer each task as it ends, so only the running ones are lost). A
+ * worker whose entry did not load (exit `failed`) fails all it held with PoolWorkerDiedError: none started, and a
+ * retry would fail the same way (a non-precious pool would otherwise start workers forever).
  *
  * Why one file of ~700 lines: dispatch, answers, aborts and worker stops all move the same counters (queued,
  * in flight, outstanding per worker, the gate words) and each must see the others' invariants hold; the types
@@ -671,6 +673,10 @@ export class PoolCore implements ScopeResource {
     clearTimeout(member.graceTimer);
     this.#deadWorkerMs += performance.now() - member.bornAt;
     const gate = member.gate;
+    // `failed`: its entry did not load (pool-worker.ts's main throws nowhere else) or it could not be spawned, so no
+    // task of it started, and each would fail the same way on the next worker. They fail here instead of going
+    // round again: a pool whose entry cannot load starts a worker per batch of calls, never in a loop.
+    const loadFailed = exit.reason === 'failed';
     let died: PoolWorkerDiedError | undefined;
     const again: Entry[] = [];
     for (const batch of member.batches.values()) {
@@ -681,13 +687,13 @@ export class PoolCore implements ScopeResource {
         batch.state[t] = T_ANSWERED;
         this.#outstanding--;
         const started = gate === undefined || gateState(gate, batch.seq + t) !== G_QUEUED;
-          if (st === T_STOLEN) continue;
+        if (st === T_STOLEN) continue;
         const call = callAt(batch, t);
         call.inFlight--;
         call.batches.delete(batch);
         if (call.settled) this.#endIfIdle(call);
         if (call.settled || this.#closed) continue;
-        if (!started) {
+        if (!started && !loadFailed) {
           // Never started: run it elsewhere (a task runs at most once).
           if (call.queued === 0) this.#queueSize++;
           call.queued++;
@@ -703,8 +709,9 @@ export class PoolCore implements ScopeResource {
     member.abandoned = 0;
     for (let i = again.length - 1; i >= 0; i--) this.#queue.unshift(again[i]!);
     if (this.#closed) return;
-    // Keep minWorkers while the scope is active (a non-precious pool outlives its workers' deaths).
-    while (this.#live() < this.#o.minWorkers && this.#node.state === 'active' && this.#addWorker(this.#registrar.tryRegister) !== undefined);
+    // Keep minWorkers while the scope is active (a non-precious pool outlives its workers' deaths) — but not after
+    // a worker whose entry did not load: its replacement would fail alike, and so on; work starts one on demand.
+    if (!loadFailed) while (this.#live() < this.#o.minWorkers && this.#node.state === 'active' && this.#addWorker(this.#registrar.tryRegister) !== undefined);
     this.#dispatch();
     this.#checkDrained();
   }

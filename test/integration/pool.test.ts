@@ -2,6 +2,7 @@
  * scope.pool(): fan-out with the scope's guarantees — results in order, task errors vs worker deaths, abort while
  * tasks are queued and in flight, the pool at scope end, nested scopes, capacity, both runtimes, batching edges.
  */
+import dc from 'node:diagnostics_channel';
 import { describe, expect, it } from 'vitest';
 import {
   PoolWorkerDiedError,
@@ -92,6 +93,34 @@ describe.each(RUNTIMES)('%s runtime', (runtime) => {
         expect(await pool.run(5)).toBe(25);
         checkForInterrupts();
       });
+      expect(sup.metrics().preciousDeaths).toBe(0);
+    });
+
+    it('with precious: false, an entry that does not load fails the tasks its worker held (none started), with no loop of worker starts', async () => {
+      const sup = await startSupervisor();
+      let starts = 0;
+      const onRegister = (m: unknown): void => void ((m as { kind?: string }).kind === 'broken' && starts++);
+      dc.subscribe('bgworkers:worker:register', onRegister);
+      try {
+        await sup.scope(async (scope) => {
+          // minWorkers 1: the worker starts with the pool, and is not replaced after it failed (that would loop).
+          const pool = scope.pool<unknown, number>({ runtime, entry: fixture('import-throws.mjs'), maxWorkers: 1, minWorkers: 1, precious: false, kind: 'broken' });
+          // Thread: both runs go to the starting worker (the second ahead, never started); process: the second waits
+          // for the next worker.
+          const errs = await Promise.all([pool.run(1), pool.run(2)].map((p) => p.catch((e: unknown) => e)));
+          for (const err of errs) {
+            expect(err).toBeInstanceOf(PoolWorkerDiedError);
+            expect((err as PoolWorkerDiedError).exit.reason).toBe('failed');
+            expect((err as PoolWorkerDiedError).exit.error!.message).toBe('bad module on purpose');
+          }
+          // One worker per batch of calls, not one per retry (with the tasks queued again, they never settled).
+          expect(starts).toBe(runtime === 'thread' ? 1 : 2);
+          expect(pool.stats).toMatchObject({ workers: 0, queued: 0, running: 0 });
+          checkForInterrupts();
+        });
+      } finally {
+        dc.unsubscribe('bgworkers:worker:register', onRegister);
+      }
       expect(sup.metrics().preciousDeaths).toBe(0);
     });
   });
