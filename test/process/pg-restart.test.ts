@@ -1,7 +1,8 @@
 /**
  * The PostgreSQL server restarts under a Foreman (issue 15.6): a private cluster (test/pg-cluster.ts; the shared
  * server is never restarted) is stopped — 'fast' (connections terminated, clean) or 'immediate' (a crash, then
- * recovery) — and started again while a foreman drains jobs that log their ids. The foreman must survive (no
+ * recovery) — and started again while one foreman, or two (each with its own pool and owner connection, as on two
+ * machines), drain jobs that log their ids. Every foreman must survive (no
  * unhandled error; its owner connection, lock and LISTEN re-established; claiming again) and drain the rest:
  * - at-least-once: no job lost; a job runs twice only if it was held (claimed, outcome not recorded) at the restart.
  * - at-most-once: no job runs twice; the lost (dead 'lost', or never logged) are counted.
@@ -14,7 +15,7 @@
  */
 import dc from 'node:diagnostics_channel';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -89,12 +90,19 @@ function watched(queue: PostgresQueue): { queue: JobQueue; wakes: number[] } {
 }
 
 /** Claims and recorded ends of this process's foreman, from the diagnostics channels. */
-function jobEvents(): { claims: { id: string; at: number }[]; held: () => Set<string>; off: () => void } {
-  const claims: { id: string; at: number }[] = [];
+interface Claim {
+  readonly id: string;
+  readonly attempt: number;
+  readonly fence: number;
+  readonly at: number;
+}
+
+function jobEvents(): { claims: Claim[]; held: () => Set<string>; off: () => void } {
+  const claims: Claim[] = [];
   const open = new Set<string>();
   const onClaim = (m: unknown): void => {
-    const { id } = m as { id: string };
-    claims.push({ id, at: performance.now() });
+    const { id, attempt, fence } = m as Claim;
+    claims.push({ id, attempt, fence, at: performance.now() });
     open.add(id);
   };
   const onEnd = (m: unknown): void => void open.delete((m as { id: string }).id);
@@ -116,24 +124,41 @@ function countsOf(ids: string[]): Map<string, number> {
   return m;
 }
 
-async function withForeman(delivery: Delivery, body: (f: { foreman: Foreman; queue: PostgresQueue; log: string; wakes: number[]; messages: { msg: string; at: number }[]; events: ReturnType<typeof jobEvents> }) => Promise<void>): Promise<void> {
+interface Machine {
+  readonly foreman: Foreman;
+  readonly queue: PostgresQueue;
+  readonly wakes: number[];
+  readonly messages: { msg: string; at: number }[];
+}
+
+/** `n` foremen on one new schema, each with a queue (pool and owner connection) of its own, as on n machines. */
+async function withForemen(delivery: Delivery, n: number, body: (f: { machines: Machine[]; queue: PostgresQueue; log: string; events: ReturnType<typeof jobEvents> }) => Promise<void>): Promise<void> {
   const c = cluster!;
   const schema = `bgw_restart_${randomBytes(4).toString('hex')}`;
   const log = join(mkdtempSync(join(tmpdir(), 'bgw-pg-restart-')), 'log');
   writeFileSync(log, '');
   const queue = await PostgresQueue.connect(c.url, { schema });
-  const w = watched(queue);
-  const { logger, messages } = memoryLogger();
   const events = jobEvents();
   const supervisor = await startSupervisor();
-  const foreman = await Foreman.start({ queue: w.queue, handlers: JOBS, concurrency: 4, batchSize: 32, delivery, leaseMs: 10_000, logger, supervisor });
+  const machines: Machine[] = [];
   try {
-    await body({ foreman, queue, log, wakes: w.wakes, messages, events });
+    for (let i = 0; i < n; i++) {
+      const own = await PostgresQueue.connect(c.url, { schema });
+      const w = watched(own);
+      const { logger, messages } = memoryLogger();
+      const foreman = await Foreman.start({ queue: w.queue, handlers: JOBS, concurrency: 4, batchSize: 32, delivery, leaseMs: 10_000, logger, supervisor });
+      machines.push({ foreman, queue: own, wakes: w.wakes, messages });
+    }
+    await body({ machines, queue, log, events });
   } catch (e) {
-    throw new Error(`${(e as Error).message}\nforeman said: ${messages.map((m) => m.msg).join(' | ')}\nserver log tail:\n${c.log().split('\n').slice(-15).join('\n')}`, { cause: e });
+    const said = machines.map((m, i) => `foreman ${i} said: ${m.messages.map((x) => x.msg).join(' | ')}`).join('\n');
+    throw new Error(`${(e as Error).message}\n${said}\nserver log tail:\n${c.log().split('\n').slice(-15).join('\n')}`, { cause: e });
   } finally {
     events.off();
-    await foreman.stop();
+    for (const m of machines) {
+      await m.foreman.stop();
+      await m.queue.close();
+    }
     await queue.close();
   }
 }
@@ -150,64 +175,73 @@ async function restart(mode: StopMode): Promise<{ stoppingAt: number; stoppedAt:
 
 const suite = gate();
 suite('a PostgreSQL restart during a drain', () => {
-  for (const mode of ['fast', 'immediate'] as const) {
-    for (const delivery of ['at-least-once', 'at-most-once'] as const) {
-      it(`${mode} restart, ${delivery}: the foreman reconnects, drains the rest, wakes on NOTIFY`, { timeout: T }, async () => {
-        await withForeman(delivery, async ({ foreman, queue, log, wakes, messages, events }) => {
-          const ids = await queue.enqueueMany(Array.from({ length: N }, () => ({ name: 'append', payload: { file: log } })));
-          await until(() => loggedJobIds(log).length >= RESTART_AT, `${RESTART_AT} jobs logged`, T);
-          const heldAtStop = events.held();
-          const r = await restart(mode);
-          // Held at the restart: claimed before the server was back and not recorded before it went down.
-          const inFlight = new Set([...heldAtStop, ...events.claims.filter((c) => c.at >= r.stoppingAt && c.at <= r.upAt).map((c) => c.id)]);
-          // A claim made after the server was down succeeded once it was back.
-          await until(() => events.claims.some((c) => c.at > r.stoppedAt), 'a claim after the restart', 15_000);
-          const back = events.claims.find((c) => c.at > r.stoppedAt)!.at - r.stoppedAt;
-          const relinked = messages.find((m) => m.msg === 'postgres queue: owner connection re-established' && m.at > r.stoppingAt);
-          expect(relinked, 'the owner connection was re-established').toBeDefined();
-          await foreman.drained();
-          expect(foreman.state).toBe('running');
+  for (const n of [1, 2]) {
+    for (const mode of ['fast', 'immediate'] as const) {
+      for (const delivery of ['at-least-once', 'at-most-once'] as const) {
+        it(`${n === 1 ? '1 foreman' : `${n} foremen`}, ${mode} restart, ${delivery}: reconnects, drains the rest, wakes on NOTIFY`, { timeout: T }, async () => {
+          await withForemen(delivery, n, async ({ machines, queue, log, events }) => {
+            const ids = await queue.enqueueMany(Array.from({ length: N }, () => ({ name: 'append', payload: { file: log } })));
+            await until(() => loggedJobIds(log).length >= RESTART_AT, `${RESTART_AT} jobs logged`, T);
+            const heldAtStop = events.held();
+            const r = await restart(mode);
+            // In flight at the restart: held when the stop began, or claimed before the server was back.
+            const inFlight = new Set([...heldAtStop, ...events.claims.filter((c) => c.at >= r.stoppingAt && c.at <= r.upAt).map((c) => c.id)]);
+            // A claim made after the server was down succeeded once it was back.
+            await until(() => events.claims.some((c) => c.at > r.stoppedAt), 'a claim after the restart', 15_000);
+            const back = events.claims.find((c) => c.at > r.stoppedAt)!.at - r.stoppedAt;
+            for (const m of machines) {
+              await until(() => m.messages.some((x) => x.msg === 'postgres queue: owner connection re-established' && x.at > r.stoppingAt), 'every owner connection re-established', 15_000);
+            }
+            for (const m of machines) await m.foreman.drained();
+            expect(machines.map((m) => m.foreman.state)).toEqual(machines.map(() => 'running'));
 
-          const count = countsOf(loggedJobIds(log));
-          const twice = [...count].filter(([, n]) => n > 1).map(([id]) => id);
-          const lostDead = (await queue.dead({ limit: N })).filter((d) => d.reason === 'lost').map((d) => d.id);
-          const missing = ids.filter((id) => !count.has(id));
-          if (delivery === 'at-least-once') {
-            expect(missing).toEqual([]);
-            expect(twice.filter((id) => !inFlight.has(id))).toEqual([]);
-          } else {
-            expect(twice).toEqual([]);
-            expect(missing.filter((id) => !inFlight.has(id))).toEqual([]);
-          }
-          expect(await queue.stats()).toMatchObject({ queued: 0, running: 0 });
+            const count = countsOf(loggedJobIds(log));
+            const twice = [...count].filter(([, k]) => k > 1).map(([id]) => id);
+            // What a failure prints about the jobs run twice: their log lines, claims, and each foreman's counters.
+            const lines = readFileSync(log, 'utf8').split('\n');
+            const detail = JSON.stringify({
+              twice: twice.map((id) => ({ id, lines: lines.filter((l) => l.startsWith(`${id} `)), claims: events.claims.filter((c) => c.id === id).map((c) => ({ ...c, at: c.at - r.stoppingAt })) })),
+              stats: machines.map((m) => m.foreman.stats()),
+            });
+            const lostDead = (await queue.dead({ limit: N })).filter((d) => d.reason === 'lost').map((d) => d.id);
+            const missing = ids.filter((id) => !count.has(id));
+            if (delivery === 'at-least-once') {
+              expect(missing).toEqual([]);
+              expect(twice.filter((id) => !inFlight.has(id)), detail).toEqual([]);
+            } else {
+              expect(twice, detail).toEqual([]);
+              expect(missing.filter((id) => !inFlight.has(id))).toEqual([]);
+            }
+            expect(await queue.stats()).toMatchObject({ queued: 0, running: 0 });
 
-          // The LISTEN is back: a job enqueued now wakes the idle foreman by NOTIFY.
-          const wakesBefore = wakes.length;
-          const t0 = performance.now();
-          const [late] = await queue.enqueueMany([{ name: 'append', payload: { file: log } }]);
-          await until(() => wakes.length > wakesBefore, 'a NOTIFY wake-up after the restart', 5_000);
-          const wokeMs = wakes[wakesBefore]! - t0;
-          await until(() => loggedJobIds(log).includes(late!), 'the job enqueued after the restart to run', 5_000);
-          const rerecorded = messages.filter((m) => m.msg === 'foreman: recording a job outcome failed, retrying').length;
-          console.log(`pg-restart ${mode} ${delivery}: pg_ctl stop ${(r.stoppedAt - r.stoppingAt).toFixed(0)} ms + start ${(r.upAt - r.stoppedAt).toFixed(0)} ms; ` +
-            `first claim ${back.toFixed(0)} ms after the server was down; held when the stop began ${heldAtStop.size} (claimed until it was up ${inFlight.size}); ` +
-            `outcomes recorded again ${rerecorded}; run twice ${twice.length}; lost ${lostDead.length} dead 'lost' + ${missing.length} never run; ` +
-            `NOTIFY wake-up ${wokeMs.toFixed(1)} ms after enqueue`);
+            // The LISTEN is back: a job enqueued now wakes every idle foreman by NOTIFY.
+            const before = machines.map((m) => m.wakes.length);
+            const t0 = performance.now();
+            const [late] = await queue.enqueueMany([{ name: 'append', payload: { file: log } }]);
+            await until(() => machines.every((m, i) => m.wakes.length > before[i]!), 'a NOTIFY wake-up of every foreman after the restart', 5_000);
+            const wokeMs = Math.max(...machines.map((m, i) => m.wakes[before[i]!]! - t0));
+            await until(() => loggedJobIds(log).includes(late!), 'the job enqueued after the restart to run', 5_000);
+            const said = (msg: string): number => machines.reduce((k, m) => k + m.messages.filter((x) => x.msg === msg).length, 0);
+            console.log(`pg-restart ${n === 1 ? '1 foreman' : `${n} foremen`} ${mode} ${delivery}: pg_ctl stop ${(r.stoppedAt - r.stoppingAt).toFixed(0)} ms + start ${(r.upAt - r.stoppedAt).toFixed(0)} ms; ` +
+              `first claim ${back.toFixed(0)} ms after the server was down; held when the stop began ${heldAtStop.size} (claimed until it was up ${inFlight.size}); ` +
+              `outcomes recorded again ${said('foreman: recording a job outcome failed, retrying')}; foremen taken over ${said('postgres queue: a gone foreman was taken over')}; ` +
+              `run twice ${twice.length}; lost ${lostDead.length} dead 'lost' + ${missing.length} never run; NOTIFY wake-up ${wokeMs.toFixed(1)} ms after enqueue`);
+          });
         });
-      });
+      }
     }
   }
 
   it('an idle foreman whose server restarted runs a job enqueued at once after the restart', { timeout: T }, async () => {
-    await withForeman('at-least-once', async ({ foreman, queue, log, events }) => {
-      await foreman.drained();
+    await withForemen('at-least-once', 1, async ({ machines: [m], queue, log, events }) => {
+      await m!.foreman.drained();
       const r = await restart('fast');
       const enqueuedAt = performance.now();
       const [id] = await queue.enqueueMany([{ name: 'append', payload: { file: log } }]);
       await until(() => loggedJobIds(log).includes(id!), 'the job enqueued right after the restart to run', 15_000);
       const claimedAt = events.claims.find((c) => c.id === id)!.at;
       console.log(`pg-restart idle: pg_ctl stop ${(r.stoppedAt - r.stoppingAt).toFixed(0)} ms + start ${(r.upAt - r.stoppedAt).toFixed(0)} ms; a job enqueued as soon as it was up was claimed ${(claimedAt - enqueuedAt).toFixed(0)} ms later (${(claimedAt - r.stoppedAt).toFixed(0)} ms after the server was down)`);
-      await foreman.drained();
+      await m!.foreman.drained();
       expect(await queue.stats()).toMatchObject({ queued: 0, running: 0 });
     });
   });
