@@ -44,6 +44,11 @@
  * registrant — never from a job's worker, so a job that blocks its worker's event loop keeps its lease. A claim is
  * held (and renewed) until its outcome is recorded, which for an aborted run is after it really ended: a retry
  * never overlaps the old run.
+ *
+ * Store failures (the database restarting, a connection dropped): a claim that fails is logged and tried again
+ * after 1 s or the next wake-up (the queue's reconnect wakes the loop); an outcome that fails to be recorded is
+ * written again with backoff for up to leaseMs (#persist), its run held meanwhile, so a restart leaves no job
+ * running in the queue for a foreman that no longer holds it.
  */
 import { pino, type Logger } from 'pino';
 import { PoolWorkerDiedError, TaskTimeoutError } from '../errors.js';
@@ -59,6 +64,11 @@ import { newOwner } from './owner.js';
 import type { ClaimedJob, ClaimRef, DeadReason, QueueSession } from './queue.js';
 
 export type { ForemanOptions } from './foreman-options.js';
+
+/** First wait before recording a job's outcome again after the store failed. */
+const RECORD_RETRY_MS = 50;
+/** Longest wait between attempts to record an outcome. */
+const MAX_RECORD_RETRY_MS = 1_000;
 
 /** A foreman's lifecycle state. */
 export type ForemanState = 'starting' | 'running' | 'stopping' | 'stopped';
@@ -493,19 +503,19 @@ export class Foreman {
     try {
       switch (outcome.kind) {
         case 'complete':
-          await s.complete(ref);
+          await this.#persist(job, () => s.complete(ref));
           this.#completed++;
           end = 'completed';
           break;
         case 'release':
-          await s.release(ref);
+          await this.#persist(job, () => s.release(ref));
           this.#released++;
           end = 'released';
           break;
-        case 'dead':
-          error = serializeError(outcome.error);
+        case 'dead': {
+          const e = (error = serializeError(outcome.error));
           reason = outcome.reason;
-          await s.fail(ref, error, null, outcome.reason);
+          await this.#persist(job, () => s.fail(ref, e, null, outcome.reason));
           this.#dead++;
           if (outcome.reason === 'lost') {
             this.#lost++;
@@ -513,17 +523,18 @@ export class Foreman {
           }
           end = outcome.reason === 'lost' ? 'lost' : 'dead';
           break;
+        }
         case 'fail': {
-          error = serializeError(outcome.error);
+          const e = (error = serializeError(outcome.error));
           this.#failed++;
           if (job.attempt >= job.maxAttempts) {
             reason = 'failed';
-            await s.fail(ref, error, null, 'failed');
+            await this.#persist(job, () => s.fail(ref, e, null, 'failed'));
             this.#dead++;
             end = 'dead';
           } else {
             const retryAt = new Date(Date.now() + retryDelayMs(job.attempt, this.#o.backoffBaseMs, this.#o.maxBackoffMs));
-            await s.fail(ref, error, retryAt, 'failed');
+            await this.#persist(job, () => s.fail(ref, e, retryAt, 'failed'));
             this.#retried++;
             end = 'retry';
           }
@@ -531,7 +542,8 @@ export class Foreman {
         }
       }
     } catch (err) {
-      // The store failed: the claim stays as it is (at-least-once: its lease lapses and it runs again).
+      // The store failed for leaseMs: the claim stays running under this owner (at-least-once: run again once this
+      // foreman is gone; at-most-once: left running, never run again).
       this.#logger?.error({ err, job: job.id, outcome: outcome.kind }, 'foreman: recording a job outcome failed');
     }
     this.#runs.delete(job.id);
@@ -543,6 +555,29 @@ export class Foreman {
     }
     if (this.#runs.size === 0) for (const resolve of this.#idleWaiters.splice(0)) resolve();
     this.#kick();
+  }
+
+  /**
+   * One store write of a run's outcome, made again after a failure (the server restarting, a connection dropped)
+   * with backoff, for at most leaseMs: an outcome never recorded leaves the claim running under this live owner,
+   * which no other foreman takes over. The run stays held meanwhile (its lease renewed, stop() waits for it). A
+   * write that did commit but whose reply was lost matches no row when made again (its fence): nothing changes.
+   * Rejects with the last error when the time is up.
+   */
+  async #persist(job: ClaimedJob, write: () => Promise<boolean>): Promise<void> {
+    const deadline = performance.now() + this.#o.leaseMs;
+    let delay = RECORD_RETRY_MS;
+    for (;;) {
+      try {
+        await write();
+        return;
+      } catch (err) {
+        if (performance.now() + delay > deadline) throw err;
+        if (delay === RECORD_RETRY_MS) this.#logger?.warn({ err, job: job.id }, 'foreman: recording a job outcome failed, retrying');
+        await new Promise((resolve) => setTimeout(resolve, delay));
+        delay = Math.min(delay * 2, MAX_RECORD_RETRY_MS);
+      }
+    }
   }
 
   /** at-least-once: extends every held claim's lease (one statement), at most one renewal in flight. */

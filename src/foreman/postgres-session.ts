@@ -16,6 +16,13 @@
  *  - at-least-once jobs whose owner has no row (detached, or a row deleted by hand) fall back to lease expiry.
  * It runs at attach, and on claim at most once per TAKEOVER_INTERVAL_MS or whenever a claim finds nothing.
  * claim() returns nothing while the owner's link is reconnecting (its lock is not held then).
+ *
+ * Claims whose reply was lost: a claim statement that fails may still have committed (the server crashed, or the
+ * connection dropped, between its commit and its reply), leaving jobs running under this live owner that the
+ * foreman never got — nobody would ever run them. So the session keeps the claims it handed out and not yet
+ * finished (`#held`, id → fence); after a claim failed, the next claim first queues again (requeueUnheld) every
+ * running job of this owner not in `#held`, with no other claim of this session in flight (whose rows would not be
+ * in `#held` yet). Those jobs never reached the foreman, so never ran: even at-most-once may run them now.
  */
 import type pg from 'pg';
 import { JobFailedError, QueueError } from '../errors.js';
@@ -63,6 +70,13 @@ export class PgSession implements QueueSession {
   readonly #onDetach: (s: PgSession) => void;
   #lastTakeover = 0;
   #detached = false;
+  /** Claims handed out and not yet finished: id → fence. */
+  readonly #held = new Map<string, number>();
+  /** A claim statement failed since the last requeueUnheld: some of its jobs may be running unheld. */
+  #unheldPossible = false;
+  /** Claims of this session in flight (requeueUnheld waits for none). */
+  #claiming = 0;
+  #requeueing: Promise<void> | undefined;
 
   private constructor(ctx: PgSessionContext, options: AttachOptions, link: PgOwnerLink, report: AttachReport, onDetach: (s: PgSession) => void) {
     this.#ctx = ctx;
@@ -95,16 +109,23 @@ export class PgSession implements QueueSession {
     // No claims while the owner's lock is not held: this owner may be seen gone meanwhile, and a claim made then
     // would belong to no registered owner. The link's reconnect wakes the foreman to claim again.
     if (!this.#link.ready) return [];
-    let tookOver = false;
-    if (Date.now() - this.#lastTakeover >= TAKEOVER_INTERVAL_MS) {
-      await this.#takeover();
-      tookOver = true;
+    await this.#beginClaim();
+    let rows: ClaimRow[];
+    try {
+      let tookOver = false;
+      if (Date.now() - this.#lastTakeover >= TAKEOVER_INTERVAL_MS) {
+        await this.#takeover();
+        tookOver = true;
+      }
+      rows = await this.#claimOnce(limit);
+      if (rows.length === 0 && !tookOver) {
+        const t = await this.#takeover();
+        if (t.released > 0) rows = await this.#claimOnce(limit);
+      }
+    } finally {
+      this.#claiming--;
     }
-    let rows = await this.#claimOnce(limit);
-    if (rows.length === 0 && !tookOver) {
-      const t = await this.#takeover();
-      if (t.released > 0) rows = await this.#claimOnce(limit);
-    }
+    for (const r of rows) this.#held.set(r.id, Number(r.fence));
     // RETURNING has no order: the claim order is priority, then runAt, then id.
     rows.sort((a, b) => b.priority - a.priority || Number(a.run_at) - Number(b.run_at) || Number(a.id) - Number(b.id));
     return rows.map((r) => ({
@@ -117,6 +138,7 @@ export class PgSession implements QueueSession {
     this.#check();
     if (!isClaimRef(job)) return false;
     const r = await query(this.#ctx, 'complete', this.#ctx.sql.complete, [job.id, job.fence]);
+    this.#finished(job);
     return r.rowCount === 1;
   }
 
@@ -124,6 +146,7 @@ export class PgSession implements QueueSession {
     this.#check();
     if (!isClaimRef(job)) return false;
     const r = await query(this.#ctx, 'fail', this.#ctx.sql.fail, [job.id, job.fence, JSON.stringify(error), retryAt === null ? null : retryAt.getTime(), reason]);
+    this.#finished(job);
     return r.rowCount === 1;
   }
 
@@ -131,6 +154,7 @@ export class PgSession implements QueueSession {
     this.#check();
     if (!isClaimRef(job)) return false;
     const r = await query(this.#ctx, 'release', this.#ctx.sql.release, [job.id, job.fence]);
+    this.#finished(job);
     return r.rowCount === 1;
   }
 
@@ -169,8 +193,38 @@ export class PgSession implements QueueSession {
 
   async #claimOnce(limit: number): Promise<ClaimRow[]> {
     const o = this.#options;
-    const { rows } = await query<ClaimRow>(this.#ctx, 'claim', this.#ctx.sql.claim, [o.owner.id, o.delivery, o.leaseMs, limit]);
-    return rows;
+    try {
+      const { rows } = await query<ClaimRow>(this.#ctx, 'claim', this.#ctx.sql.claim, [o.owner.id, o.delivery, o.leaseMs, limit]);
+      return rows;
+    } catch (e) {
+      this.#unheldPossible = true;
+      throw e;
+    }
+  }
+
+  /** A finishing call reached the store: the claim is no longer held (unless the job was claimed again since). */
+  #finished(job: ClaimRef): void {
+    if (this.#held.get(job.id) === job.fence) this.#held.delete(job.id);
+  }
+
+  /**
+   * Counts a claim in flight; first, after a failed claim and with no claim in flight, queues again this owner's
+   * running jobs it does not hold (see the header). The count is taken in the same turn as the check.
+   */
+  async #beginClaim(): Promise<void> {
+    for (;;) {
+      while (this.#requeueing) await this.#requeueing;
+      if (!this.#unheldPossible || this.#claiming > 0) {
+        this.#claiming++;
+        return;
+      }
+      this.#requeueing = (async () => {
+        const { rows } = await query<{ id: string }>(this.#ctx, 'requeue unheld claims', this.#ctx.sql.requeueUnheld, [this.#options.owner.id, [...this.#held.keys()]]);
+        this.#unheldPossible = false;
+        if (rows.length > 0) this.#options.logger.info({ jobs: rows.map((r) => r.id) }, 'postgres queue: jobs of a claim whose reply was lost queued again');
+      })().finally(() => (this.#requeueing = undefined));
+      await this.#requeueing;
+    }
   }
 
   async #takeover(): Promise<TakeoverRow> {

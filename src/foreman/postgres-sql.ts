@@ -11,6 +11,8 @@
  *   release              (foreman)   running → queued, attempt not counted (at-least-once only)
  *   takeover             (any foreman) running of a gone owner → queued (at-least-once) | dead 'lost' (at-most-once);
  *                                    running at-least-once with no owner row and an expired lease → queued
+ *   requeueUnheld        (foreman)   running, its own, claimed by a claim whose reply it never got → queued,
+ *                                    attempt not counted (the job never reached it, so never ran)
  *   retry                (producer)  dead → queued, attempts reset
  *
  * Time: every timestamp is BIGINT milliseconds since the epoch. "Now" for claims, leases, takeover and stats is
@@ -103,6 +105,8 @@ export interface PgStatements {
   readonly nextRunAt: string;
   /** $1 own id, $2 lost error json. Returns gone owners, released count, lost jobs. */
   readonly takeover: string;
+  /** $1 own id, $2 ids of the claims it holds. Returns the ids queued again. */
+  readonly requeueUnheld: string;
   /** $1 id, $2 pid, $3 host, $4 start time, $5 lock key. */
   readonly registerOwner: string;
   /** $1 id. */
@@ -198,6 +202,11 @@ export function statements(schema: string): PgStatements {
       SELECT (SELECT coalesce(json_agg(json_build_object('id', id, 'pid', pid, 'host', host)), '[]') FROM gone) AS gone,
              (SELECT count(*) FROM released)::int AS released,
              (SELECT coalesce(json_agg(json_build_object('id', id::text, 'name', name)), '[]') FROM lost) AS lost`,
+    requeueUnheld: `
+      UPDATE ${s}.jobs AS j
+         SET state = 'queued', attempts = j.attempts - 1, owner = NULL, lease_expires_at = NULL, key = ${requeuedKey(s)}
+       WHERE j.state = 'running' AND j.owner = $1 AND NOT (j.id = ANY($2::bigint[]))
+      RETURNING j.id`,
     registerOwner: `
       INSERT INTO ${s}.owners (id, pid, host, start_time, lock_key, attached_at) VALUES ($1, $2, $3, $4, $5, ${NOW})
       ON CONFLICT (id) DO UPDATE SET lock_key = EXCLUDED.lock_key`,

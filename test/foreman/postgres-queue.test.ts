@@ -300,6 +300,29 @@ suite('PostgresQueue', () => {
     await s.detach();
   }, T);
 
+  it('after a failed claim, jobs running under the owner that it never handed out are queued again (a lost reply)', async () => {
+    const schema = newSchema();
+    const q = await open(schema);
+    const ids = await q.enqueueMany([{ name: 'held' }, { name: 'lost-reply' }, { name: 'other' }]);
+    const o = attachOptions('at-most-once');
+    const s = await q.attach(o);
+    const [held] = await s.claim(1);
+    expect(held!.id).toBe(ids[0]);
+    // A claim fails (here: its table is briefly renamed), and a claim of this owner's committed without its reply
+    // ever reaching it (here: written by hand, as the claim statement would have).
+    await sql(`ALTER TABLE "${schema}".jobs RENAME TO jobs_away`);
+    await expect(s.claim(1)).rejects.toBeInstanceOf(QueueError);
+    await sql(`ALTER TABLE "${schema}".jobs_away RENAME TO jobs`);
+    await sql(`UPDATE "${schema}".jobs SET state = 'running', owner = $1, delivery = 'at-most-once', attempts = attempts + 1, fence = fence + 1 WHERE id = $2`, [o.owner.id, ids[1]]);
+    const again = await s.claim(10);
+    expect(again.map((j) => j.id).sort()).toEqual([ids[1], ids[2]].sort());
+    expect(again.every((j) => j.attempt === 1)).toBe(true); // the lost claim's attempt is not counted: it never ran
+    expect(o.logger.infos).toContain('postgres queue: jobs of a claim whose reply was lost queued again');
+    for (const j of [held!, ...again]) expect(await s.complete(j)).toBe(true);
+    expect(await q.stats()).toMatchObject({ queued: 0, running: 0 });
+    await s.detach();
+  }, T);
+
   it("a live owner's job whose lease expired is never taken over", async () => {
     const schema = newSchema();
     const q = await open(schema);
