@@ -17,9 +17,7 @@
  * - registrant latch: one line on the signal pipe; the supervisor sets the registrant's latch word.
  *
  * Parent death: the watchdog reads EOF on the control pipe and SIGKILLs this process at once; an IPC
- * 'disconnect' (seen when the event loop is free) does the same. The watchdog thread is started once the entry
- * has loaded, when the child asks whether main may run (see running() below), so that the commit and the
- * entry's import do not wait for it; until main runs, the IPC 'disconnect' covers a parent's death.
+ * 'disconnect' (seen when the event loop is free) does the same.
  */
 import { writeSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
@@ -96,7 +94,9 @@ function processHost(a: ProcessAssignment): WorkerHost {
   let uncaught: unknown;
   installWorker({ i32: local, latch: LATCH, interrupt: INTERRUPT }, { ctrl: local, ctrlAt: CTRL, gen: 0, name: a.name, controller });
   const watchdog: WatchdogInit = { words: local.buffer as SharedArrayBuffer, fd: FD_CONTROL, ctrlAt: CTRL, latchAt: LATCH, interruptAt: INTERRUPT };
-  const startWatchdog = (): void => void new Worker(new URL('./watchdog.js', import.meta.url), { workerData: watchdog, name: 'bgworkers-watchdog' }).unref();
+  // Started while the commit's answer is on its way (`new Worker()` costs this thread a few ms), and before any
+  // user code runs.
+  new Worker(new URL('./watchdog.js', import.meta.url), { workerData: watchdog, name: 'bgworkers-watchdog' }).unref();
   // SIGTERM is a local termination request, unless the registrant handles it (handleSignals): then a SIGTERM to
   // the process group (systemd, a container runtime) is the registrant's to decide, like Ctrl-C below.
   process.on('SIGTERM', a.ignoreSignals.includes('SIGTERM') ? ignoreSignal : requestTerminationLocally);
@@ -143,12 +143,6 @@ function processHost(a: ProcessAssignment): WorkerHost {
       new Promise<boolean>((resolve) => {
         answer = resolve;
         send({ t: 'running?' });
-        // The watchdog starts here, while the supervisor answers: `new Worker()` costs this thread 2-3 ms, which
-        // no longer delays the commit, and its thread no longer competes with the entry's import for a core.
-        // Before main runs nothing needs it: TERM is decided by the commit and run answers, a CMD_LATCH waits in
-        // the pipe, and a parent that dies is seen as the IPC 'disconnect' once the entry's top-level code has
-        // returned (a watchdog started earlier would not be up by then either: a thread takes ~25 ms to start).
-        startWatchdog();
       }),
     complete: async (result) => {
       await sendAndFlush({ t: 'outcome', reason: 'completed', code: 0, result });
