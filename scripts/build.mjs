@@ -9,12 +9,13 @@
 // States of dist/, and who moves them:
 // - incomplete: the stamp dist/.build-stamp is missing (clean clone, `rm -rf dist`, a failed build), or some
 //   source's .js or .d.ts is missing (a file deleted by hand). tsc's incremental state (dist/.tsbuildinfo) would
-//   then skip emitting what it believes is up to date, so this script deletes it first: a full build.
-// - stale: some file or folder under src/, or tsconfig.json or package.json, was modified after the stamp's time.
-//   tsc runs, incrementally.
+//   then skip emitting what it believes is up to date, so this script deletes it first: a full build. A module
+//   that stopped being bundled counts as missing (prepareWorkerSide deletes its stale re-export first).
+// - stale: some file or folder under src/, or tsconfig.json, package.json or the bundling script, was modified
+//   after the stamp's time. tsc runs, incrementally; the bundle is made again.
 // - fresh: nothing is newer than the stamp. With --if-stale nothing runs; without it tsc runs (a no-op emit).
-// After a successful tsc and bundle the stamp is written with the time the build *started*, so a source saved while tsc ran
-// is still newer than the stamp and the next run builds again. A failed tsc or bundle leaves no stamp (incomplete).
+// After a successful tsc and bundle the stamp is written with the time the build *started*, so a source saved while
+// tsc ran is still newer than the stamp and the next run builds again. A failed tsc or bundle leaves no stamp (incomplete).
 // Folders count because deleting or renaming a source changes its folder's mtime and not any remaining file's.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
@@ -49,7 +50,7 @@ const outputsMissing = () =>
     });
 const built = statSync(stamp, { throwIfNoEntry: false })?.mtimeMs;
 const incomplete = built === undefined || outputsMissing();
-const sources = Math.max(newest, statSync(join(root, 'tsconfig.json')).mtimeMs, statSync(join(root, 'package.json')).mtimeMs);
+const sources = Math.max(newest, ...['tsconfig.json', 'package.json', 'scripts/bundle-worker-side.mjs'].map((f) => statSync(join(root, f)).mtimeMs));
 if (ifStale && !incomplete && built >= sources) process.exit(0);
 
 const started = new Date();
