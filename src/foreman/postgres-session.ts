@@ -6,7 +6,9 @@
  * session adds the owner's link (postgres-owner-link.ts) and the takeover rule.
  *
  * States: attached ──detach()──► detached (the link closed: lock released, owner row deleted). Calls after
- * detach throw QueueError. Job states are moved by the statements of postgres-sql.ts, each one transaction.
+ * detach throw QueueError (detach first lets the finishing calls made before it settle). Job states are moved by
+ * the statements of postgres-sql.ts: claim, renew and takeover one transaction each; the finishing calls
+ * (complete, fail, release) in batches, one transaction per batch (postgres-group-commit.ts).
  *
  * Takeover (any number of foremen share the queue, so every one of them does it):
  *  - an owner whose row exists and whose advisory lock is free (pg_try_advisory_xact_lock succeeds) is gone: its
@@ -20,6 +22,7 @@
 import type pg from 'pg';
 import { JobFailedError, QueueError } from '../errors.js';
 import type { SerializedError } from '../shared/protocol.js';
+import { PgGroupCommit, type Finish } from './postgres-group-commit.js';
 import { PgOwnerLink } from './postgres-owner-link.js';
 import type { PgStatements } from './postgres-sql.js';
 import type { AttachOptions, AttachReport, ClaimedJob, ClaimRef, DeadReason, QueueSession } from './queue.js';
@@ -61,6 +64,7 @@ export class PgSession implements QueueSession {
   readonly #options: AttachOptions;
   readonly #link: PgOwnerLink;
   readonly #onDetach: (s: PgSession) => void;
+  readonly #group: PgGroupCommit;
   #lastTakeover = 0;
   #detached = false;
 
@@ -70,6 +74,7 @@ export class PgSession implements QueueSession {
     this.#options = options;
     this.#link = link;
     this.report = report;
+    this.#group = new PgGroupCommit(ctx);
   }
 
   /** Registers the owner (lock, row, LISTEN), then takes over gone owners. */
@@ -113,25 +118,18 @@ export class PgSession implements QueueSession {
     }));
   }
 
-  async complete(job: ClaimRef): Promise<boolean> {
-    this.#check();
-    if (!isClaimRef(job)) return false;
-    const r = await query(this.#ctx, 'complete', this.#ctx.sql.complete, [job.id, job.fence]);
-    return r.rowCount === 1;
+  complete(job: ClaimRef): Promise<boolean> {
+    return this.#finish(job, { kind: 'complete' });
   }
 
-  async fail(job: ClaimRef, error: SerializedError, retryAt: Date | null, reason: DeadReason): Promise<boolean> {
-    this.#check();
-    if (!isClaimRef(job)) return false;
-    const r = await query(this.#ctx, 'fail', this.#ctx.sql.fail, [job.id, job.fence, JSON.stringify(error), retryAt === null ? null : retryAt.getTime(), reason]);
-    return r.rowCount === 1;
+  fail(job: ClaimRef, error: SerializedError, retryAt: Date | null, reason: DeadReason): Promise<boolean> {
+    const retry = retryAt === null ? null : retryAt.getTime();
+    if (retry !== null && !Number.isFinite(retry)) return Promise.reject(new QueueError(`postgres queue ${this.#ctx.location}: fail: retryAt is an invalid Date`));
+    return this.#finish(job, { kind: 'fail', error: JSON.stringify(error), retryAt: retry, reason });
   }
 
-  async release(job: ClaimRef): Promise<boolean> {
-    this.#check();
-    if (!isClaimRef(job)) return false;
-    const r = await query(this.#ctx, 'release', this.#ctx.sql.release, [job.id, job.fence]);
-    return r.rowCount === 1;
+  release(job: ClaimRef): Promise<boolean> {
+    return this.#finish(job, { kind: 'release' });
   }
 
   async renew(jobs: readonly ClaimRef[]): Promise<void> {
@@ -157,6 +155,7 @@ export class PgSession implements QueueSession {
     this.#detached = true;
     this.#onDetach(this);
     try {
+      await this.#group.settled(); // the calls made before detach still run, and settle, on a live owner
       await query(this.#ctx, 'detach', this.#ctx.sql.unregisterOwner, [this.#options.owner.id]);
     } finally {
       await this.#link.close();
@@ -165,6 +164,17 @@ export class PgSession implements QueueSession {
 
   #check(): void {
     if (this.#detached) throw new QueueError(`postgres queue ${this.#ctx.location}: the session is detached`);
+  }
+
+  /** A finishing call: run in the next batch of the group commit (postgres-group-commit.ts). */
+  #finish(job: ClaimRef, finish: Finish): Promise<boolean> {
+    try {
+      this.#check();
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    if (!isClaimRef(job)) return Promise.resolve(false);
+    return this.#group.add(job, finish);
   }
 
   async #claimOnce(limit: number): Promise<ClaimRow[]> {
@@ -193,9 +203,15 @@ function checkAttachOptions(o: AttachOptions): void {
   if (typeof o.logger?.warn !== 'function' || typeof o.logger.info !== 'function') bad('logger', 'a logger with warn and info', o.logger);
 }
 
-/** Whether `job` can name a claim of this queue (ids are BIGSERIAL digits): others match no row, so finish nothing. */
+/** Largest BIGSERIAL id. */
+const MAX_ID = 2n ** 63n - 1n;
+
+/**
+ * Whether `job` can name a claim of this queue (ids are BIGSERIAL digits): others match no row, so finish nothing.
+ * Checked before a call joins a batch, so one bad ref cannot fail the statement of the others.
+ */
 function isClaimRef(job: ClaimRef): boolean {
-  return typeof job.id === 'string' && /^[1-9][0-9]{0,18}$/.test(job.id) && Number.isSafeInteger(job.fence);
+  return typeof job.id === 'string' && /^[1-9][0-9]{0,18}$/.test(job.id) && BigInt(job.id) <= MAX_ID && Number.isSafeInteger(job.fence);
 }
 
 /** One takeover pass (see the header); logs what it took over. */
