@@ -174,3 +174,37 @@ export function forkVariant(script, name) {
 
 /** The median of numbers (the lower middle one for an even count). */
 export const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor((s.length - 1) / 2)]; };
+
+/** Linux's USER_HZ, the unit of /proc/<pid>/stat times (100 on every mainstream build). */
+const CLOCK_TICKS = 100;
+
+/**
+ * CPU seconds used so far by the processes named `comm` (Linux /proc; e.g. 'postgres': the server and its
+ * backends): the sum of utime + stime of each, plus cutime + cstime (its reaped children, so a backend that
+ * exits between two readings still counts, in its postmaster). The difference of two readings over the wall time
+ * between them is the cores used meanwhile. null where /proc is not there.
+ */
+export async function cpuSecondsOf(comm) {
+  const { readdir, readFile } = await import('node:fs/promises');
+  let pids;
+  try {
+    pids = (await readdir('/proc')).filter((d) => /^\d+$/.test(d));
+  } catch {
+    return null;
+  }
+  let ticks = 0;
+  for (const pid of pids) {
+    let stat;
+    try {
+      stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    } catch {
+      continue; // exited meanwhile
+    }
+    const open = stat.indexOf('(');
+    const close = stat.lastIndexOf(')');
+    if (stat.slice(open + 1, close) !== comm) continue;
+    const f = stat.slice(close + 2).split(' '); // f[0] is field 3 (state): utime is field 14
+    ticks += Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
+  }
+  return ticks / CLOCK_TICKS;
+}

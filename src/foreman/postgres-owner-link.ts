@@ -25,6 +25,9 @@ import { QueueError } from '../errors.js';
 import type { PgStatements } from './postgres-sql.js';
 import type { AttachOptions } from './queue.js';
 
+/** Idle time before the owner connection's first TCP keepalive probe (then the kernel's interval and count). */
+export const OWNER_KEEPALIVE_MS = 10_000;
+
 /** First wait before reconnecting a dropped link: short, since claims of this owner may be taken over meanwhile. */
 const RECONNECT_DELAY_MS = 50;
 /** Longest wait between reconnect attempts while the server stays unreachable. */
@@ -88,7 +91,11 @@ export class PgOwnerLink {
 
   async #establish(): Promise<void> {
     // Named so that operators (and tests) can find an owner's session in pg_stat_activity.
-    const client = new this.#pg.Client({ ...this.#config, application_name: `bgworkers foreman ${this.#options.owner.id}` });
+    // TCP keepalive: an idle owner connection sends nothing, so without it a path cut in a partition (the server
+    // having ended this session) would go unnoticed: no NOTIFY, and claims for an owner with no row.
+    const client = new this.#pg.Client({
+      keepAlive: true, keepAliveInitialDelayMillis: OWNER_KEEPALIVE_MS, ...this.#config, application_name: `bgworkers foreman ${this.#options.owner.id}`,
+    });
     // invariant 2: handled before connect, so no error of this client is ever unhandled.
     client.on('error', (err) => this.#lost(client, err));
     client.on('end', () => this.#lost(client, undefined));

@@ -6,7 +6,9 @@
  * session adds the owner's link (postgres-owner-link.ts) and the takeover rule.
  *
  * States: attached ──detach()──► detached (the link closed: lock released, owner row deleted). Calls after
- * detach throw QueueError. Job states are moved by the statements of postgres-sql.ts, each one transaction.
+ * detach throw QueueError (detach first lets the finishing calls made before it settle). Job states are moved by
+ * the statements of postgres-sql.ts: claim, renew and takeover one transaction each; the finishing calls
+ * (complete, fail, release) in batches, one transaction per batch (postgres-group-commit.ts).
  *
  * Takeover (any number of foremen share the queue, so every one of them does it):
  *  - an owner whose row exists and whose advisory lock is free (pg_try_advisory_xact_lock succeeds) is gone: its
@@ -14,7 +16,9 @@
  *  - an owner whose lock is held is alive: its jobs are never taken over, whatever their leases say (a job longer
  *    than its lease never runs twice while its foreman lives);
  *  - at-least-once jobs whose owner has no row (detached, or a row deleted by hand) fall back to lease expiry.
- * It runs at attach, and on claim at most once per TAKEOVER_INTERVAL_MS or whenever a claim finds nothing.
+ * It runs at attach, and on claim at most once per TAKEOVER_INTERVAL_MS or whenever a claim finds nothing. An idle
+ * foreman claims again at least every TAKEOVER_INTERVAL_MS while other owners hold running jobs (nextRunAt), so a
+ * foreman that dies while the others are idle is taken over within about a second, without an enqueue.
  * claim() returns nothing while the owner's link is reconnecting (its lock is not held then).
  *
  * Claims whose reply was lost: a claim statement that fails may still have committed (the server crashed, or the
@@ -27,6 +31,7 @@
 import type pg from 'pg';
 import { JobFailedError, QueueError } from '../errors.js';
 import type { SerializedError } from '../shared/protocol.js';
+import { PgGroupCommit, type Finish } from './postgres-group-commit.js';
 import { PgOwnerLink } from './postgres-owner-link.js';
 import type { PgStatements } from './postgres-sql.js';
 import type { AttachOptions, AttachReport, ClaimedJob, ClaimRef, DeadReason, QueueSession } from './queue.js';
@@ -68,6 +73,7 @@ export class PgSession implements QueueSession {
   readonly #options: AttachOptions;
   readonly #link: PgOwnerLink;
   readonly #onDetach: (s: PgSession) => void;
+  readonly #group: PgGroupCommit;
   #lastTakeover = 0;
   #detached = false;
   /** Claims handed out and not yet finished: id → fence. */
@@ -84,6 +90,7 @@ export class PgSession implements QueueSession {
     this.#options = options;
     this.#link = link;
     this.report = report;
+    this.#group = new PgGroupCommit(ctx);
   }
 
   /** Registers the owner (lock, row, LISTEN), then takes over gone owners. */
@@ -134,28 +141,18 @@ export class PgSession implements QueueSession {
     }));
   }
 
-  async complete(job: ClaimRef): Promise<boolean> {
-    this.#check();
-    if (!isClaimRef(job)) return false;
-    const r = await query(this.#ctx, 'complete', this.#ctx.sql.complete, [job.id, job.fence]);
-    this.#finished(job);
-    return r.rowCount === 1;
+  complete(job: ClaimRef): Promise<boolean> {
+    return this.#finish(job, { kind: 'complete' });
   }
 
-  async fail(job: ClaimRef, error: SerializedError, retryAt: Date | null, reason: DeadReason): Promise<boolean> {
-    this.#check();
-    if (!isClaimRef(job)) return false;
-    const r = await query(this.#ctx, 'fail', this.#ctx.sql.fail, [job.id, job.fence, JSON.stringify(error), retryAt === null ? null : retryAt.getTime(), reason]);
-    this.#finished(job);
-    return r.rowCount === 1;
+  fail(job: ClaimRef, error: SerializedError, retryAt: Date | null, reason: DeadReason): Promise<boolean> {
+    const retry = retryAt === null ? null : retryAt.getTime();
+    if (retry !== null && !Number.isFinite(retry)) return Promise.reject(new QueueError(`postgres queue ${this.#ctx.location}: fail: retryAt is an invalid Date`));
+    return this.#finish(job, { kind: 'fail', error: JSON.stringify(error), retryAt: retry, reason });
   }
 
-  async release(job: ClaimRef): Promise<boolean> {
-    this.#check();
-    if (!isClaimRef(job)) return false;
-    const r = await query(this.#ctx, 'release', this.#ctx.sql.release, [job.id, job.fence]);
-    this.#finished(job);
-    return r.rowCount === 1;
+  release(job: ClaimRef): Promise<boolean> {
+    return this.#finish(job, { kind: 'release' });
   }
 
   async renew(jobs: readonly ClaimRef[]): Promise<void> {
@@ -165,11 +162,18 @@ export class PgSession implements QueueSession {
     await query(this.#ctx, 'renew', this.#ctx.sql.renew, [live.map((j) => j.id), live.map((j) => j.fence), this.#options.leaseMs]);
   }
 
+  /**
+   * The earliest runAt of a queued job; and while other owners hold running jobs, at most TAKEOVER_INTERVAL_MS
+   * from now: a foreman that dies wakes nobody, so an idle foreman looks again (its next claim runs the takeover).
+   */
   async nextRunAt(): Promise<Date | null> {
     this.#check();
-    const { rows } = await query<{ t: string | null }>(this.#ctx, 'nextRunAt', this.#ctx.sql.nextRunAt, []);
+    const { rows } = await query<{ t: string | null; others: boolean }>(this.#ctx, 'nextRunAt', this.#ctx.sql.nextRunAt, [this.#options.owner.id]);
     const t = rows[0]?.t;
-    return t === null || t === undefined ? null : new Date(Number(t));
+    const at = t === null || t === undefined ? null : Number(t);
+    const look = rows[0]?.others === true ? Date.now() + TAKEOVER_INTERVAL_MS : null;
+    const next = at === null ? look : look === null ? at : Math.min(at, look);
+    return next === null ? null : new Date(next);
   }
 
   onWakeup(listener: () => void): () => void {
@@ -181,6 +185,7 @@ export class PgSession implements QueueSession {
     this.#detached = true;
     this.#onDetach(this);
     try {
+      await this.#group.settled(); // the calls made before detach still run, and settle, on a live owner
       await query(this.#ctx, 'detach', this.#ctx.sql.unregisterOwner, [this.#options.owner.id]);
     } finally {
       await this.#link.close();
@@ -189,6 +194,20 @@ export class PgSession implements QueueSession {
 
   #check(): void {
     if (this.#detached) throw new QueueError(`postgres queue ${this.#ctx.location}: the session is detached`);
+  }
+
+  /** A finishing call: run in the next batch of the group commit (postgres-group-commit.ts). */
+  #finish(job: ClaimRef, finish: Finish): Promise<boolean> {
+    try {
+      this.#check();
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    if (!isClaimRef(job)) return Promise.resolve(false);
+    return this.#group.add(job, finish).then((done) => {
+      this.#finished(job); // committed: the claim is no longer held
+      return done;
+    });
   }
 
   async #claimOnce(limit: number): Promise<ClaimRow[]> {
@@ -247,9 +266,15 @@ function checkAttachOptions(o: AttachOptions): void {
   if (typeof o.logger?.warn !== 'function' || typeof o.logger.info !== 'function') bad('logger', 'a logger with warn and info', o.logger);
 }
 
-/** Whether `job` can name a claim of this queue (ids are BIGSERIAL digits): others match no row, so finish nothing. */
+/** Largest BIGSERIAL id. */
+const MAX_ID = 2n ** 63n - 1n;
+
+/**
+ * Whether `job` can name a claim of this queue (ids are BIGSERIAL digits): others match no row, so finish nothing.
+ * Checked before a call joins a batch, so one bad ref cannot fail the statement of the others.
+ */
 function isClaimRef(job: ClaimRef): boolean {
-  return typeof job.id === 'string' && /^[1-9][0-9]{0,18}$/.test(job.id) && Number.isSafeInteger(job.fence);
+  return typeof job.id === 'string' && /^[1-9][0-9]{0,18}$/.test(job.id) && BigInt(job.id) <= MAX_ID && Number.isSafeInteger(job.fence);
 }
 
 /** One takeover pass (see the header); logs what it took over. */

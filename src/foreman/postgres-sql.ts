@@ -6,7 +6,7 @@
  *
  *   enqueue/enqueueMany  (producer)  INSERT … state 'queued'; ON CONFLICT (key) WHERE state = 'queued' replaces it
  *   claim                (foreman)   queued → running   (UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED))
- *   complete             (foreman)   running → deleted  (WHERE id AND fence AND state = 'running')
+ *   completeMany         (foreman)   running → deleted  (WHERE id AND fence AND state = 'running', a batch of them)
  *   fail                 (foreman)   running → queued (retryAt) | dead
  *   release              (foreman)   running → queued, attempt not counted (at-least-once only)
  *   takeover             (any foreman) running of a gone owner → queued (at-least-once) | dead 'lost' (at-most-once);
@@ -94,14 +94,15 @@ export interface PgStatements {
   readonly insertMany: string;
   /** $1 owner, $2 delivery, $3 lease ms, $4 limit. */
   readonly claim: string;
-  /** $1 id, $2 fence. */
-  readonly complete: string;
+  /** $1 ids, $2 fences (one per job). Returns the ids deleted. */
+  readonly completeMany: string;
   /** $1 id, $2 fence, $3 error json, $4 retry_at (null: dead), $5 reason. */
   readonly fail: string;
   /** $1 id, $2 fence. */
   readonly release: string;
   /** $1 ids, $2 fences, $3 lease ms. */
   readonly renew: string;
+  /** $1 own id. The earliest queued run_at (t), and whether other owners hold running jobs (others). */
   readonly nextRunAt: string;
   /** $1 own id, $2 lost error json. Returns gone owners, released count, lost jobs. */
   readonly takeover: string;
@@ -159,7 +160,10 @@ export function statements(schema: string): PgStatements {
                        ORDER BY c.priority DESC, c.run_at, c.id
                        LIMIT $4 FOR UPDATE SKIP LOCKED)
       RETURNING j.id, j.name, j.payload, j.attempts, j.max_attempts, j.fence, j.enqueued_at, j.priority, j.run_at`,
-    complete: `DELETE FROM ${s}.jobs WHERE id = $1 AND fence = $2 AND state = 'running'`,
+    completeMany: `
+      DELETE FROM ${s}.jobs AS j USING unnest($1::bigint[], $2::bigint[]) AS r(id, fence)
+       WHERE j.id = r.id AND j.fence = r.fence AND j.state = 'running'
+      RETURNING j.id`,
     fail: `
       UPDATE ${s}.jobs AS j
          SET state = CASE WHEN $4::bigint IS NULL OR j.attempts >= j.max_attempts THEN 'dead' ELSE 'queued' END,
@@ -181,7 +185,8 @@ export function statements(schema: string): PgStatements {
       UPDATE ${s}.jobs AS j SET lease_expires_at = ${NOW} + $3::bigint
         FROM unnest($1::bigint[], $2::bigint[]) AS r(id, fence)
        WHERE j.id = r.id AND j.fence = r.fence AND j.state = 'running' AND j.delivery = 'at-least-once'`,
-    nextRunAt: `SELECT min(run_at) AS t FROM ${s}.jobs WHERE state = 'queued'`,
+    nextRunAt: `SELECT (SELECT min(run_at) FROM ${s}.jobs WHERE state = 'queued') AS t,
+                       EXISTS (SELECT 1 FROM ${s}.jobs WHERE state = 'running' AND owner IS DISTINCT FROM $1) AS others`,
     takeover: `
       WITH gone AS (
         DELETE FROM ${s}.owners WHERE id <> $1 AND pg_try_advisory_xact_lock(lock_key) RETURNING id, pid, host

@@ -132,8 +132,10 @@ export interface AttachReport {
 }
 
 /**
- * The foreman's half. Every call is one transaction. Finishing calls return false when the claim's fence no longer
- * matches (taken over): nothing changed.
+ * The foreman's half. Every call is atomic. claim and renew are one transaction each; the finishing calls
+ * (complete, fail, release) may share one with others made at about the same time (group commit), each with its
+ * own answer, settled only once that transaction committed. Finishing calls return false when the claim's fence
+ * no longer matches (taken over): nothing changed.
  */
 export interface QueueSession {
   readonly report: AttachReport;

@@ -215,6 +215,51 @@ export function queueContract(label: string, open: QueueFactory): void {
       expect(await queue.stats()).toEqual({ queued: 1, running: 1, scheduled: 0, dead: 1 });
     });
 
+    it('finishing calls made together with stale claims among them: only the current claims change', async () => {
+      const { queue } = await fresh();
+      await queue.enqueueMany(['a', 'b', 'c', 'd', 'e', 'f'].map((name) => ({ name })));
+      const session = await attach(queue);
+      const [a, b, c, d, e, f] = await session.claim(6);
+      // a and d are taken over (released and claimed again: new fences); the old refs are stale.
+      expect(await Promise.all([session.release(a!), session.release(d!)])).toEqual([true, true]);
+      const again = await session.claim(2);
+      expect(again.map((j) => j.id).sort()).toEqual([a!.id, d!.id].sort());
+      // completes only
+      expect(await Promise.all([session.complete(b!), session.complete(a!), session.complete(c!)])).toEqual([true, false, true]);
+      // completes, fails and releases together
+      expect(await Promise.all([session.fail(a!, anError, past(1), 'failed'), session.release(d!), session.complete(e!), session.fail(f!, anError, past(1), 'failed')]))
+        .toEqual([false, false, true, true]);
+      expect(await queue.stats()).toEqual({ queued: 1, running: 2, scheduled: 0, dead: 0 });
+      expect(await Promise.all(again.map((j) => session.complete(j)))).toEqual([true, true]);
+    });
+
+    it('two running jobs of one key failing together are both queued again (one keeps the key)', async () => {
+      const { queue } = await fresh();
+      const first = await queue.enqueue('k', 1, { key: 'K' });
+      const session = await attach(queue);
+      const [one] = await session.claim(1);
+      const second = await queue.enqueue('k', 2, { key: 'K' }); // K is running, not queued: a new job
+      expect(second).not.toBe(first);
+      const [two] = await session.claim(1);
+      expect(await Promise.all([session.fail(one!, anError, past(1), 'failed'), session.fail(two!, anError, past(1), 'failed')])).toEqual([true, true]);
+      expect(await queue.stats()).toEqual({ queued: 2, running: 0, scheduled: 0, dead: 0 });
+      expect((await session.claim(2)).map((j) => j.id).sort()).toEqual([first, second].sort());
+    });
+
+    it('finishing calls made just before close all take effect', async () => {
+      const { queue, reopen } = await fresh();
+      const closing = await reopen();
+      const n = 1_200; // more than one batch of a group commit
+      await closing.enqueueMany(Array.from({ length: n }, (_, i) => ({ name: 'j', payload: i })));
+      const session = await closing.attach({ owner: newOwner(), delivery: 'at-least-once', leaseMs: LEASE_MS, logger: recordingLogger() });
+      const jobs = await session.claim(n);
+      expect(jobs).toHaveLength(n);
+      const answers = Promise.all(jobs.map((j) => session.complete(j)));
+      await closing.close();
+      expect((await answers).every((x) => x)).toBe(true);
+      expect(await queue.stats()).toEqual({ queued: 0, running: 0, scheduled: 0, dead: 0 });
+    });
+
     it('release makes a claim runnable now without counting the attempt', async () => {
       const { queue } = await fresh();
       await queue.enqueue('j', 1);

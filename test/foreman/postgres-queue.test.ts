@@ -386,6 +386,31 @@ suite('PostgresQueue', () => {
     await s.detach();
   }, T);
 
+  it('a failing statement rejects every finishing call of its batch, and none of them happened', async () => {
+    const schema = newSchema();
+    const q = await open(schema);
+    await q.enqueueMany([{ name: 'good' }, { name: 'poison' }, { name: 'good' }, { name: 'retried', maxAttempts: 3 }]);
+    const s = await q.attach(attachOptions());
+    const [good1, poison, good2, retried] = await s.claim(4);
+    // From now on any change to the poison row raises (after the claim, which changed it too).
+    await sql(`CREATE FUNCTION "${schema}".poison() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN IF OLD.name = 'poison' THEN RAISE EXCEPTION 'poisoned'; END IF; IF TG_OP = 'DELETE' THEN RETURN OLD; END IF; RETURN NEW; END $$`);
+    await sql(`CREATE TRIGGER poison BEFORE DELETE OR UPDATE ON "${schema}".jobs FOR EACH ROW EXECUTE FUNCTION "${schema}".poison()`);
+    const err = { name: 'Error', message: 'boom', stack: undefined, code: 'E_X', nonError: false };
+    const rejections = async (calls: Promise<boolean>[]): Promise<unknown[]> => (await Promise.allSettled(calls)).map((r) => (r.status === 'rejected' ? r.reason : r.value));
+    const completes = await rejections([s.complete(good1!), s.complete(poison!), s.complete(good2!)]);
+    const mixed = await rejections([s.fail(retried!, err, new Date(Date.now() - 1), 'failed'), s.complete(good1!), s.release(poison!)]);
+    for (const [what, e] of [...completes.map((e, i) => [['complete', 'complete', 'complete'][i], e] as const), ...mixed.map((e, i) => [['fail', 'complete', 'release'][i], e] as const)]) {
+      expect(e).toBeInstanceOf(QueueError);
+      expect((e as Error).message).toContain(`${what!} failed`);
+      expect(((e as Error).cause as Error).message).toBe('poisoned');
+    }
+    expect(await q.stats()).toEqual({ queued: 0, running: 4, scheduled: 0, dead: 0 });
+    await sql(`DROP TRIGGER poison ON "${schema}".jobs`);
+    expect(await Promise.all([good1, poison, good2, retried].map((j) => s.complete(j!)))).toEqual([true, true, true, true]);
+    await s.detach();
+  }, T);
+
   it('key dedupe replaces a queued job (also within one enqueueMany) and returns its id; priority and runAt order claims', async () => {
     const schema = newSchema();
     const q = await open(schema);

@@ -17,7 +17,7 @@ import fc from 'fast-check';
 import pg from 'pg';
 import { expect, it } from 'vitest';
 import { Foreman, PostgresQueue, type Delivery } from '../../dist/foreman.js';
-import { loggedJobIds as logged, startSupervisor } from '../helpers.js';
+import { loggedJobIds as logged, startSupervisor, until } from '../helpers.js';
 import { PG_URL, pgDescribe } from '../pg.js';
 
 const CHILD = fileURLToPath(new URL('../fixtures/foreman/pg-kill-child.mjs', import.meta.url));
@@ -128,4 +128,37 @@ suite('N foreman processes on one PostgreSQL queue, with random SIGKILLs', () =>
       });
     }
   }
+
+  it('an idle foreman takes a dead foreman\'s jobs over without an enqueue to wake it', { timeout: 60_000 }, async () => {
+    const schema = `bgw_scale_test_${randomBytes(4).toString('hex')}`;
+    const dir = mkdtempSync(join(tmpdir(), 'bgw-pg-idle-takeover-'));
+    const log = join(dir, 'log');
+    const starts = join(dir, 'starts');
+    writeFileSync(log, '');
+    writeFileSync(starts, '');
+    const queue = await PostgresQueue.connect(PG_URL, { schema });
+    const a = startForeman(schema, 'at-least-once');
+    const supervisor = await startSupervisor();
+    let b: Foreman | undefined;
+    try {
+      await a.ready;
+      const ids = await queue.enqueueMany([1, 2].map(() => ({ name: 'startAppend', payload: { file: log, starts, ms: 1000 } })));
+      // A holds both (they run for a second each); B starts then, finds nothing to claim and goes idle.
+      await until(() => logged(starts).length === 2, 'both jobs started in the first foreman');
+      b = await Foreman.start({ queue, handlers: JOBS, concurrency: 2, delivery: 'at-least-once', leaseMs: 60_000, logger: false, supervisor });
+      await b.drained();
+      expect(b.stats().claimed).toBe(0);
+      a.child.kill('SIGKILL');
+      expect(await a.exited).toBe('SIGKILL');
+      // Nothing is enqueued and the leases last a minute: only B's own look at gone owners can run them.
+      await until(() => ids.every((id) => logged(log).includes(id)), 'the dead foreman\'s jobs run by the idle one', 20_000);
+      await b.drained(); // their outcomes recorded
+      expect(b.stats()).toMatchObject({ claimed: 2, completed: 2, running: 0 });
+    } finally {
+      a.child.kill('SIGKILL');
+      await b?.stop();
+      await queue.close();
+      await dropSchema(schema);
+    }
+  });
 });
