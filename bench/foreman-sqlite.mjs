@@ -87,16 +87,28 @@ async function enqueueManyRate(n) {
   }
 }
 
-/** `count` samples of enqueue (in a child process) → the handler's start, in ms. */
+/** `count` samples of enqueue (in a child process) → the handler's start on a SQLite queue, in ms. */
 async function enqueueToStart(count) {
-  const { Foreman, SqliteQueue } = await import('bgworkers/foreman');
+  const { SqliteQueue } = await import('bgworkers/foreman');
   const dir = mkdtempSync(join(tmpdir(), 'bgw-bench-wake-'));
   const db = join(dir, 'jobs.db');
-  const stamps = join(dir, 'stamps');
+  try {
+    return await startLatency(SqliteQueue.open(db), [db], join(dir, 'stamps'), count);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Runs a foreman (concurrency 2) on `queue`, and a child process (bench/fixtures/sqlite-enqueuer.mjs with
+ * `where` = [file] or [url, schema]) that enqueues one `stamp` job at a time; returns `count` samples (after
+ * WARMUP) of the child's time before its enqueue → the handler's start, in ms. Closes the queue.
+ */
+export async function startLatency(queue, where, stamps, count) {
+  const { Foreman } = await import('bgworkers/foreman');
   writeFileSync(stamps, '');
-  const queue = SqliteQueue.open(db);
   const foreman = await Foreman.start({ queue, handlers: new URL('./foreman-jobs.mjs', import.meta.url), concurrency: 2, logger: false });
-  const child = fork(fileURLToPath(fixture('sqlite-enqueuer.mjs')), [db, JSON.stringify({ name: 'stamp', payload: { file: stamps } })]);
+  const child = fork(fileURLToPath(fixture('sqlite-enqueuer.mjs')), [where[0], JSON.stringify({ name: 'stamp', payload: { file: stamps } }), ...where.slice(1)]);
   let ended = () => {};
   const onEnd = (m) => {
     if (m.outcome !== 'completed') throw new Error(`stamp job ended ${m.outcome}`);
@@ -123,6 +135,5 @@ async function enqueueToStart(count) {
     await new Promise((r) => child.once('exit', r));
     await foreman.stop();
     await queue.close();
-    rmSync(dir, { recursive: true, force: true });
   }
 }
