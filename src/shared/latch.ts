@@ -135,7 +135,11 @@ export class SharedLatch implements Latch {
 
   set(): void {
     if (this.#alive !== undefined && !this.#alive()) return;
-    setLatchWord(this.#i32, this.#index);
+    // setLatchWord, inlined: this is half of every ping-pong round trip, and a fresh thread runs it unoptimised.
+    const i32 = this.#i32;
+    const index = this.#index;
+    Atomics.store(i32, index, 1);
+    if (Atomics.load(i32, index + SLEEPERS_OFFSET) > 0) Atomics.notify(i32, index);
   }
 
   reset(): void {
@@ -152,7 +156,7 @@ export class SharedLatch implements Latch {
     const index = this.#index;
     // The fast path (untimed, no alive hook: myLatch(), ctx.latch, ctx.registrantLatch): spin, return. Short and
     // monomorphic, so that a fresh thread's first round trips run it optimised soon.
-    if (options === undefined && this.#alive === undefined && spinUntilSet(i32, index, SPIN_LOADS)) {
+    if (options === undefined && this.#alive === undefined && (Atomics.load(i32, index) === 1 || spinUntilSet(i32, index, SPIN_LOADS))) {
       return { latchSet: true, timedOut: false, interrupted: this.#interrupted() };
     }
     const deadline = options === undefined ? Infinity : deadlineOf(options);
