@@ -94,46 +94,78 @@ export interface LatchHooks {
 }
 
 const never = (): boolean => false;
-const always = (): boolean => true;
 const noop = (): void => {};
 
-/** A latch over `i32[index]` (and its sleeper count at `index + SLEEPERS_OFFSET`). */
+/**
+ * The ref'd handle that keeps the event loop alive while any untimed `wait()` of this thread sleeps (a pending
+ * waitAsync does not): one interval that never fires usefully, ref'd while at least one such wait is pending and
+ * unref'd otherwise — a ref count instead of a timer made and cleared per sleep.
+ */
+let keepAlive: NodeJS.Timeout | undefined;
+let keptAlive = 0;
+function holdLoop(): void {
+  if (keptAlive++ === 0) (keepAlive ??= setInterval(noop, KEEPALIVE_MS)).ref();
+}
+function releaseLoop(): void {
+  if (--keptAlive === 0) keepAlive!.unref();
+}
+
+/**
+ * A latch over `i32[index]` (and its sleeper count at `index + SLEEPERS_OFFSET`).
+ *
+ * The waits are written for their hot path, a ping-pong whose partner answers within the spin: check the word,
+ * spin on it, return — with no hook called before the word is seen set, and the interrupt hook called once, for
+ * the result. Hooks run only where the contract needs them: `alive` (when given) before each look at the word
+ * and again once it is seen set; `interrupted` for the result, and before every sleep, so a wait whose interrupt
+ * was pending with the latch clear (the owner reset it after the delivery) returns after its spin instead of
+ * sleeping: it never sleeps through an interrupt, and returns the same result as a check before the spin would.
+ */
 export class SharedLatch implements Latch {
   readonly #i32: Int32Array;
   readonly #index: number;
-  readonly #alive: () => boolean;
+  readonly #alive: (() => boolean) | undefined;
   readonly #interrupted: () => boolean;
 
   constructor(i32: Int32Array, index: number, hooks: LatchHooks = {}) {
     this.#i32 = i32;
     this.#index = index;
-    this.#alive = hooks.alive ?? always;
+    this.#alive = hooks.alive;
     this.#interrupted = hooks.interrupted ?? never;
   }
 
   set(): void {
-    if (!this.#alive()) return;
-    setLatchWord(this.#i32, this.#index);
+    if (this.#alive !== undefined && !this.#alive()) return;
+    // setLatchWord, inlined: this is half of every ping-pong round trip, and a fresh thread runs it unoptimised.
+    const i32 = this.#i32;
+    const index = this.#index;
+    Atomics.store(i32, index, 1);
+    if (Atomics.load(i32, index + SLEEPERS_OFFSET) > 0) Atomics.notify(i32, index);
   }
 
   reset(): void {
-    if (!this.#alive()) return;
+    if (this.#alive !== undefined && !this.#alive()) return;
     Atomics.store(this.#i32, this.#index, 0);
   }
 
   get isSet(): boolean {
-    return this.#alive() && Atomics.load(this.#i32, this.#index) === 1;
+    return (this.#alive === undefined || this.#alive()) && Atomics.load(this.#i32, this.#index) === 1;
   }
 
   waitSync(options?: WaitOptions): WaitResult {
-    const deadline = deadlineOf(options);
     const i32 = this.#i32;
     const index = this.#index;
+    // The fast path (untimed, no alive hook: myLatch(), ctx.latch, ctx.registrantLatch): spin, return. Short and
+    // monomorphic, so that a fresh thread's first round trips run it optimised soon.
+    if (options === undefined && this.#alive === undefined && (Atomics.load(i32, index) === 1 || spinUntilSet(i32, index, SPIN_LOADS))) {
+      return { latchSet: true, timedOut: false, interrupted: this.#interrupted() };
+    }
+    const deadline = options === undefined ? Infinity : deadlineOf(options);
     for (;;) {
-      const early = this.#check(deadline);
-      if (early) return early;
-      for (let i = 0; i < SPIN_LOADS; i++) if (Atomics.load(i32, index) === 1) break;
-      if (Atomics.load(i32, index) === 1) continue;
+      if (this.#alive !== undefined && !this.#alive()) return this.#inert();
+      if (Atomics.load(i32, index) === 1) return this.#seenSet();
+      if (deadline !== Infinity && performance.now() >= deadline) return this.#expired();
+      if (spinUntilSet(i32, index, SPIN_LOADS)) return this.#seenSet();
+      if (this.#interrupted()) return { latchSet: false, timedOut: false, interrupted: true };
       const remaining = deadline === Infinity ? undefined : Math.max(0, deadline - performance.now());
       Atomics.add(i32, index + SLEEPERS_OFFSET, 1);
       try {
@@ -145,26 +177,55 @@ export class SharedLatch implements Latch {
   }
 
   async wait(options?: WaitOptions): Promise<WaitResult> {
-    const deadline = deadlineOf(options);
+    const deadline = options === undefined ? Infinity : deadlineOf(options);
     const i32 = this.#i32;
     const index = this.#index;
-    const first = this.#check(deadline);
-    if (first) return first;
-    for (let i = 0; i < SPIN_LOADS_ASYNC; i++) if (Atomics.load(i32, index) === 1) return this.#setResult();
-    // The timer is both the timeout and the ref'd handle that keeps the event loop alive while we wait. Node
-    // timers can fire up to ~1 ms before a performance.now() deadline, so a timer that fired early is re-armed
+    if (this.#alive !== undefined && !this.#alive()) return this.#inert();
+    if (Atomics.load(i32, index) === 1) return this.#seenSet();
+    if (deadline !== Infinity && performance.now() >= deadline) return this.#expired();
+    if (spinUntilSet(i32, index, SPIN_LOADS_ASYNC)) return this.#seenSet();
+    return deadline === Infinity ? this.#sleepUntimed() : this.#sleepTimed(deadline);
+  }
+
+  /** wait() past its spin, without a timeout: sleeps (the event loop held open) until the result is known. */
+  async #sleepUntimed(): Promise<WaitResult> {
+    const i32 = this.#i32;
+    const index = this.#index;
+    holdLoop();
+    try {
+      for (;;) {
+        const early = this.#check(Infinity);
+        if (early) return early;
+        Atomics.add(i32, index + SLEEPERS_OFFSET, 1);
+        try {
+          const r = Atomics.waitAsync(i32, index, 0);
+          if (r.async) await r.value;
+        } finally {
+          Atomics.sub(i32, index + SLEEPERS_OFFSET, 1);
+        }
+      }
+    } finally {
+      releaseLoop();
+    }
+  }
+
+  /** wait() past its spin, with a timeout: the timer that notifies the word is also the ref'd handle. */
+  async #sleepTimed(deadline: number): Promise<WaitResult> {
+    const i32 = this.#i32;
+    const index = this.#index;
+    // Node timers can fire up to ~1 ms before a performance.now() deadline, so a timer that fired early is re-armed
     // for what is left: otherwise the wait would go back to sleep with nothing left to wake it.
     let timer: NodeJS.Timeout;
     let fired = false;
     const arm = (): void => {
       fired = false;
-      timer =
-        deadline === Infinity
-          ? setInterval(noop, KEEPALIVE_MS)
-          : setTimeout(() => {
-              fired = true;
-              Atomics.notify(i32, index);
-            }, Math.max(1, Math.ceil(deadline - performance.now())));
+      timer = setTimeout(
+        () => {
+          fired = true;
+          Atomics.notify(i32, index);
+        },
+        Math.max(1, Math.ceil(deadline - performance.now())),
+      );
     };
     arm();
     try {
@@ -185,19 +246,37 @@ export class SharedLatch implements Latch {
     }
   }
 
-  /** The result to return now, or undefined to keep waiting. */
+  /** The result to return now, or undefined to sleep (every hook, in the contract's order). */
   #check(deadline: number): WaitResult | undefined {
-    if (!this.#alive()) return { latchSet: false, timedOut: false, interrupted: this.#interrupted() };
-    if (Atomics.load(this.#i32, this.#index) === 1) return this.#setResult();
+    if (this.#alive !== undefined && !this.#alive()) return this.#inert();
+    if (Atomics.load(this.#i32, this.#index) === 1) return this.#seenSet();
     if (this.#interrupted()) return { latchSet: false, timedOut: false, interrupted: true };
     // (No clock read for an untimed wait: it is most of the cost of a wait on a set latch.)
     if (deadline !== Infinity && performance.now() >= deadline) return { latchSet: false, timedOut: true, interrupted: false };
     return undefined;
   }
 
-  #setResult(): WaitResult {
+  /** The word was seen set: set, unless the latch's worker stopped meanwhile (the latch is then inert). */
+  #seenSet(): WaitResult {
+    if (this.#alive !== undefined && !this.#alive()) return this.#inert();
     return { latchSet: true, timedOut: false, interrupted: this.#interrupted() };
   }
+
+  #inert(): WaitResult {
+    return { latchSet: false, timedOut: false, interrupted: this.#interrupted() };
+  }
+
+  /** The deadline passed with the word clear: a pending interrupt is reported before the timeout, as #check does. */
+  #expired(): WaitResult {
+    if (this.#interrupted()) return { latchSet: false, timedOut: false, interrupted: true };
+    return { latchSet: false, timedOut: true, interrupted: false };
+  }
+}
+
+/** Loads the word up to `loads` times; true as soon as it reads set. (Its own function: small, optimised early.) */
+function spinUntilSet(i32: Int32Array, index: number, loads: number): boolean {
+  for (let i = 0; i < loads; i++) if (Atomics.load(i32, index) === 1) return true;
+  return false;
 }
 
 /** Sets a latch word and wakes its sleepers, if any. Never throws. */
@@ -218,10 +297,10 @@ export function deliverInterrupt(i32: Int32Array, interruptAt: number, latchAt: 
   setLatchWord(i32, latchAt);
 }
 
-function deadlineOf(options: WaitOptions | undefined): number {
-  if (options === undefined) return Infinity;
+function deadlineOf(options: WaitOptions): number {
   if (typeof options !== 'object' || options === null) throw invalidOption('options', 'an object', options);
-  for (const key of Object.keys(options)) if (key !== 'timeoutMs') throw unknownOption(key, 'wait', ['timeoutMs']);
+  // for-in with an own-property test: the keys Object.keys() gives, without allocating an array per wait.
+  for (const key in options) if (key !== 'timeoutMs' && Object.hasOwn(options, key)) throw unknownOption(key, 'wait', ['timeoutMs']);
   const t = options.timeoutMs;
   if (t === undefined) return Infinity;
   if (typeof t !== 'number' || Number.isNaN(t) || t < 0) throw invalidOption('timeoutMs', 'a number >= 0', t);
