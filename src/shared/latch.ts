@@ -189,20 +189,12 @@ export class SharedLatch implements Latch {
 
   /** wait() past its spin, without a timeout: sleeps (the event loop held open) until the result is known. */
   async #sleepUntimed(): Promise<WaitResult> {
-    const i32 = this.#i32;
-    const index = this.#index;
     holdLoop();
     try {
       for (;;) {
         const early = this.#check(Infinity);
         if (early) return early;
-        Atomics.add(i32, index + SLEEPERS_OFFSET, 1);
-        try {
-          const r = Atomics.waitAsync(i32, index, 0);
-          if (r.async) await r.value;
-        } finally {
-          Atomics.sub(i32, index + SLEEPERS_OFFSET, 1);
-        }
+        await this.#sleepOnce();
       }
     } finally {
       releaseLoop();
@@ -233,16 +225,23 @@ export class SharedLatch implements Latch {
         const early = this.#check(deadline);
         if (early) return early;
         if (fired) arm();
-        Atomics.add(i32, index + SLEEPERS_OFFSET, 1);
-        try {
-          const r = Atomics.waitAsync(i32, index, 0);
-          if (r.async) await r.value;
-        } finally {
-          Atomics.sub(i32, index + SLEEPERS_OFFSET, 1);
-        }
+        await this.#sleepOnce();
       }
     } finally {
       clearTimeout(timer!);
+    }
+  }
+
+  /** One counted asynchronous sleep on the word (until it is set or notified), the sleeper count held meanwhile. */
+  async #sleepOnce(): Promise<void> {
+    const i32 = this.#i32;
+    const index = this.#index;
+    Atomics.add(i32, index + SLEEPERS_OFFSET, 1);
+    try {
+      const r = Atomics.waitAsync(i32, index, 0);
+      if (r.async) await r.value;
+    } finally {
+      Atomics.sub(i32, index + SLEEPERS_OFFSET, 1);
     }
   }
 
