@@ -39,7 +39,7 @@
 // Run: npx tsc -p tsconfig.json && node bench/foreman-peers-pg.mjs
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { forkVariant, interleave, median } from './lib.mjs';
+import { drainOurs, forkVariant, interleave, median, sleep } from './lib.mjs';
 
 const URL_ = process.env.BGWORKERS_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const quick = process.env.BENCH_QUICK === '1';
@@ -49,7 +49,6 @@ const capMs = Number(process.env.BENCH_CAP_S ?? 300) * 1000;
 const bossBatch = Number(process.env.BENCH_PGBOSS_BATCH ?? 1000);
 const CHUNK = 10_000;
 const self = fileURLToPath(import.meta.url);
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const chunks = function* () {
   for (let i = 0; i < n; i += CHUNK) yield Array.from({ length: Math.min(CHUNK, n - i) }, (_, j) => ({ i: i + j }));
 };
@@ -64,19 +63,11 @@ async function until(done, t0) {
 
 const variants = {
   async ours(schema, admin) {
-    const { Foreman, PostgresQueue } = await import('../dist/foreman.js');
+    const { PostgresQueue } = await import('../dist/foreman.js');
     const queue = await PostgresQueue.connect(URL_, { schema });
     try {
       for (const c of chunks()) await queue.enqueueMany(c.map((payload) => ({ name: 'noop', payload })));
-      const foreman = await Foreman.start({
-        queue, handlers: new URL('./foreman-jobs.mjs', import.meta.url), concurrency: 2, logger: false,
-      });
-      const t = performance.now();
-      const capped = await Promise.race([foreman.drained().then(() => false), sleep(capMs).then(() => true)]);
-      const drainMs = performance.now() - t;
-      const done = foreman.stats().completed;
-      await foreman.stop();
-      return { drainMs, done, capped };
+      return await drainOurs(queue, capMs);
     } finally {
       await queue.close();
     }

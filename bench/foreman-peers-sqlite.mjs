@@ -41,7 +41,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { forkVariant, interleave, median } from './lib.mjs';
+import { drainOurs, forkVariant, interleave, median, sleep } from './lib.mjs';
 
 const quick = process.env.BENCH_QUICK === '1';
 const n = Number(process.env.BENCH_JOBS ?? (quick ? 2000 : 100_000));
@@ -49,7 +49,6 @@ const reps = Number(process.env.REPS ?? (quick ? 1 : 3));
 const capMs = Number(process.env.BENCH_CAP_S ?? 300) * 1000;
 const self = fileURLToPath(import.meta.url);
 const payloads = () => Array.from({ length: n }, (_, i) => ({ i }));
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** Each variant: queue n jobs into a fresh db at `file`, then drain; resolves with { drainMs, done, capped }. */
 const variants = {
@@ -82,19 +81,11 @@ const variants = {
 
 /** The Foreman with `delivery`, concurrency 2 (threads). */
 async function ours(file, delivery) {
-  const { Foreman, SqliteQueue } = await import('../dist/foreman.js');
+  const { SqliteQueue } = await import('../dist/foreman.js');
   const queue = SqliteQueue.open(file);
   try {
     await queue.enqueueMany(payloads().map((payload) => ({ name: 'noop', payload })));
-    const foreman = await Foreman.start({
-      queue, handlers: new URL('./foreman-jobs.mjs', import.meta.url), concurrency: 2, delivery, logger: false,
-    });
-    const t = performance.now();
-    const capped = await Promise.race([foreman.drained().then(() => false), sleep(capMs).then(() => true)]);
-    const drainMs = performance.now() - t;
-    const done = foreman.stats().completed;
-    await foreman.stop();
-    return { drainMs, done, capped };
+    return await drainOurs(queue, capMs, { delivery });
   } finally {
     await queue.close();
   }

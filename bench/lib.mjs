@@ -208,3 +208,20 @@ export async function cpuSecondsOf(comm) {
   }
   return ticks / CLOCK_TICKS;
 }
+
+/**
+ * The Foreman peer scripts' drain of ours: starts a foreman (concurrency 2, threads) on `queue` with jobs already
+ * queued, times foreman.drained() (stopped waiting after `capMs`), stops it; resolves with { drainMs, done, capped }.
+ */
+export async function drainOurs(queue, capMs, options = {}) {
+  const { Foreman } = await import('../dist/foreman.js');
+  const foreman = await Foreman.start({ queue, handlers: new URL('./foreman-jobs.mjs', import.meta.url), concurrency: 2, logger: false, ...options });
+  const t = performance.now();
+  let timer;
+  const capped = await Promise.race([foreman.drained().then(() => false), new Promise((r) => (timer = setTimeout(() => r(true), capMs)))]);
+  clearTimeout(timer);
+  const drainMs = performance.now() - t;
+  const done = foreman.stats().completed;
+  await foreman.stop();
+  return { drainMs, done, capped };
+}
