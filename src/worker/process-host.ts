@@ -84,7 +84,18 @@ function requestTerminationLocally(): void {
 
 function processHost(a: ProcessAssignment): WorkerHost {
   nonce = a.nonce;
-  // Ask for the commit first: the supervisor's answer is on its way while the rest is set up (synchronously, so
+  // Signal handlers before the commit request: the supervisor answers a termination request of a committed worker
+  // with SIGTERM as well, and one that arrived while the default disposition stood would kill this process before
+  // its entry is imported — a committed run must import its entry (run.ts), and ends terminated only after that.
+  // SIGTERM is a local termination request, unless the registrant handles it (handleSignals): then a SIGTERM to
+  // the process group (systemd, a container runtime) is the registrant's to decide, like Ctrl-C below.
+  process.on('SIGTERM', a.ignoreSignals.includes('SIGTERM') ? ignoreSignal : requestTerminationLocally);
+  for (const sig of a.ignoreSignals) if (sig !== 'SIGTERM' && sig !== 'SIGINT') process.on(sig, ignoreSignal);
+  // A terminal's Ctrl-C reaches the whole foreground process group, workers included. The registrant decides
+  // what it means (abort a scope, shut down, or die — and then this child follows through the control pipe),
+  // so the worker itself ignores it rather than dying as a crash under its supervisor.
+  process.on('SIGINT', ignoreSignal);
+  // Ask for the commit next: the supervisor's answer is on its way while the rest is set up (synchronously, so
   // before the answer can be read). Nothing of the user's runs before the answer (run.ts).
   let answer: ((ok: boolean) => void) | undefined; // the pending commit or run request
   const committed = new Promise<boolean>((resolve) => (answer = resolve));
@@ -97,14 +108,6 @@ function processHost(a: ProcessAssignment): WorkerHost {
   // Started while the commit's answer is on its way (`new Worker()` costs this thread a few ms), and before any
   // user code runs.
   new Worker(new URL('./watchdog.js', import.meta.url), { workerData: watchdog, name: 'bgworkers-watchdog' }).unref();
-  // SIGTERM is a local termination request, unless the registrant handles it (handleSignals): then a SIGTERM to
-  // the process group (systemd, a container runtime) is the registrant's to decide, like Ctrl-C below.
-  process.on('SIGTERM', a.ignoreSignals.includes('SIGTERM') ? ignoreSignal : requestTerminationLocally);
-  for (const sig of a.ignoreSignals) if (sig !== 'SIGTERM' && sig !== 'SIGINT') process.on(sig, ignoreSignal);
-  // A terminal's Ctrl-C reaches the whole foreground process group, workers included. The registrant decides
-  // what it means (abort a scope, shut down, or die — and then this child follows through the control pipe),
-  // so the worker itself ignores it rather than dying as a crash under its supervisor.
-  process.on('SIGINT', ignoreSignal);
   process.on('disconnect', () => process.kill(process.pid, 'SIGKILL'));
 
   const port = new IpcChannel(send);

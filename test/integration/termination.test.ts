@@ -105,6 +105,23 @@ describe.each(RUNTIMES)('%s runtime', (runtime) => {
       expect(sup.metrics().terminations.forced).toBe(0);
     });
 
+    it('a request the instant the worker is committed: the entry is still imported, main is not, reason terminated', async () => {
+      // The registrant spins on the control word (handle.state reads it) and terminates the moment the commit's CAS
+      // is made, while the worker is still setting up around its commit request. A process worker is sent SIGTERM
+      // too: one that dies of it before its handler is installed would end terminated having imported nothing.
+      const sup = await startSupervisor({ maxWorkers: 4 });
+      for (let round = 0; round < 12; round++) {
+        writeFileSync(markFile, '');
+        const h = sup.register({ runtime, entry: fixture('mark-import.mjs') });
+        const deadline = performance.now() + 10_000;
+        while (h.state === 'pending') if (performance.now() > deadline) throw new Error('the worker never left pending');
+        h.terminate();
+        const exit = await h.waitForShutdown();
+        expect({ round, reason: exit.reason, marks: marks() }).toEqual({ round, reason: 'terminated', marks: ['imported'] });
+      }
+      expect(sup.metrics().terminations.forced).toBe(0);
+    });
+
     it('terminate after any number of event-loop turns of the start: the reason says exactly how far user code got', async () => {
       const sup = await startSupervisor({ maxWorkers: 8 });
       for (let turns = 0; turns < 40; turns++) {
