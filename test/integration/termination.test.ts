@@ -105,11 +105,16 @@ describe.each(RUNTIMES)('%s runtime', (runtime) => {
       expect(sup.metrics().terminations.forced).toBe(0);
     });
 
-    it('a request the instant the worker is committed: the entry is still imported, main is not, reason terminated', async () => {
+    it('a request the instant the worker is committed: the entry is still imported, and the reason says whether main ran', async () => {
       // The registrant spins on the control word (handle.state reads it) and terminates the moment the commit's CAS
       // is made, while the worker is still setting up around its commit request. A process worker is sent SIGTERM
       // too: one that dies of it before its handler is installed would end terminated having imported nothing.
+      // On a loaded machine the registrant can be descheduled between reading the state and terminating, and the
+      // worker may reach main first; then main sees its signal aborted and returns: completed, having run. Both
+      // endings are right; what must never happen is an ending that disagrees with how far user code got.
       const sup = await startSupervisor({ maxWorkers: 4 });
+      const terminatedRight = { reason: 'terminated', marks: ['imported'] };
+      const completedRight = { reason: 'completed', marks: ['imported', 'main'] };
       for (let round = 0; round < 12; round++) {
         writeFileSync(markFile, '');
         const h = sup.register({ runtime, entry: fixture('mark-import.mjs') });
@@ -117,7 +122,9 @@ describe.each(RUNTIMES)('%s runtime', (runtime) => {
         while (h.state === 'pending') if (performance.now() > deadline) throw new Error('the worker never left pending');
         h.terminate();
         const exit = await h.waitForShutdown();
-        expect({ round, reason: exit.reason, marks: marks() }).toEqual({ round, reason: 'terminated', marks: ['imported'] });
+        const seen = { reason: exit.reason, marks: marks() };
+        const expected = seen.reason === 'completed' ? completedRight : terminatedRight;
+        expect({ round, ...seen }).toEqual({ round, ...expected });
       }
       expect(sup.metrics().terminations.forced).toBe(0);
     });
