@@ -16,6 +16,18 @@ export interface ScopeFrame {
 
 const storage = new AsyncLocalStorage<ScopeFrame>();
 
+/**
+ * How many scope frames of this thread have aborted, ever. While it is 0 no frame can be aborted, so the interrupt
+ * checks skip the frame lookup (`getStore()`: cheap once optimised, but several calls deep in a fresh thread's
+ * unoptimised code, where it was most of a cold latch wait's cost).
+ */
+export let framesAborted = 0;
+
+/** Counts an abort of a scope frame of this thread; called before the frame's `aborted` is set. */
+export function noteFrameAborted(): void {
+  framesAborted++;
+}
+
 /** Runs fn with `frame` as the current scope frame. */
 export function runInFrame<T>(frame: ScopeFrame, fn: () => T): T {
   return storage.run(frame, fn);

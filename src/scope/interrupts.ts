@@ -8,8 +8,9 @@
  *
  * Delivering an interrupt (`deliverInterrupt`): first publish the details (post the message, write the slot),
  * then bump the counter, then set the latch. The owner's `checkForInterrupts()` fast path is one Atomics.load of
- * the counter compared with the last value it processed, one local counter (termination requested), and the
- * current scope frame's `aborted` flag. On a change it takes the slow path: drain every interrupt source of this
+ * the counter compared with the last value it processed, one local counter (termination requested), and — only
+ * once some scope frame of this thread has aborted (context.ts `framesAborted`) — the current scope frame's
+ * `aborted` flag. On a change it takes the slow path: drain every interrupt source of this
  * thread (each supervisor client's mailbox and its precious workers' death reports), which aborts the scopes
  * named there, then checks its own worker slot for a termination request.
  *
@@ -26,7 +27,7 @@ import { TerminationRequestedError } from '../errors.js';
 import { createThreadWords, type ThreadWords } from '../shared/layout.js';
 import { SharedLatch, setLatchWord, type Latch } from '../shared/latch.js';
 import { TERM, genOf } from '../shared/slots.js';
-import { currentFrame } from './context.js';
+import { currentFrame, framesAborted } from './context.js';
 import { interruptsHeld } from './hold.js';
 import { Atomics } from '../shared/intrinsics.js';
 
@@ -47,6 +48,9 @@ export interface WorkerSelf {
 }
 
 let words: ThreadWords = createThreadWords();
+// The counter's words as plain variables (words.i32, words.interrupt): the fast path reads them on every check.
+let counterI32 = words.i32;
+let counterAt = words.interrupt;
 let seen = 0;
 /** Non-zero once something sticky is pending that no scope frame records: a worker's termination request. */
 let sticky = 0;
@@ -72,7 +76,9 @@ export function threadWords(): ThreadWords {
  */
 export function installWorker(workerWords: ThreadWords, me: WorkerSelf): void {
   words = workerWords;
-  seen = Atomics.load(words.i32, words.interrupt);
+  counterI32 = words.i32;
+  counterAt = words.interrupt;
+  seen = Atomics.load(counterI32, counterAt);
   latch = undefined;
   self = me;
   watching = false;
@@ -100,20 +106,22 @@ export function wakeSelf(): void {
  * Inside holdInterrupts() it processes what is pending but does not throw; the first check after the region does.
  */
 export function checkForInterrupts(): void {
-  if (Atomics.load(words.i32, words.interrupt) !== seen || sticky !== 0) {
+  if (Atomics.load(counterI32, counterAt) !== seen || sticky !== 0) {
     processInterrupts();
     if (terminationError !== undefined && !interruptsHeld()) throw terminationError;
   }
+  if (framesAborted === 0) return; // no frame of this thread has aborted: none to look up
   const frame = currentFrame();
   if (frame !== undefined && frame.aborted && !interruptsHeld()) throw frame.reason;
 }
 
 /** True when checkForInterrupts() would throw (it processes pending interrupts to know). */
 export function interruptPending(): boolean {
-  if (Atomics.load(words.i32, words.interrupt) !== seen || sticky !== 0) {
+  if (Atomics.load(counterI32, counterAt) !== seen || sticky !== 0) {
     processInterrupts();
     if (terminationError !== undefined) return true;
   }
+  if (framesAborted === 0) return false;
   const frame = currentFrame();
   return frame !== undefined && frame.aborted;
 }
@@ -126,7 +134,7 @@ export function myLatch(): Latch {
 
 /** The fast path's check: processes pending interrupts only if the counter moved (or something sticky is pending). */
 export function pollInterrupts(): void {
-  if (Atomics.load(words.i32, words.interrupt) !== seen || sticky !== 0) processInterrupts();
+  if (Atomics.load(counterI32, counterAt) !== seen || sticky !== 0) processInterrupts();
 }
 
 /** The slow path: drains every source, then looks at this worker's own slot. */
@@ -134,7 +142,7 @@ export function processInterrupts(): void {
   if (draining) return; // invariant 3
   draining = true;
   try {
-    seen = Atomics.load(words.i32, words.interrupt); // invariant 1
+    seen = Atomics.load(counterI32, counterAt); // invariant 1
     for (const source of sources) source.drainInterrupts();
     if (self !== undefined && terminationError === undefined) {
       const w = Atomics.load(self.ctrl, self.ctrlAt);

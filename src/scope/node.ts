@@ -33,7 +33,7 @@
  */
 import type { WorkerRef } from '../errors.js';
 import { PreciousWorkerOutlivedScopeError, ScopeAbortedError, ScopeClosedError } from '../errors.js';
-import type { ScopeFrame } from './context.js';
+import { noteFrameAborted, type ScopeFrame } from './context.js';
 import { wakeSelf } from './interrupts.js';
 import { assertTransition, type TransitionTable } from '../shared/transitions.js';
 
@@ -139,6 +139,7 @@ export class ScopeNode implements ScopeFrame {
     if (this.state !== 'active' && this.state !== 'committing') return;
     // AbortController turns an undefined reason into a DOMException; use one reason everywhere instead.
     if (reason === undefined) reason = new ScopeAbortedError(undefined);
+    noteFrameAborted(); // the interrupt checks look at frames from now on
     this.aborted = true;
     this.reason = reason;
     this.#move('aborting', 'abort', reason); // after the fields: the owner's event sees an aborted node
