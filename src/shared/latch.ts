@@ -152,19 +152,37 @@ export class SharedLatch implements Latch {
   }
 
   waitSync(options?: WaitOptions): WaitResult {
+    const deadline = options === undefined ? Infinity : deadlineOf(options);
+    if (this.#alive !== undefined) return this.#waitSyncLoop(deadline, false);
+    // The hot path of a hook-free latch (myLatch(), ctx.latch, ctx.registrantLatch): look, spin, return. The look
+    // and the spin are inline and everything else is in #waitSyncLoop, so that this method stays small and a fresh
+    // thread's first round trips run it optimised soon (its own loop makes it hot, and it has little else to compile).
     const i32 = this.#i32;
     const index = this.#index;
-    // The fast path (untimed, no alive hook: myLatch(), ctx.latch, ctx.registrantLatch): spin, return. Short and
-    // monomorphic, so that a fresh thread's first round trips run it optimised soon.
-    if (options === undefined && this.#alive === undefined && (Atomics.load(i32, index) === 1 || spinUntilSet(i32, index, SPIN_LOADS))) {
-      return { latchSet: true, timedOut: false, interrupted: this.#interrupted() };
-    }
-    const deadline = options === undefined ? Infinity : deadlineOf(options);
-    for (;;) {
-      if (this.#alive !== undefined && !this.#alive()) return this.#inert();
-      if (Atomics.load(i32, index) === 1) return this.#seenSet();
+    if (Atomics.load(i32, index) !== 1) {
       if (deadline !== Infinity && performance.now() >= deadline) return this.#expired();
-      if (spinUntilSet(i32, index, SPIN_LOADS)) return this.#seenSet();
+      let i = 0;
+      while (i < SPIN_LOADS && Atomics.load(i32, index) !== 1) i++;
+      if (i === SPIN_LOADS) return this.#waitSyncLoop(deadline, true);
+    }
+    return { latchSet: true, timedOut: false, interrupted: this.#interrupted() };
+  }
+
+  /**
+   * waitSync() past the hot path: with an alive hook from the start, else after a spin that saw the word clear
+   * (`spun`: the first look and spin are done). Sleeps as a counted sleeper until the result is known.
+   */
+  #waitSyncLoop(deadline: number, spun: boolean): WaitResult {
+    const i32 = this.#i32;
+    const index = this.#index;
+    for (;;) {
+      if (!spun) {
+        if (this.#alive !== undefined && !this.#alive()) return this.#inert();
+        if (Atomics.load(i32, index) === 1) return this.#seenSet();
+        if (deadline !== Infinity && performance.now() >= deadline) return this.#expired();
+        if (spinUntilSet(i32, index, SPIN_LOADS)) return this.#seenSet();
+      }
+      spun = false;
       if (this.#interrupted()) return { latchSet: false, timedOut: false, interrupted: true };
       const remaining = deadline === Infinity ? undefined : Math.max(0, deadline - performance.now());
       Atomics.add(i32, index + SLEEPERS_OFFSET, 1);
