@@ -13,12 +13,12 @@
  * Warm death path: a worker dies once, in a fresh isolate, so the code of its death report would run cold —
  * compiled lazily on that one call, and the first stack ever formatted — on the path from the death to the
  * registrant's checkForInterrupts() (G12: 0.5 ms at the median; cold, that code alone took ~0.3 ms). So
- * `warmDeathPath()` runs it once on scratch words and a dummy error (nothing it touches is shared), off the
- * measured start: a spare while it waits for its assignment; any other worker right after it has posted
- * `running`, before main is called (a main that blocks at once, in waitSync(), would never let it run later).
+ * `warmDeathPath()` runs that code — reportTo(), the one function every report goes through — once on scratch
+ * words, a scratch channel and a dummy error (nothing it touches is shared), off the measured start: a spare
+ * while it waits for its assignment; any other worker right after it has posted `running`, before main is called (a main that blocks at once, in waitSync(), would never let it run later).
  */
-import { parentPort, threadId, workerData, type MessagePort } from 'node:worker_threads';
-import { CTRL, INTERRUPT, LATCH, OS_TID, STARTED_AT, SlotTable, THREAD_ID, wordsOf } from '../shared/layout.js';
+import { MessageChannel, parentPort, threadId, workerData, type MessagePort } from 'node:worker_threads';
+import { CTRL, INTERRUPT, LATCH, OS_TID, STARTED_AT, SlotTable, THREAD_ID, wordsOf, type ThreadWords } from '../shared/layout.js';
 import { ownThreadId } from '../shared/usage.js';
 import { SharedLatch, deliverInterrupt } from '../shared/latch.js';
 import type { Assignment, DeathReport, SignedReport, SpareInit } from '../shared/protocol.js';
@@ -42,18 +42,53 @@ export function startThreadWorker(): void {
 
 let warm = false;
 
+/** Where a thread worker's outcome goes (reportTo): its slot's control word, the registrant, the host's port. */
+interface ReportTarget {
+  readonly i32: Int32Array;
+  readonly ctrlAt: number;
+  readonly gen: number;
+  /** The registrant's death-report path, for a precious worker only. */
+  readonly precious: boolean;
+  readonly controlPort: MessagePort | undefined;
+  readonly registrant: ThreadWords;
+  readonly port: MessagePort;
+  readonly nonce: string;
+}
+
+type ReportDetail = { result?: unknown; error?: ReturnType<typeof serializeError> };
+
 /**
- * Runs the death report's code once on scratch memory (see the header): the outcome CAS, the reason, the error's
- * serialisation with its stack formatted, and the interrupt delivery. No effect outside its own words.
+ * Records the outcome against TERM in one CAS; for a precious death tells the registrant first (death report,
+ * then its interrupt word and latch); then reports it to the host. Module-level, so that warmDeathPath() runs
+ * this very function before the one real death.
+ */
+function reportTo(t: ReportTarget, outcome: Outcome, code: number, detail: ReportDetail): void {
+  const decided = reportOutcome(t.i32, t.ctrlAt, t.gen, outcome);
+  if (decided === O_NONE) return;
+  const reason = reasonOf(decided);
+  if (t.precious && isDeath(reason)) {
+    const death: DeathReport = { t: 'death', reason, code, ...(detail.error ? { error: detail.error } : {}), at: performance.timeOrigin + performance.now() };
+    t.controlPort?.postMessage(death);
+    deliverInterrupt(t.registrant.i32, t.registrant.interrupt, t.registrant.latch);
+  }
+  t.port.postMessage({ t: 'outcome', reason, code, ...detail, nonce: t.nonce } satisfies SignedReport);
+}
+
+/**
+ * Runs reportTo() once for a precious failure on scratch memory and a scratch channel (see the header): the
+ * outcome CAS, the error's serialisation with its stack formatted, both reports posted (to a port no one reads,
+ * closed at once) and the interrupt delivery. No effect outside its own words and ports.
  */
 function warmDeathPath(): void {
   if (warm) return;
   warm = true;
   const scratch = new Int32Array(new SharedArrayBuffer(16));
   scratch[0] = STARTING; // a live slot word of generation 0: the CAS succeeds, as in a real death
-  const decided = reportOutcome(scratch, 0, 0, O_FAILED);
-  if (decided !== O_NONE && isDeath(reasonOf(decided))) serializeError(new Error('warm-up', { cause: new Error('cause') }));
-  deliverInterrupt(scratch, 1, 2);
+  const { port1, port2 } = new MessageChannel();
+  const target: ReportTarget = { i32: scratch, ctrlAt: 0, gen: 0, precious: true, controlPort: port1, registrant: { i32: scratch, latch: 2, interrupt: 1 }, port: port1, nonce: '' };
+  reportTo(target, O_FAILED, 1, { error: serializeError(new Error('warm-up', { cause: new Error('cause') })) });
+  port1.close();
+  port2.close();
 }
 
 function threadHost(port: MessagePort, init: Assignment | SpareInit, a: Assignment): WorkerHost {
@@ -78,18 +113,8 @@ function threadHost(port: MessagePort, init: Assignment | SpareInit, a: Assignme
   table.f64[table.atF64(a.slot, STARTED_AT)] = Date.now(); // published by the commit CAS
   table.f64[table.atF64(a.slot, OS_TID)] = ownThreadId(); // for the supervisor's CPU-time sampler
 
-  /** Records the outcome against TERM in one CAS; for a precious death tells the registrant first; reports it. */
-  const report = (outcome: Outcome, code: number, detail: { result?: unknown; error?: ReturnType<typeof serializeError> }): void => {
-    const decided = reportOutcome(i32, ctrlAt, a.gen, outcome);
-    if (decided === O_NONE) return;
-    const reason = reasonOf(decided);
-    if (a.precious && isDeath(reason)) {
-      const death: DeathReport = { t: 'death', reason, code, ...(detail.error ? { error: detail.error } : {}), at: performance.timeOrigin + performance.now() };
-      a.controlPort?.postMessage(death);
-      deliverInterrupt(registrant.i32, registrant.interrupt, registrant.latch);
-    }
-    port.postMessage({ t: 'outcome', reason, code, ...detail, nonce } satisfies SignedReport);
-  };
+  const target: ReportTarget = { i32, ctrlAt, gen: a.gen, precious: a.precious, controlPort: a.controlPort, registrant, port, nonce };
+  const report = (outcome: Outcome, code: number, detail: ReportDetail): void => reportTo(target, outcome, code, detail);
   const exit = (code: number): never => {
     exiting = true;
     exitProcess(code);
