@@ -53,14 +53,17 @@ import { PoolTimes, summary, type PoolStats } from './stats.js';
 import { SignalFanout } from './signal-fanout.js';
 
 export type { PoolStats } from './stats.js';
-import { T_ANSWERED, T_PENDING, T_STOLEN, indexAt, callAt, callsOf, usable, type Batch, type Entry, type Call, type Member } from './work.js';
+import { SEGMENT, T_ANSWERED, T_PENDING, T_STOLEN, indexAt, callAt, callsOf, rangeOf, segmentsOf, usable, type Batch, type Entry, type Call, type Member } from './work.js';
 
 /** Batches a busy worker may hold beyond the ones it runs: one ready, so it never idles waiting for a message. */
 export const LOOKAHEAD_BATCHES = 1;
 /** Worker time one batch aims at: large enough to amortise a message (~5 µs), small enough to balance. */
 export const TARGET_BATCH_MICROS = 2000;
-/** Upper bound on inputs per batch (bounds message size, and the gate words a worker holds). */
-export const MAX_BATCH = 4096;
+/**
+ * Upper bound on inputs per batch (bounds message size, and the gate words a worker holds): one segment of a
+ * call's inputs, so a full batch of a map is posted as its segment, without a slice (work.ts rangeOf).
+ */
+export const MAX_BATCH = SEGMENT;
 /** The first batches of a map, before any timing is known. */
 const FIRST_BATCH = 16;
 /** Weight of history in the measured time per input (per answered batch). */
@@ -176,46 +179,48 @@ export class PoolCore implements ScopeResource {
       ended?.();
       return Promise.reject(o.signal.reason);
     }
-    return this.#submit('run', [input], Number.MAX_SAFE_INTEGER, o.name, o.signal, o.timeoutMs, o.transfer, ended).then((r) => (r as unknown[])[0]);
+    return this.#submit('run', [[input]], Number.MAX_SAFE_INTEGER, o.name, o.signal, o.timeoutMs, o.transfer, ended).then((r) => (r as unknown[])[0]);
   }
 
   map(inputs: Iterable<unknown>, options: unknown): Promise<unknown[]> {
     let o;
-    let list: unknown[];
+    let segments: unknown[][];
     try {
       o = validateMapOptions(options, this.#o.timeoutMs);
       if (inputs === null || typeof (inputs as { [Symbol.iterator]?: unknown })?.[Symbol.iterator] !== 'function') {
         throw invalidOption('inputs', 'an iterable', inputs);
       }
-      list = Array.isArray(inputs) ? inputs.slice() : Array.from(inputs); // a copy: the caller may change theirs
+      segments = segmentsOf(inputs); // a copy: the caller may change theirs
     } catch (err) {
       return Promise.reject(err);
     }
     if (this.#closed) return Promise.reject(this.#closedReason());
     if (o.signal?.aborted) return Promise.reject(o.signal.reason);
-    if (list.length === 0) return Promise.resolve([]);
-    return this.#submit('map', list, o.concurrency, o.name, o.signal, o.timeoutMs, undefined) as Promise<unknown[]>;
+    if (segments.length === 0) return Promise.resolve([]);
+    return this.#submit('map', segments, o.concurrency, o.name, o.signal, o.timeoutMs, undefined) as Promise<unknown[]>;
   }
 
-  #submit(kind: 'run' | 'map', inputs: unknown[], concurrency: number, name: string | undefined, signal: AbortSignal | undefined, timeoutMs: number | undefined, transfer: readonly Transferable[] | undefined, ended?: () => void): Promise<unknown> {
+  /** `inputs` in segments (work.ts segmentsOf): the call keeps them. */
+  #submit(kind: 'run' | 'map', inputs: unknown[][], concurrency: number, name: string | undefined, signal: AbortSignal | undefined, timeoutMs: number | undefined, transfer: readonly Transferable[] | undefined, ended?: () => void): Promise<unknown> {
     if (this.#closed) {
       ended?.();
       return Promise.reject(this.#closedReason());
     }
+    const count = (inputs.length - 1) * SEGMENT + inputs[inputs.length - 1]!.length;
     return new Promise((resolve, reject) => {
       const call: Call = {
-        kind, name, inputs, results: new Array(inputs.length), resolve, reject, concurrency, signal, timeoutMs, transfer,
+        kind, name, inputs, count, results: new Array(count), resolve, reject, concurrency, signal, timeoutMs, transfer,
         cancellable: signal !== undefined || timeoutMs !== undefined, submittedAt: performance.now(),
-        queued: inputs.length, inFlight: 0, answered: 0, batch: kind === 'run' ? 1 : FIRST_BATCH, sumMicros: 0, sumRan: 0,
+        queued: count, inFlight: 0, answered: 0, batch: kind === 'run' ? 1 : FIRST_BATCH, sumMicros: 0, sumRan: 0,
         settled: false, parked: undefined, batches: new Set(), ended,
       };
-      this.#queue.push({ call, next: 0, end: inputs.length });
-      this.#queuedTasks += inputs.length;
+      this.#queue.push({ call, next: 0, end: count });
+      this.#queuedTasks += count;
       this.#queueSize++;
       if (signal !== undefined) this.#signals.join(signal, call);
       this.#dispatch();
       // Back-pressure: a call that could not go to a worker at once and finds maxQueue waiting is refused.
-      if (!call.settled && call.queued === inputs.length && this.#queueSize > this.#o.maxQueue) this.#settle(call, false, new PoolQueueFullError(this.#o.name, this.#o.maxQueue));
+      if (!call.settled && call.queued === count && this.#queueSize > this.#o.maxQueue) this.#settle(call, false, new PoolQueueFullError(this.#o.name, this.#o.maxQueue));
     });
   }
 
@@ -277,15 +282,15 @@ export class PoolCore implements ScopeResource {
   #send(member: Member, entry: Entry): void {
     const first = entry.call;
     const runs: Call[] | undefined = first.kind === 'run' ? [] : undefined;
-    let inputs: unknown[];
+    let inputs: readonly unknown[];
     const single = first.timeoutMs !== undefined || first.transfer !== undefined || (this.#o.runtime === 'process' && (first.cancellable || !this.#o.precious));
     const fair = Math.ceil(this.#queuedTasks / (this.#o.maxWorkers * (1 + LOOKAHEAD_BATCHES)));
     let count: number;
     if (runs === undefined) {
       count = single ? 1 : Math.max(1, Math.min(first.batch, fair, entry.end - entry.next, first.concurrency - first.inFlight));
-      inputs = count === first.inputs.length ? (first.inputs as unknown[]) : first.inputs.slice(entry.next, entry.next + count);
+      inputs = rangeOf(first, entry.next, count);
     } else {
-      inputs = [];
+      const list: unknown[] = (inputs = []);
       const limit = single ? 1 : Math.max(1, Math.min(this.#runBatchSize(), fair));
       // Consecutive queued run()s of the same task function share a batch; taken from the queue after the post.
       for (let k = 0; runs.length < limit; k++) {
@@ -293,7 +298,7 @@ export class PoolCore implements ScopeResource {
         if (e === undefined || e.call.kind !== 'run' || e.call.name !== first.name || e.call.settled) break;
         if (k > 0 && (e.call.timeoutMs !== undefined || e.call.transfer !== undefined || (this.#o.runtime === 'process' && e.call.cancellable))) break;
         runs.push(e.call);
-        inputs.push(e.call.inputs[0]);
+        list.push(e.call.inputs[0]![0]);
       }
       count = runs.length;
     }
@@ -345,7 +350,7 @@ export class PoolCore implements ScopeResource {
   }
 
   /** A post threw (DataCloneError): reject the calls whose input cannot be cloned; the rest stay queued. */
-  #cloneFailed(first: Call, runs: Call[] | undefined, start: number, inputs: unknown[], err: unknown): void {
+  #cloneFailed(first: Call, runs: Call[] | undefined, start: number, inputs: readonly unknown[], err: unknown): void {
     let found = false;
     for (let i = 0; i < inputs.length; i++) {
       try {
@@ -473,7 +478,7 @@ export class PoolCore implements ScopeResource {
         continue;
       }
       call.results[indexAt(batch, t)] = m.results[t - m.from];
-      if (++call.answered === call.inputs.length) this.#settle(call, true, call.results);
+      if (++call.answered === call.count) this.#settle(call, true, call.results);
       else if (call.parked !== undefined && call.inFlight < call.concurrency) this.#unpark(call);
     }
     this.#afterAnswer(member, batch, m, callOfBatch);
@@ -497,7 +502,7 @@ export class PoolCore implements ScopeResource {
       const start = batch.start;
       for (let t = 0; t < n; t++) results[start + t] = src[t];
       call.answered += n;
-      if (call.answered === call.inputs.length) this.#settle(call, true, results);
+      if (call.answered === call.count) this.#settle(call, true, results);
       else if (call.parked !== undefined && call.inFlight < call.concurrency) this.#unpark(call);
     }
     else this.#endIfIdle(call);

@@ -2,16 +2,39 @@
  * How a pool worker runs a batch (src/pool/pool-worker.ts): tasks that return plain values run in a plain loop,
  * a thenable is awaited and the loop goes on after it; every input of a batch gets its own result or its own
  * error, in input order, whatever the mix (test/fixtures/task-mixed.mjs). Both runtimes, precious pools (one
- * answer per batch) and non-precious ones (one answer per input).
+ * answer per batch) and non-precious ones (one answer per input). And a map's inputs as the pool holds them, in
+ * segments of 4,096 (src/pool/work.ts): batches inside one, a whole one, across a boundary.
  */
 import { describe, expect, it } from 'vitest';
 import { TaskFailedError } from '../../dist/index.js';
 import { RUNTIMES, fixture, startSupervisor } from '../helpers.js';
 
+const SEGMENT = 4096;
+
 type How = 'sync' | 'promise' | 'thenable' | 'throw' | 'reject' | 'bad-then';
 const cycle = (hows: How[], n: number): [number, How][] => Array.from({ length: n }, (_, i) => [i, hows[i % hows.length]!]);
 
 describe.each(RUNTIMES)('%s runtime', (runtime) => {
+  it('map over inputs across segment boundaries: arrays and iterables, whole and partial batches, straddling ones', async () => {
+    const sup = await startSupervisor();
+    await sup.scope(async (scope) => {
+      const pool = scope.pool<number, number>({ runtime, entry: fixture('task-square.mjs'), maxWorkers: 2 });
+      const n = 3 * SEGMENT + 17;
+      const list = Array.from({ length: n }, (_, i) => i);
+      const squares = list.map((i) => i * i);
+      // Twice: batch sizes adapt as a map runs (16 first, then larger), so batches fall across boundaries.
+      expect(await pool.map(list)).toEqual(squares);
+      expect(await pool.map(list)).toEqual(squares);
+      function* gen(): Generator<number> {
+        yield* list;
+      }
+      expect(await pool.map(gen())).toEqual(squares);
+      // At most 3 in flight: batches of 1 to 3 inputs, some of them across the boundary at 4,096.
+      const near = Array.from({ length: SEGMENT + 8 }, (_, i) => i);
+      expect(await pool.map(near, { concurrency: 3 })).toEqual(near.map((i) => i * i));
+    });
+  });
+
   describe.each([true, false])('precious: %s', (precious) => {
     it('a map mixing plain values, promises and thenables in one batch gets every result in input order', async () => {
       const sup = await startSupervisor();
