@@ -10,9 +10,11 @@
  * batches), (2) a new worker if the pool may grow, (3) as look-ahead, a busy worker's FIFO — only when every
  * worker is busy, and never for a task with a timeout. An idle worker with nothing queued steals unstarted tasks
  * back from a look-ahead batch (thread pools, via the gate), so a short task never waits behind a long one while
- * a worker idles. Batch sizes adapt (a map per call, run()s pool-wide): each batch aims at TARGET_BATCH_MICROS of
- * worker time and at most a fair share of what is queued, so 100,000 trivial tasks take a few hundred messages
- * while 1 ms tasks go one or two at a time. Queued run()s of the same task function share batches.
+ * a worker idles. Batch sizes adapt (a map per task function, carried from one map to the next; run()s
+ * pool-wide): each batch aims at TARGET_BATCH_MICROS of worker time and at most a fair share of what is queued —
+ * but a map's batch is not split below MIN_SHARE_MICROS of measured time for fairness, so 100,000 trivial tasks
+ * take a few dozen messages while 1 ms tasks go one or two at a time. Queued run()s of the same task function
+ * share batches.
  *
  * Aborts (a run's or map's signal, a timeout, the map failing): a task not started is cancelled through the gate
  * and never starts (thread pools; a process pool never sends a cancellable task ahead). A started task gets its
@@ -64,10 +66,20 @@ export const TARGET_BATCH_MICROS = 2000;
  * call's inputs, so a full batch of a map is posted as its segment, without a slice (work.ts rangeOf).
  */
 export const MAX_BATCH = SEGMENT;
-/** The first batches of a map, before any timing is known. */
+/** The first batches of a map, before any timing of its task function is known. */
 const FIRST_BATCH = 16;
+/**
+ * A map's batch is not cut to a fair share smaller than this much measured worker time: finishing together
+ * gains less than the messages cost (a fair share of a 100,000 trivial map's tail would halve down to 1 input).
+ */
+export const MIN_SHARE_MICROS = 500;
 /** Weight of history in the measured time per input (per answered batch). */
 const DECAY = 0.9;
+
+/** Inputs per batch for TARGET_BATCH_MICROS at the measured time per input (decayed sums, sumRan > 0). */
+function batchFor(sumMicros: number, sumRan: number): number {
+  return Math.max(1, Math.min(MAX_BATCH, Math.floor(TARGET_BATCH_MICROS / Math.max(sumMicros / sumRan, 0.01))));
+}
 
 const POOL_WORKER_URL = new URL('./pool-worker.js', import.meta.url);
 
@@ -93,6 +105,8 @@ export class PoolCore implements ScopeResource {
   /** One listener per user signal, whatever the number of calls sharing it (invariant 1: removed at settle). */
   readonly #signals = new SignalFanout<Call>((call, reason) => this.#abort(call, reason));
   readonly #drainWaiters: (() => void)[] = [];
+  /** Per task function (export name): the decayed timing sums of its last map, where the next map starts. */
+  readonly #learned = new Map<string | undefined, { sumMicros: number; sumRan: number }>();
   /**
    * Look-ahead only in thread pools: the gate makes work sent ahead abortable and tells, after a death or a stop,
    * what had started. A process pool sends a worker only what it can start at once, so all it sent has started.
@@ -207,11 +221,13 @@ export class PoolCore implements ScopeResource {
       return Promise.reject(this.#closedReason());
     }
     const count = (inputs.length - 1) * SEGMENT + inputs[inputs.length - 1]!.length;
+    const learned = kind === 'map' ? this.#learned.get(name) : undefined;
     return new Promise((resolve, reject) => {
       const call: Call = {
         kind, name, inputs, count, results: new Array(count), resolve, reject, concurrency, signal, timeoutMs, transfer,
         cancellable: signal !== undefined || timeoutMs !== undefined, submittedAt: performance.now(),
-        queued: count, inFlight: 0, answered: 0, batch: kind === 'run' ? 1 : FIRST_BATCH, sumMicros: 0, sumRan: 0,
+        queued: count, inFlight: 0, answered: 0, batch: kind === 'run' ? 1 : learned === undefined ? FIRST_BATCH : batchFor(learned.sumMicros, learned.sumRan),
+        sumMicros: learned?.sumMicros ?? 0, sumRan: learned?.sumRan ?? 0,
         settled: false, parked: undefined, batches: new Set(), ended,
       };
       this.#queue.push({ call, next: 0, end: count });
@@ -287,7 +303,9 @@ export class PoolCore implements ScopeResource {
     const fair = Math.ceil(this.#queuedTasks / (this.#o.maxWorkers * (1 + LOOKAHEAD_BATCHES)));
     let count: number;
     if (runs === undefined) {
-      count = single ? 1 : Math.max(1, Math.min(first.batch, fair, entry.end - entry.next, first.concurrency - first.inFlight));
+      // Not cut below MIN_SHARE_MICROS of measured time for the fair share (unmeasured: the share as it is).
+      const share = first.sumRan > 0 ? Math.max(fair, Math.floor(MIN_SHARE_MICROS / Math.max(first.sumMicros / first.sumRan, 0.01))) : fair;
+      count = single ? 1 : Math.max(1, Math.min(first.batch, share, entry.end - entry.next, first.concurrency - first.inFlight));
       inputs = rangeOf(first, entry.next, count);
     } else {
       const list: unknown[] = (inputs = []);
@@ -367,9 +385,7 @@ export class PoolCore implements ScopeResource {
   }
 
   #runBatchSize(): number {
-    if (this.#runSumRan === 0) return 1;
-    const perInput = this.#runSumMicros / this.#runSumRan;
-    return Math.max(1, Math.min(MAX_BATCH, Math.floor(TARGET_BATCH_MICROS / Math.max(perInput, 0.01))));
+    return this.#runSumRan === 0 ? 1 : batchFor(this.#runSumMicros, this.#runSumRan);
   }
 
   /**
@@ -516,10 +532,16 @@ export class PoolCore implements ScopeResource {
       member.busyMicros += m.micros;
       this.#busyMicros += m.micros;
       if (callOfBatch !== undefined) {
-        callOfBatch.sumMicros = callOfBatch.sumMicros * DECAY + m.micros;
-        callOfBatch.sumRan = callOfBatch.sumRan * DECAY + m.ran;
-        const perInput = callOfBatch.sumMicros / callOfBatch.sumRan;
-        callOfBatch.batch = Math.max(1, Math.min(MAX_BATCH, Math.floor(TARGET_BATCH_MICROS / Math.max(perInput, 0.01))));
+        const c = callOfBatch;
+        c.sumMicros = c.sumMicros * DECAY + m.micros;
+        c.sumRan = c.sumRan * DECAY + m.ran;
+        c.batch = batchFor(c.sumMicros, c.sumRan);
+        const learned = this.#learned.get(c.name);
+        if (learned === undefined) this.#learned.set(c.name, { sumMicros: c.sumMicros, sumRan: c.sumRan });
+        else {
+          learned.sumMicros = c.sumMicros;
+          learned.sumRan = c.sumRan;
+        }
       } else {
         this.#runSumMicros = this.#runSumMicros * DECAY + m.micros;
         this.#runSumRan = this.#runSumRan * DECAY + m.ran;

@@ -40,7 +40,7 @@ export interface Call {
   answered: number;
   /** map: the next batch's size, adapted to the measured time per input. */
   batch: number;
-  /** Decayed sums of measured worker time and inputs run, for `batch`. */
+  /** Decayed sums of measured worker time and inputs run, for `batch`; a map's start from its task function's last map. */
   sumMicros: number;
   sumRan: number;
   settled: boolean;

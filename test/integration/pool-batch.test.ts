@@ -22,7 +22,8 @@ describe.each(RUNTIMES)('%s runtime', (runtime) => {
       const n = 3 * SEGMENT + 17;
       const list = Array.from({ length: n }, (_, i) => i);
       const squares = list.map((i) => i * i);
-      // Twice: batch sizes adapt as a map runs (16 first, then larger), so batches fall across boundaries.
+      // Twice: the first map ramps up from 16 (batches across boundaries), the second starts at the batch size
+      // the first one learned (whole segments).
       expect(await pool.map(list)).toEqual(squares);
       expect(await pool.map(list)).toEqual(squares);
       function* gen(): Generator<number> {
