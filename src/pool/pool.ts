@@ -55,7 +55,7 @@ import { PoolTimes, summary, type PoolStats } from './stats.js';
 import { SignalFanout } from './signal-fanout.js';
 
 export type { PoolStats } from './stats.js';
-import { SEGMENT, T_ANSWERED, T_PENDING, T_STOLEN, indexAt, callAt, callsOf, rangeOf, segmentsOf, usable, type Batch, type Entry, type Call, type Member } from './work.js';
+import { SEGMENT, T_ANSWERED, T_PENDING, T_STOLEN, indexAt, callAt, callsOf, answeredInputs, rangeOf, segmentsOf, unansweredOf, usable, type Batch, type Entry, type Call, type Member } from './work.js';
 
 /** Batches a busy worker may hold beyond the ones it runs: one ready, so it never idles waiting for a message. */
 export const LOOKAHEAD_BATCHES = 1;
@@ -224,7 +224,7 @@ export class PoolCore implements ScopeResource {
     const learned = kind === 'map' ? this.#learned.get(name) : undefined;
     return new Promise((resolve, reject) => {
       const call: Call = {
-        kind, name, inputs, count, results: new Array(count), resolve, reject, concurrency, signal, timeoutMs, transfer,
+        kind, name, inputs, count, unanswered: kind === 'map' ? unansweredOf(inputs) : undefined, results: new Array(count), resolve, reject, concurrency, signal, timeoutMs, transfer,
         cancellable: signal !== undefined || timeoutMs !== undefined, submittedAt: performance.now(),
         queued: count, inFlight: 0, answered: 0, batch: kind === 'run' ? 1 : learned === undefined ? FIRST_BATCH : batchFor(learned.sumMicros, learned.sumRan),
         sumMicros: learned?.sumMicros ?? 0, sumRan: learned?.sumRan ?? 0,
@@ -494,6 +494,7 @@ export class PoolCore implements ScopeResource {
         continue;
       }
       call.results[indexAt(batch, t)] = m.results[t - m.from];
+      answeredInputs(call, indexAt(batch, t), 1);
       if (++call.answered === call.count) this.#settle(call, true, call.results);
       else if (call.parked !== undefined && call.inFlight < call.concurrency) this.#unpark(call);
     }
@@ -517,6 +518,7 @@ export class PoolCore implements ScopeResource {
       const src = m.results;
       const start = batch.start;
       for (let t = 0; t < n; t++) results[start + t] = src[t];
+      answeredInputs(call, start, n);
       call.answered += n;
       if (call.answered === call.count) this.#settle(call, true, results);
       else if (call.parked !== undefined && call.inFlight < call.concurrency) this.#unpark(call);
@@ -612,6 +614,7 @@ export class PoolCore implements ScopeResource {
       call.queued = 0;
     }
     call.parked = undefined;
+    call.inputs.fill(undefined); // never read again: what is queued of it is dropped, nothing is sent again
     if (!ok && call.kind === 'map') this.#cancelRest(call);
     if (ok) call.resolve(value);
     else call.reject(value);
