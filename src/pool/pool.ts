@@ -10,9 +10,11 @@
  * batches), (2) a new worker if the pool may grow, (3) as look-ahead, a busy worker's FIFO — only when every
  * worker is busy, and never for a task with a timeout. An idle worker with nothing queued steals unstarted tasks
  * back from a look-ahead batch (thread pools, via the gate), so a short task never waits behind a long one while
- * a worker idles. Batch sizes adapt (a map per call, run()s pool-wide): each batch aims at TARGET_BATCH_MICROS of
- * worker time and at most a fair share of what is queued, so 100,000 trivial tasks take a few hundred messages
- * while 1 ms tasks go one or two at a time. Queued run()s of the same task function share batches.
+ * a worker idles. Batch sizes adapt (a map per task function, carried from one map to the next; run()s
+ * pool-wide): each batch aims at TARGET_BATCH_MICROS of worker time and at most a fair share of what is queued —
+ * but a map's batch is not split below MIN_SHARE_MICROS of measured time for fairness, so 100,000 trivial tasks
+ * take a few dozen messages while 1 ms tasks go one or two at a time. Queued run()s of the same task function
+ * share batches.
  *
  * Aborts (a run's or map's signal, a timeout, the map failing): a task not started is cancelled through the gate
  * and never starts (thread pools; a process pool never sends a cancellable task ahead). A started task gets its
@@ -53,18 +55,31 @@ import { PoolTimes, summary, type PoolStats } from './stats.js';
 import { SignalFanout } from './signal-fanout.js';
 
 export type { PoolStats } from './stats.js';
-import { T_ANSWERED, T_PENDING, T_STOLEN, indexAt, callAt, callsOf, usable, type Batch, type Entry, type Call, type Member } from './work.js';
+import { SEGMENT, T_ANSWERED, T_PENDING, T_STOLEN, indexAt, callAt, callsOf, answeredInputs, rangeOf, segmentsOf, unansweredOf, usable, type Batch, type Entry, type Call, type Member } from './work.js';
 
 /** Batches a busy worker may hold beyond the ones it runs: one ready, so it never idles waiting for a message. */
 export const LOOKAHEAD_BATCHES = 1;
 /** Worker time one batch aims at: large enough to amortise a message (~5 µs), small enough to balance. */
 export const TARGET_BATCH_MICROS = 2000;
-/** Upper bound on inputs per batch (bounds message size, and the gate words a worker holds). */
-export const MAX_BATCH = 4096;
-/** The first batches of a map, before any timing is known. */
+/**
+ * Upper bound on inputs per batch (bounds message size, and the gate words a worker holds): one segment of a
+ * call's inputs, so a full batch of a map is posted as its segment, without a slice (work.ts rangeOf).
+ */
+export const MAX_BATCH = SEGMENT;
+/** The first batches of a map, before any timing of its task function is known. */
 const FIRST_BATCH = 16;
+/**
+ * A map's batch is not cut to a fair share smaller than this much measured worker time: finishing together
+ * gains less than the messages cost (a fair share of a 100,000 trivial map's tail would halve down to 1 input).
+ */
+export const MIN_SHARE_MICROS = 500;
 /** Weight of history in the measured time per input (per answered batch). */
 const DECAY = 0.9;
+
+/** Inputs per batch for TARGET_BATCH_MICROS at the measured time per input (decayed sums, sumRan > 0). */
+function batchFor(sumMicros: number, sumRan: number): number {
+  return Math.max(1, Math.min(MAX_BATCH, Math.floor(TARGET_BATCH_MICROS / Math.max(sumMicros / sumRan, 0.01))));
+}
 
 const POOL_WORKER_URL = new URL('./pool-worker.js', import.meta.url);
 
@@ -90,6 +105,8 @@ export class PoolCore implements ScopeResource {
   /** One listener per user signal, whatever the number of calls sharing it (invariant 1: removed at settle). */
   readonly #signals = new SignalFanout<Call>((call, reason) => this.#abort(call, reason));
   readonly #drainWaiters: (() => void)[] = [];
+  /** Per task function (export name): the decayed timing sums of its last map, where the next map starts. */
+  readonly #learned = new Map<string | undefined, { sumMicros: number; sumRan: number }>();
   /**
    * Look-ahead only in thread pools: the gate makes work sent ahead abortable and tells, after a death or a stop,
    * what had started. A process pool sends a worker only what it can start at once, so all it sent has started.
@@ -176,46 +193,50 @@ export class PoolCore implements ScopeResource {
       ended?.();
       return Promise.reject(o.signal.reason);
     }
-    return this.#submit('run', [input], Number.MAX_SAFE_INTEGER, o.name, o.signal, o.timeoutMs, o.transfer, ended).then((r) => (r as unknown[])[0]);
+    return this.#submit('run', [[input]], Number.MAX_SAFE_INTEGER, o.name, o.signal, o.timeoutMs, o.transfer, ended).then((r) => (r as unknown[])[0]);
   }
 
   map(inputs: Iterable<unknown>, options: unknown): Promise<unknown[]> {
     let o;
-    let list: unknown[];
+    let segments: unknown[][];
     try {
       o = validateMapOptions(options, this.#o.timeoutMs);
       if (inputs === null || typeof (inputs as { [Symbol.iterator]?: unknown })?.[Symbol.iterator] !== 'function') {
         throw invalidOption('inputs', 'an iterable', inputs);
       }
-      list = Array.isArray(inputs) ? inputs.slice() : Array.from(inputs); // a copy: the caller may change theirs
+      segments = segmentsOf(inputs); // a copy: the caller may change theirs
     } catch (err) {
       return Promise.reject(err);
     }
     if (this.#closed) return Promise.reject(this.#closedReason());
     if (o.signal?.aborted) return Promise.reject(o.signal.reason);
-    if (list.length === 0) return Promise.resolve([]);
-    return this.#submit('map', list, o.concurrency, o.name, o.signal, o.timeoutMs, undefined) as Promise<unknown[]>;
+    if (segments.length === 0) return Promise.resolve([]);
+    return this.#submit('map', segments, o.concurrency, o.name, o.signal, o.timeoutMs, undefined) as Promise<unknown[]>;
   }
 
-  #submit(kind: 'run' | 'map', inputs: unknown[], concurrency: number, name: string | undefined, signal: AbortSignal | undefined, timeoutMs: number | undefined, transfer: readonly Transferable[] | undefined, ended?: () => void): Promise<unknown> {
+  /** `inputs` in segments (work.ts segmentsOf): the call keeps them. */
+  #submit(kind: 'run' | 'map', inputs: unknown[][], concurrency: number, name: string | undefined, signal: AbortSignal | undefined, timeoutMs: number | undefined, transfer: readonly Transferable[] | undefined, ended?: () => void): Promise<unknown> {
     if (this.#closed) {
       ended?.();
       return Promise.reject(this.#closedReason());
     }
+    const count = (inputs.length - 1) * SEGMENT + inputs[inputs.length - 1]!.length;
+    const learned = kind === 'map' ? this.#learned.get(name) : undefined;
     return new Promise((resolve, reject) => {
       const call: Call = {
-        kind, name, inputs, results: new Array(inputs.length), resolve, reject, concurrency, signal, timeoutMs, transfer,
+        kind, name, inputs, count, unanswered: kind === 'map' ? unansweredOf(inputs) : undefined, results: new Array(count), resolve, reject, concurrency, signal, timeoutMs, transfer,
         cancellable: signal !== undefined || timeoutMs !== undefined, submittedAt: performance.now(),
-        queued: inputs.length, inFlight: 0, answered: 0, batch: kind === 'run' ? 1 : FIRST_BATCH, sumMicros: 0, sumRan: 0,
+        queued: count, inFlight: 0, answered: 0, batch: kind === 'run' ? 1 : learned === undefined ? FIRST_BATCH : batchFor(learned.sumMicros, learned.sumRan),
+        sumMicros: learned?.sumMicros ?? 0, sumRan: learned?.sumRan ?? 0,
         settled: false, parked: undefined, batches: new Set(), ended,
       };
-      this.#queue.push({ call, next: 0, end: inputs.length });
-      this.#queuedTasks += inputs.length;
+      this.#queue.push({ call, next: 0, end: count });
+      this.#queuedTasks += count;
       this.#queueSize++;
       if (signal !== undefined) this.#signals.join(signal, call);
       this.#dispatch();
       // Back-pressure: a call that could not go to a worker at once and finds maxQueue waiting is refused.
-      if (!call.settled && call.queued === inputs.length && this.#queueSize > this.#o.maxQueue) this.#settle(call, false, new PoolQueueFullError(this.#o.name, this.#o.maxQueue));
+      if (!call.settled && call.queued === count && this.#queueSize > this.#o.maxQueue) this.#settle(call, false, new PoolQueueFullError(this.#o.name, this.#o.maxQueue));
     });
   }
 
@@ -277,15 +298,17 @@ export class PoolCore implements ScopeResource {
   #send(member: Member, entry: Entry): void {
     const first = entry.call;
     const runs: Call[] | undefined = first.kind === 'run' ? [] : undefined;
-    let inputs: unknown[];
+    let inputs: readonly unknown[];
     const single = first.timeoutMs !== undefined || first.transfer !== undefined || (this.#o.runtime === 'process' && (first.cancellable || !this.#o.precious));
     const fair = Math.ceil(this.#queuedTasks / (this.#o.maxWorkers * (1 + LOOKAHEAD_BATCHES)));
     let count: number;
     if (runs === undefined) {
-      count = single ? 1 : Math.max(1, Math.min(first.batch, fair, entry.end - entry.next, first.concurrency - first.inFlight));
-      inputs = count === first.inputs.length ? (first.inputs as unknown[]) : first.inputs.slice(entry.next, entry.next + count);
+      // Not cut below MIN_SHARE_MICROS of measured time for the fair share (unmeasured: the share as it is).
+      const share = first.sumRan > 0 ? Math.max(fair, Math.floor(MIN_SHARE_MICROS / Math.max(first.sumMicros / first.sumRan, 0.01))) : fair;
+      count = single ? 1 : Math.max(1, Math.min(first.batch, share, entry.end - entry.next, first.concurrency - first.inFlight));
+      inputs = rangeOf(first, entry.next, count);
     } else {
-      inputs = [];
+      const list: unknown[] = (inputs = []);
       const limit = single ? 1 : Math.max(1, Math.min(this.#runBatchSize(), fair));
       // Consecutive queued run()s of the same task function share a batch; taken from the queue after the post.
       for (let k = 0; runs.length < limit; k++) {
@@ -293,7 +316,7 @@ export class PoolCore implements ScopeResource {
         if (e === undefined || e.call.kind !== 'run' || e.call.name !== first.name || e.call.settled) break;
         if (k > 0 && (e.call.timeoutMs !== undefined || e.call.transfer !== undefined || (this.#o.runtime === 'process' && e.call.cancellable))) break;
         runs.push(e.call);
-        inputs.push(e.call.inputs[0]);
+        list.push(e.call.inputs[0]![0]);
       }
       count = runs.length;
     }
@@ -345,7 +368,7 @@ export class PoolCore implements ScopeResource {
   }
 
   /** A post threw (DataCloneError): reject the calls whose input cannot be cloned; the rest stay queued. */
-  #cloneFailed(first: Call, runs: Call[] | undefined, start: number, inputs: unknown[], err: unknown): void {
+  #cloneFailed(first: Call, runs: Call[] | undefined, start: number, inputs: readonly unknown[], err: unknown): void {
     let found = false;
     for (let i = 0; i < inputs.length; i++) {
       try {
@@ -362,9 +385,7 @@ export class PoolCore implements ScopeResource {
   }
 
   #runBatchSize(): number {
-    if (this.#runSumRan === 0) return 1;
-    const perInput = this.#runSumMicros / this.#runSumRan;
-    return Math.max(1, Math.min(MAX_BATCH, Math.floor(TARGET_BATCH_MICROS / Math.max(perInput, 0.01))));
+    return this.#runSumRan === 0 ? 1 : batchFor(this.#runSumMicros, this.#runSumRan);
   }
 
   /**
@@ -473,7 +494,8 @@ export class PoolCore implements ScopeResource {
         continue;
       }
       call.results[indexAt(batch, t)] = m.results[t - m.from];
-      if (++call.answered === call.inputs.length) this.#settle(call, true, call.results);
+      answeredInputs(call, indexAt(batch, t), 1);
+      if (++call.answered === call.count) this.#settle(call, true, call.results);
       else if (call.parked !== undefined && call.inFlight < call.concurrency) this.#unpark(call);
     }
     this.#afterAnswer(member, batch, m, callOfBatch);
@@ -496,8 +518,9 @@ export class PoolCore implements ScopeResource {
       const src = m.results;
       const start = batch.start;
       for (let t = 0; t < n; t++) results[start + t] = src[t];
+      answeredInputs(call, start, n);
       call.answered += n;
-      if (call.answered === call.inputs.length) this.#settle(call, true, results);
+      if (call.answered === call.count) this.#settle(call, true, results);
       else if (call.parked !== undefined && call.inFlight < call.concurrency) this.#unpark(call);
     }
     else this.#endIfIdle(call);
@@ -511,10 +534,16 @@ export class PoolCore implements ScopeResource {
       member.busyMicros += m.micros;
       this.#busyMicros += m.micros;
       if (callOfBatch !== undefined) {
-        callOfBatch.sumMicros = callOfBatch.sumMicros * DECAY + m.micros;
-        callOfBatch.sumRan = callOfBatch.sumRan * DECAY + m.ran;
-        const perInput = callOfBatch.sumMicros / callOfBatch.sumRan;
-        callOfBatch.batch = Math.max(1, Math.min(MAX_BATCH, Math.floor(TARGET_BATCH_MICROS / Math.max(perInput, 0.01))));
+        const c = callOfBatch;
+        c.sumMicros = c.sumMicros * DECAY + m.micros;
+        c.sumRan = c.sumRan * DECAY + m.ran;
+        c.batch = batchFor(c.sumMicros, c.sumRan);
+        const learned = this.#learned.get(c.name);
+        if (learned === undefined) this.#learned.set(c.name, { sumMicros: c.sumMicros, sumRan: c.sumRan });
+        else {
+          learned.sumMicros = c.sumMicros;
+          learned.sumRan = c.sumRan;
+        }
       } else {
         this.#runSumMicros = this.#runSumMicros * DECAY + m.micros;
         this.#runSumRan = this.#runSumRan * DECAY + m.ran;
@@ -585,6 +614,7 @@ export class PoolCore implements ScopeResource {
       call.queued = 0;
     }
     call.parked = undefined;
+    call.inputs.fill(undefined); // never read again: what is queued of it is dropped, nothing is sent again
     if (!ok && call.kind === 'map') this.#cancelRest(call);
     if (ok) call.resolve(value);
     else call.reject(value);

@@ -13,7 +13,7 @@ export type PoolDown =
       name: string | undefined;
       /** Gate sequence number of the first input. */
       seq: number;
-      inputs: unknown[];
+      inputs: readonly unknown[];
       /** The tasks may be aborted while running (they get their own task.signal). */
       cancellable: boolean;
     }

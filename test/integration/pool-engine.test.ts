@@ -5,7 +5,9 @@
  * - cancel: a task sent ahead to a busy worker and aborted never starts (the gate's CAS, pool.ts invariant 5);
  * - look-ahead and stealing: a task queued behind a long one runs on the worker that goes idle first;
  * - batching and fair share: a map's batches are at most a fair share of what is queued, on idle and on busy
- *   workers alike, so a map is split instead of sent whole to the first worker.
+ *   workers alike, so a map is split instead of sent whole to the first worker — until its task function has
+ *   been measured: a map then starts at the batch size learned by the last one, and is not cut into shares
+ *   smaller than MIN_SHARE_MICROS of measured time.
  * The parts that need no thread (deque, gate words, batch helpers, stats) are in test/unit/pool-parts.test.ts.
  */
 import { describe, expect, it } from 'vitest';
@@ -92,6 +94,29 @@ describe('pool engine (thread pools)', () => {
       w.release(1);
       expect(await mapped).toHaveLength(40);
       expect(w.started()).toBe(40);
+    });
+  });
+
+  it('a map of a task measured trivial starts at the learned batch size and is not cut into tiny fair shares', async () => {
+    const sup = await startSupervisor();
+    const w = words();
+    await sup.scope(async (scope) => {
+      const pool = scope.pool<object, number>({ entry: fixture('task-gated.mjs'), maxWorkers: 1 });
+      // 40 inputs; the first blocks until `hold` is released, so nothing is answered while the test looks.
+      const map40 = (hold: number): Promise<number[]> => pool.map(Array.from({ length: 40 }, (_, i) => ({ sab: w.sab, tag: 0, hold: i === 0 ? hold : undefined })));
+      // Unmeasured: a first batch of 16, a look-ahead one of a fair share (12 of the 24 left), the rest queued.
+      const first = map40(1);
+      expect(pool.queueSize).toBe(1);
+      w.release(1);
+      expect(await first).toHaveLength(40);
+      // Measured trivial (these ~2,000 inputs): the next map starts at the learned size (thousands), and a fair
+      // share (20 of 40 for the one worker) would be far below MIN_SHARE_MICROS: all 40 go in one batch at once.
+      await pool.map(Array.from({ length: 2000 }, () => ({ sab: w.sab, tag: 0 })));
+      const second = map40(2);
+      expect(pool.queueSize).toBe(0);
+      w.release(2);
+      expect(await second).toHaveLength(40);
+      expect(pool.stats).toMatchObject({ queued: 0, running: 0 });
     });
   });
 

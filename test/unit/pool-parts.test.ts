@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { Deque } from '../../src/pool/deque.js';
 import { GATE_SIZE, G_CANCELLED, G_QUEUED, G_STARTED, gateCancel, gateQueue, gateStart, gateState, newGate } from '../../src/pool/gate.js';
 import { PoolTimes, summary } from '../../src/pool/stats.js';
-import { T_PENDING, callAt, callsOf, indexAt, usable, type Batch, type Call, type Member } from '../../src/pool/work.js';
+import { SEGMENT, T_PENDING, answeredInputs, callAt, callsOf, indexAt, inputAt, rangeOf, segmentsOf, unansweredOf, usable, type Batch, type Call, type Member } from '../../src/pool/work.js';
 
 describe('Deque', () => {
   type Op = { op: 'push' | 'unshift'; v: number } | { op: 'shift' };
@@ -147,6 +147,70 @@ describe('batch helpers (work.ts)', () => {
   it('a member gets work only while it is neither retiring nor owing the end of an abandoned task', () => {
     const m = (retiring: boolean, abandoned: number): Member => ({ retiring, abandoned }) as Member;
     expect([usable(m(false, 0)), usable(m(true, 0)), usable(m(false, 1)), usable(m(true, 2))]).toEqual([true, false, false, false]);
+  });
+});
+
+describe("a call's inputs in segments (work.ts)", () => {
+  const n = 2 * SEGMENT + 5;
+  const list = Array.from({ length: n }, (_, i) => i);
+  const callOf = (inputs: Iterable<unknown>): Call => {
+    const segments = segmentsOf(inputs);
+    return { inputs: segments, count: segments.reduce((k, s) => k + s.length, 0), unanswered: unansweredOf(segments) } as unknown as Call;
+  };
+
+  it('an array and any other iterable are copied into full segments and a shorter last one, in order', () => {
+    function* gen(): Generator<number> {
+      yield* list;
+    }
+    for (const c of [callOf(list), callOf(gen()), callOf(new Set(list))]) {
+      expect(c.inputs.map((s) => s?.length)).toEqual([SEGMENT, SEGMENT, 5]);
+      expect(c.count).toBe(n);
+      expect([0, SEGMENT - 1, SEGMENT, SEGMENT + 1, n - 1].map((i) => inputAt(c, i))).toEqual([0, SEGMENT - 1, SEGMENT, SEGMENT + 1, n - 1]);
+    }
+    expect(segmentsOf([])).toEqual([]);
+    expect(segmentsOf(Array.from({ length: SEGMENT }, () => 0)).map((s) => s.length)).toEqual([SEGMENT]);
+    // A copy: changing the caller's array afterwards changes nothing.
+    const mine = [1, 2, 3];
+    const c = callOf(mine);
+    mine[0] = 9;
+    expect(inputAt(c, 0)).toBe(1);
+  });
+
+  it('a range is the whole segment itself, a slice of one, or joined across the 4,096 boundary (and more)', () => {
+    const c = callOf(list);
+    expect(rangeOf(c, SEGMENT, SEGMENT)).toBe(c.inputs[1]); // whole: no copy
+    expect(rangeOf(c, 2 * SEGMENT, 5)).toBe(c.inputs[2]);
+    const expectRange = (from: number, count: number): void => {
+      const got = rangeOf(c, from, count);
+      expect(got).toEqual(list.slice(from, from + count));
+      expect(got).not.toBe(c.inputs[Math.floor(from / SEGMENT)]); // a part is a copy: posting it may not alias
+    };
+    expectRange(0, 16);
+    expectRange(SEGMENT - 1, 2);
+    expectRange(SEGMENT - 3, SEGMENT);
+    expectRange(100, 2 * SEGMENT);
+    expectRange(SEGMENT - 1, SEGMENT + 6);
+    expectRange(n - 1, 1);
+  });
+  it('a segment is dropped once all its inputs are answered, in any order and across boundaries; not before', () => {
+    const c = callOf(list);
+    const [s0, s1, s2] = c.inputs;
+    answeredInputs(c, SEGMENT - 10, 20); // the end of segment 0 and the start of segment 1
+    answeredInputs(c, 0, SEGMENT - 11); // all of segment 0 but one
+    expect(c.inputs).toEqual([s0, s1, s2]);
+    answeredInputs(c, SEGMENT - 11, 1);
+    expect(c.inputs[0]).toBeUndefined();
+    expect(rangeOf(c, SEGMENT + 10, 3)).toEqual([SEGMENT + 10, SEGMENT + 11, SEGMENT + 12]); // the rest still reads
+    answeredInputs(c, 2 * SEGMENT, 5);
+    expect(c.inputs[2]).toBeUndefined();
+    answeredInputs(c, SEGMENT + 10, SEGMENT - 11);
+    expect(c.inputs[1]).toBe(s1);
+    answeredInputs(c, 2 * SEGMENT - 1, 1);
+    expect(c.inputs).toEqual([undefined, undefined, undefined]);
+    // A run has no per-segment count: its one input stays until the call settles.
+    const run = { inputs: [[7]], count: 1, unanswered: undefined } as unknown as Call;
+    answeredInputs(run, 0, 1);
+    expect(run.inputs).toEqual([[7]]);
   });
 });
 
