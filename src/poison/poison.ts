@@ -14,20 +14,44 @@
  *   (arming an armed poison throws), so an ended guard can never touch a later arm.
  * - poisoned is final: there is no "clear". Build a new Poison from a checked value instead.
  *
- * Cost: checkAndArm() + disarm() are a few property writes and one small object (the guard).
+ * Cost: checkAndArm() + disarm() are one compare and two stores of small integers (State, a const enum: the
+ * numbers are written in place) and one small object (the guard: the cell, the value, whether it ended), which V8
+ * keeps off the heap once the caller's loop is optimised and inlines them. The value lives in the Poison and its
+ * guard, not in the cell, so `guard.data` reads the guard. checkAndArm() tests the state once (`!== State.Clean`);
+ * the refusal errors (refusal()) and the poisoning (poisonCell()) are out of line, so the paths a clean update
+ * takes stay small enough to inline.
  */
 import { PoisonArmedError, PoisonedError } from '../errors.js';
 import { currentScope } from '../scope/scope.js';
 import { warnThread } from '../shared/thread-logger.js';
 
-type State = 'clean' | 'armed' | 'poisoned';
+/**
+ * A Poison's states (see the header). A const enum: tsc writes the numbers in place, so the arm and disarm paths
+ * compare and store immediates (module-level constants would be a context load and a type check each, per use).
+ */
+const enum State {
+  Clean = 0,
+  Armed = 1,
+  Poisoned = 2,
+}
 
-/** A Poison's state, shared with its guards (no accessor objects on the arm/disarm path). */
-interface Cell<T> {
+/** A Poison's state, shared with its guards (no accessor objects on the arm/disarm path; the value is not here). */
+interface Cell {
   readonly what: string;
-  data: T;
   state: State;
   at: Date | undefined;
+}
+
+/** The error checkAndArm() throws for a cell that is not clean (kept out of checkAndArm() so that stays small). */
+function refusal(c: Cell): Error {
+  return c.state === State.Poisoned ? new PoisonedError(c.what, c.at!) : new PoisonArmedError(c.what, 'this thread');
+}
+
+/** Poisons the cell for good: records when, warns naming `what` (a guard's dispose without disarm(), off its path). */
+function poisonCell(c: Cell): void {
+  c.state = State.Poisoned;
+  c.at = new Date();
+  warnThread({ what: c.what, at: c.at.toISOString() }, 'poison guard dropped without disarm(); the value is poisoned');
 }
 
 /**
@@ -55,17 +79,19 @@ interface Cell<T> {
 export class Poison<T> {
   /** What the value is, for errors and the warning (e.g. `"timeline 7 layer map"`). */
   readonly what: string;
-  readonly #cell: Cell<T>;
+  readonly #cell: Cell;
+  readonly #data: T;
 
   constructor(what: string, data: T) {
     if (typeof what !== 'string' || what.length === 0) throw new TypeError('Poison: `what` must be a non-empty string');
     this.what = what;
-    this.#cell = { what, data, state: 'clean', at: undefined };
+    this.#cell = { what, state: State.Clean, at: undefined };
+    this.#data = data;
   }
 
   /** Whether a holder left the value half-updated. */
   get poisoned(): boolean {
-    return this.#cell.state === 'poisoned';
+    return this.#cell.state === State.Poisoned;
   }
 
   /** When it was poisoned; undefined while it is not. */
@@ -80,10 +106,9 @@ export class Poison<T> {
    */
   checkAndArm(): PoisonGuard<T> {
     const c = this.#cell;
-    if (c.state === 'poisoned') throw new PoisonedError(c.what, c.at!);
-    if (c.state === 'armed') throw new PoisonArmedError(c.what, 'this thread');
-    c.state = 'armed';
-    return new PoisonGuard(c);
+    if (c.state !== State.Clean) throw refusal(c);
+    c.state = State.Armed;
+    return new PoisonGuard(c, this.#data);
   }
 
   /**
@@ -126,33 +151,32 @@ export class Poison<T> {
 
 /** The proof that a Poison is armed: access to its value until disarm() or dispose. */
 export class PoisonGuard<T> implements Disposable {
-  readonly #cell: Cell<T>;
+  readonly #cell: Cell;
+  readonly #data: T;
   #done = false;
 
   /** @internal Made by Poison.checkAndArm(). */
-  constructor(cell: Cell<T>) {
+  constructor(cell: Cell, data: T) {
     this.#cell = cell;
+    this.#data = data;
   }
 
   /** The protected value, to read and update. */
   get data(): T {
-    return this.#cell.data;
+    return this.#data;
   }
 
   /** The value is consistent again: the poison is clean. Idempotent; after dispose it does nothing. */
   disarm(): void {
     if (this.#done) return;
     this.#done = true;
-    this.#cell.state = 'clean';
+    this.#cell.state = State.Clean;
   }
 
   /** Without disarm() first: poisons the value (records when, warns naming `what`). Idempotent. */
   [Symbol.dispose](): void {
     if (this.#done) return;
     this.#done = true;
-    const c = this.#cell;
-    c.state = 'poisoned';
-    c.at = new Date();
-    warnThread({ what: c.what, at: c.at.toISOString() }, 'poison guard dropped without disarm(); the value is poisoned');
+    poisonCell(this.#cell);
   }
 }
