@@ -177,11 +177,6 @@ export function answeredInputs(call: Call, from: number, count: number): void {
   }
 }
 
-/** Input i of a call. */
-export function inputAt(call: Call, i: number): unknown {
-  return call.inputs[Math.floor(i / SEGMENT)]![i % SEGMENT];
-}
-
 /**
  * Inputs [from, from + count) of a call, as one array to post: a whole segment is returned as it is (the post
  * copies it), a range inside one segment is sliced, a range across segments joined from slices.

@@ -15,7 +15,8 @@
  * registrant's checkForInterrupts() (G12: 0.5 ms at the median; cold, that code alone took ~0.3 ms). So
  * `warmDeathPath()` runs that code — reportTo(), the one function every report goes through — once on scratch
  * words, a scratch channel and a dummy error (nothing it touches is shared), off the measured start: a spare
- * while it waits for its assignment; any other worker right after it has posted `running`, before main is called (a main that blocks at once, in waitSync(), would never let it run later).
+ * while it waits for its assignment; any other worker right after it has posted `running`, before main is called
+ * (a main that blocks at once, in waitSync(), would never let it run later).
  */
 import { MessageChannel, parentPort, threadId, workerData, type MessagePort } from 'node:worker_threads';
 import { CTRL, INTERRUPT, LATCH, OS_TID, STARTED_AT, SlotTable, THREAD_ID, wordsOf, type ThreadWords } from '../shared/layout.js';

@@ -9,7 +9,12 @@ import { describe, expect, it } from 'vitest';
 import { Deque } from '../../src/pool/deque.js';
 import { GATE_SIZE, G_CANCELLED, G_QUEUED, G_STARTED, gateCancel, gateQueue, gateStart, gateState, newGate } from '../../src/pool/gate.js';
 import { PoolTimes, summary } from '../../src/pool/stats.js';
-import { SEGMENT, T_PENDING, answeredInputs, callAt, callsOf, indexAt, inputAt, rangeOf, segmentsOf, unansweredOf, usable, type Batch, type Call, type Member } from '../../src/pool/work.js';
+import { SEGMENT, T_PENDING, answeredInputs, callAt, callsOf, indexAt, rangeOf, segmentsOf, unansweredOf, usable, type Batch, type Call, type Member } from '../../src/pool/work.js';
+
+/** Input i of a call, read through its segments. */
+function inputAt(call: Call, i: number): unknown {
+  return call.inputs[Math.floor(i / SEGMENT)]![i % SEGMENT];
+}
 
 describe('Deque', () => {
   type Op = { op: 'push' | 'unshift'; v: number } | { op: 'shift' };
