@@ -30,6 +30,10 @@
  *    workers stopped (G3, G6b). Children stop before their parent settles.
  * 4. Once a scope has left `active`, nothing new is registered in it and no child scope starts in it.
  * 5. Termination requests go out in reverse registration order, and every one is made even if one throws.
+ * 6. The scope's AbortSignal exists once someone asks for it (`signal`), and only then: until then no one can
+ *    listen to it, so an abort just records its reason, and a signal first asked for after the abort is made
+ *    aborted with that reason. An abort of a scope whose signal nobody holds costs no dispatch (a precious
+ *    death's path, and every child scope of a busy parent).
  */
 import type { WorkerRef } from '../errors.js';
 import { PreciousWorkerOutlivedScopeError, ScopeAbortedError, ScopeClosedError } from '../errors.js';
@@ -87,7 +91,7 @@ export class ScopeNode implements ScopeFrame {
   readonly name: string | undefined;
   readonly parent: ScopeNode | undefined;
   readonly owner: ScopeOwner;
-  readonly controller = new AbortController();
+  #controller: AbortController | undefined = undefined;
   state: ScopeState = 'active';
   aborted = false;
   reason: unknown = undefined;
@@ -143,11 +147,20 @@ export class ScopeNode implements ScopeFrame {
     this.aborted = true;
     this.reason = reason;
     this.#move('aborting', 'abort', reason); // after the fields: the owner's event sees an aborted node
-    this.controller.abort(reason);
+    this.#controller?.abort(reason); // invariant 6
     for (const child of this.children) child.abort(reason);
     wakeSelf(); // G7: an interrupt pending for this thread sets its latch
     this.#startTeardown(reason);
     this.#maybeSettle();
+  }
+
+  /** Aborts when this scope aborts, with its reason; made on first use (invariant 6), aborted already if the scope is. */
+  get signal(): AbortSignal {
+    if (this.#controller === undefined) {
+      this.#controller = new AbortController();
+      if (this.aborted) this.#controller.abort(this.reason);
+    }
+    return this.#controller.signal;
   }
 
   /** Throws ScopeClosedError unless the scope is active; for an aborted scope the abort reason is its `cause`. */

@@ -61,7 +61,7 @@ export class Scope {
   }
   /** Aborts when this scope or an ancestor aborts; `reason` is the abort reason. Pass it to timers and I/O. */
   get signal(): AbortSignal {
-    return this.#node.controller.signal;
+    return this.#node.signal;
   }
   get state(): ScopeState {
     return this.#node.state;

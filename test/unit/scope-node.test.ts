@@ -181,7 +181,7 @@ describe('commit', () => {
     expect(child.reason).toBeInstanceOf(ScopeClosedError);
     expect((child.reason as ScopeClosedError).code).toBe('ERR_SCOPE_CLOSED');
     expect(grandchild.reason).toBe(child.reason);
-    expect(child.controller.signal.reason).toBe(child.reason);
+    expect(child.signal.reason).toBe(child.reason);
     grandchild.functionSettled(true, undefined);
     await drain();
     expect([parentOut.status, childOut.status]).toEqual(['pending', 'pending']); // child's function still runs
@@ -240,7 +240,7 @@ describe('abort', () => {
     const reason = new Error('stop everything');
     root.node.abort(reason);
     for (const s of [root, a, b, a1]) {
-      expect([s.node.state, s.node.aborted, s.node.reason, s.node.controller.signal.reason]).toEqual(['aborting', true, reason, reason]);
+      expect([s.node.state, s.node.aborted, s.node.reason, s.node.signal.reason]).toEqual(['aborting', true, reason, reason]);
     }
     for (const s of [a1, b, a, root]) s.node.functionSettled(true, 'swallowed');
     await drain();
@@ -263,7 +263,7 @@ describe('abort', () => {
     await drain();
     expect(out).toEqual({ status: 'rejected', value: first });
     expect(childOut).toEqual({ status: 'rejected', value: first });
-    expect(node.controller.signal.reason).toBe(first);
+    expect(node.signal.reason).toBe(first);
     expect(child.reason).toBe(first);
   });
 
@@ -328,13 +328,51 @@ describe('abort', () => {
   });
 });
 
+describe('the abort signal (invariant 6)', () => {
+  it('one held before the abort fires once, with the reason, before the children abort', () => {
+    const owner = new FakeOwner();
+    const { node: parent } = scope(owner);
+    const { node: child } = scope(owner, parent);
+    const seen: unknown[] = [];
+    const signal = parent.signal;
+    signal.addEventListener('abort', () => seen.push([signal.reason, child.aborted]));
+    const reason = new Error('stop');
+    parent.abort(reason);
+    parent.abort(new Error('second'));
+    expect(seen).toEqual([[reason, false]]);
+    expect(parent.signal).toBe(signal);
+  });
+
+  it('one first asked for after the abort is aborted already, with the reason, and stays the same object', () => {
+    const owner = new FakeOwner();
+    const { node: parent } = scope(owner);
+    const { node: child } = scope(owner, parent);
+    const reason = new Error('stop');
+    parent.abort(reason);
+    const signal = child.signal;
+    expect([signal.aborted, signal.reason]).toEqual([true, reason]);
+    expect(child.signal).toBe(signal);
+  });
+
+  it('one asked for while the scope is active is not aborted, and a commit never aborts it', async () => {
+    const owner = new FakeOwner();
+    const { node, out } = scope(owner);
+    const signal = node.signal;
+    expect(signal.aborted).toBe(false);
+    node.functionSettled(true, 'value');
+    await drain();
+    expect(out.status).toBe('resolved');
+    expect([signal.aborted, node.signal.aborted]).toEqual([false, false]);
+  });
+});
+
 describe('the function', () => {
   it('functionSettled(false, e) aborts with e: signal, reason and rejection', async () => {
     const owner = new FakeOwner();
     const { node, out } = scope(owner);
     const e = new Error('fn threw');
     node.functionSettled(false, e);
-    expect([node.aborted, node.reason, node.controller.signal.reason]).toEqual([true, e, e]);
+    expect([node.aborted, node.reason, node.signal.reason]).toEqual([true, e, e]);
     await drain();
     expect(out).toEqual({ status: 'rejected', value: e });
     expect(node.state).toBe('aborted');
@@ -346,7 +384,7 @@ describe('the function', () => {
     node.functionSettled(false, undefined);
     await drain();
     expect(out.status).toBe('rejected');
-    expect(node.controller.signal.reason).toBe(out.value);
+    expect(node.signal.reason).toBe(out.value);
   });
 });
 
