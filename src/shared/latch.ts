@@ -320,6 +320,6 @@ function deadlineOf(options: WaitOptions): number {
   for (const key in options) if (key !== 'timeoutMs' && Object.hasOwn(options, key)) throw unknownOption(key, 'wait', ['timeoutMs']);
   const t = options.timeoutMs;
   if (t === undefined) return Infinity;
-  if (typeof t !== 'number' || Number.isNaN(t) || t < 0) throw invalidOption('timeoutMs', 'a number >= 0', t);
+  if (typeof t !== 'number' || !(t >= 0)) throw invalidOption('timeoutMs', 'a number >= 0', t); // !(t >= 0): NaN too, no call
   return t === Infinity ? Infinity : performance.now() + t;
 }
