@@ -142,7 +142,8 @@ export class Poison<T> {
     // checkAndArm() is defined here rather than as a method so that `Guard` is a const of this block, which V8
     // folds to the class; from a method, PoisonGuard would be a module-level `var` of the bundle, read and compared
     // on every arm. It reaches #cell and #data because it is written inside the class. The guard is made before
-    // the cell is tested and armed (the header's "Cost"); a refused arm drops it unused.
+    // the cell is tested and armed (the header's "Cost"); a refused arm drops it unused. PoisonGuard is declared
+    // above Poison so that it is defined when this block runs, at module load.
     const Guard = PoisonGuard;
     Object.defineProperty(this.prototype, 'checkAndArm', {
       configurable: true,
