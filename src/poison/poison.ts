@@ -19,8 +19,9 @@
  * keeps off the heap once the caller's loop is optimised and inlines them. The value lives in the Poison and its
  * guard, not in the cell, so `guard.data` reads the guard. checkAndArm() tests the state once (`!== State.Clean`);
  * the refusal errors (refusal()) and the poisoning (poisonCell()) are out of line, so the paths a clean update
- * takes stay small enough to inline. Two things cut the checks V8's optimised loop makes per update (in
- * bench/poison.mjs's loop: 56 machine instructions a turn before them, 48 with them, 29 for the bare try/finally):
+ * takes stay small enough to inline. Two things cut the checks V8's optimised loop makes per update (machine
+ * instructions a turn of bench/poison.mjs's loop, in the on-stack-replaced code each of its calls runs: 65 before
+ * them, 57 with them, 29 for the bare try/finally; in the loop's regular optimised code 56 and 48):
  * - checkAndArm() makes the guard before it tests and arms the cell. V8 drops what it knows of an object's shape
  *   at each allocation of a new one (it cannot tell the two apart), so a guard made after the arm cost a second
  *   check of the cell's shape in disarm(); made first, the one check at the test still holds at disarm().
