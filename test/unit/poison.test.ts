@@ -91,6 +91,14 @@ describe('G15 Poison', () => {
     expect(p.poisoned).toBe(true);
   });
 
+  it('checkAndArm() (defined in the static block) is a prototype method like use(): not own, not enumerable', () => {
+    const arm = Object.getOwnPropertyDescriptor(Poison.prototype, 'checkAndArm');
+    const use = Object.getOwnPropertyDescriptor(Poison.prototype, 'use');
+    expect(typeof arm?.value).toBe('function');
+    expect({ ...arm, value: undefined }).toEqual({ ...use, value: undefined });
+    expect(Object.keys(new Poison('x', 0))).toEqual(['what']);
+  });
+
   it('rejects an empty `what`', () => {
     expect(() => new Poison('', 1)).toThrow(TypeError);
   });
