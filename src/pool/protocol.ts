@@ -16,6 +16,11 @@ export type PoolDown =
       inputs: readonly unknown[];
       /** The tasks may be aborted while running (they get their own task.signal). */
       cancellable: boolean;
+      /**
+       * 0: a batch of run()s (a gate CAS per task). A map batch: the longest run of tasks the worker claims at
+       * once (>= 1, gate.ts); it stops the batch at its first failed task (the map rejects there).
+       */
+      run: number;
     }
   | { t: 'cancel'; seq: number; reason: SerializedError };
 
@@ -28,7 +33,10 @@ export interface BatchDone {
   results: unknown[];
   /** [index in batch, error] for the inputs whose task threw or rejected, or whose result cannot be cloned. */
   errors: [number, SerializedError][] | undefined;
-  /** Indexes in the batch of inputs the worker did not start: the pool cancelled or took them back (gate.ts). */
+  /**
+   * Indexes in the batch of inputs the worker did not start: the pool cancelled or took them back (gate.ts), or
+   * they follow a failed task of a map batch.
+   */
   skipped: number[] | undefined;
   /** Worker time spent on these inputs (started ones), in microseconds: batch sizes and stats.runTime. */
   micros: number;
