@@ -184,6 +184,9 @@ export default defineWorker<PoolWorkerData>(async (ctx) => {
     return n;
   };
 
+  /** Batches are answered whole (a precious pool): stepMap's tight loop. */
+  const plain = !d.answerEach;
+
   /**
    * step() for a map batch: claims its tasks a run at a time (gate.ts), stores STARTED in each task's word just
    * before calling it, and stops at the first failed task (the rest is skipped). Same contract as step().
@@ -205,6 +208,37 @@ export default defineWorker<PoolWorkerData>(async (ctx) => {
         }
       }
       const end = r.claimed;
+      if (plain && !b.cancellable) {
+        // The common case, in one tight loop: one answer per batch, no task.signal of its own.
+        const results = r.results;
+        const shared = r.shared;
+        const from = i;
+        let w = base + i;
+        for (; i < end; i++, w++) {
+          if (gate !== undefined) gate[w < GATE_SIZE ? w : w - GATE_SIZE] = G_STARTED; // a plain store: claimed already
+          let out: unknown;
+          try {
+            out = fn(inputs[i], shared);
+            if (out !== null && typeof out === 'object') {
+              if (typeof (out as PromiseLike<unknown>).then === 'function') {
+                r.ran += i + 1 - from;
+                r.pending = out as PromiseLike<unknown>;
+                return i;
+              }
+              const moved = transferOf(out);
+              if (moved !== undefined) r.transfer.push(...moved);
+            }
+          } catch (err) {
+            r.ran += i + 1 - from;
+            failed(r, i, err);
+            i++;
+            break;
+          }
+          results.push(out);
+        }
+        if (!r.stop) r.ran += i - from;
+        continue;
+      }
       for (; i < end; i++) {
         if (gate !== undefined) {
           const w = base + i;
