@@ -17,7 +17,9 @@
  * share batches.
  *
  * Aborts (a run's or map's signal, a timeout, the map failing): a task not started is cancelled through the gate
- * and never starts (thread pools; a process pool never sends a cancellable task ahead). A started task gets its
+ * and never starts (thread pools; a process pool never sends a cancellable task ahead). A map batch is claimed by
+ * its worker a run at a time and cut by the pool from a task to its end (gate.ts): a map that can be aborted is
+ * claimed one task at a time (runFor), one that cannot keeps what its workers claimed when it fails (a run each). A started task gets its
  * task.signal aborted and is abandoned: its worker gets no new work until it ends, and is stopped (and replaced on
  * demand) if it has not ended abortGraceMs later. A stop the pool asked for is not a precious death.
  *
@@ -38,7 +40,8 @@
  * 2. After close nothing is dispatched and every pending call has been rejected.
  * 3. map's results are in input order; it rejects at the first failed input (TaskFailedError with its index).
  * 4. A batch is counted in flight only once its post succeeded (a post that throws changes no counter).
- * 5. No task starts after its call settled by an abort, where the gate can prevent it (gate.ts invariant 2).
+ * 5. No task starts after its call settled by an abort, where the gate can prevent it (gate.ts invariant 2): a
+ *    cancellable map's batches have runs of 1, so a claimed task is one being called.
  */
 import type { Transferable } from 'node:worker_threads';
 import { PoolQueueFullError, PoolWorkerDiedError, ScopeClosedError, TaskCloneError, TaskFailedError, TaskTimeoutError, invalidOption } from '../errors.js';
@@ -403,8 +406,9 @@ export class PoolCore implements ScopeResource {
 
   /**
    * Work stealing: with nothing queued, a worker with room takes back half of the unstarted tail of a busy
-   * worker's newest batch — sent ahead, or the one it runs (thread pools: a gate CAS per task, so a task runs on
-   * exactly one of them). Half, so two workers do not hand the same tail back and forth. True if it took any.
+   * worker's newest batch — sent ahead, or the one it runs (thread pools: a gate CAS per task, or for a map batch
+   * one cut of its unclaimed tail, so a task runs on exactly one of them). Half, so two workers do not hand the
+   * same tail back and forth. True if it took any.
    */
   #steal(): boolean {
     const thief = this.#withRoom();
