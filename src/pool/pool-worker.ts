@@ -21,7 +21,7 @@ import { reviveError, serializeError, type SerializedError } from '../shared/pro
 import { defineWorker } from '../worker/context.js';
 import { GATE_SIZE, G_STARTED, gateClaim, gateStart } from './gate.js';
 import { transferOf } from './move.js';
-import type { PoolDown, PoolUp, PoolWorkerData } from './protocol.js';
+import { packNumbers, type PoolDown, type PoolUp, type PoolWorkerData } from './protocol.js';
 import type { TaskContext, TaskFunction } from './task.js';
 
 type BatchMsg = Extract<PoolDown, { t: 'batch' }>;
@@ -280,7 +280,13 @@ export default defineWorker<PoolWorkerData>(async (ctx) => {
         return n;
       }
     }
-    if (!d.answerEach) post({ t: 'done', id: b.id, from: r.from, results: r.results, errors: r.errors, skipped: r.skipped, micros: Math.round((performance.now() - r.t0) * 1000), ran: r.ran }, r.transfer);
+    if (!d.answerEach) {
+      const micros = Math.round((performance.now() - r.t0) * 1000);
+      // Results that are all numbers go as a Float64Array, moved (protocol.ts packNumbers).
+      const packed = gate === undefined ? undefined : packNumbers(r.results);
+      if (packed !== undefined) post({ t: 'done', id: b.id, from: r.from, results: packed, errors: r.errors, skipped: r.skipped, micros, ran: r.ran }, [packed.buffer as ArrayBuffer]);
+      else post({ t: 'done', id: b.id, from: r.from, results: r.results, errors: r.errors, skipped: r.skipped, micros, ran: r.ran }, r.transfer);
+    }
     return n;
   };
 

@@ -53,7 +53,7 @@ import { reviveError, serializeError } from '../shared/protocol.js';
 import { Deque } from './deque.js';
 import { GATE_SIZE, G_CANCELLED, G_QUEUED, MAX_RUN, RUN_MICROS, gateCancel, gateCut, gateFrontier, gateLimit, gateOpen, gateQueue, gateState, newGate } from './gate.js';
 import { validateMapOptions, validateRunOptions, type ResolvedPoolOptions } from './options.js';
-import type { BatchDone, PoolDown, PoolWorkerData } from './protocol.js';
+import { packNumbers, type BatchDone, type PoolDown, type PoolWorkerData } from './protocol.js';
 import { PoolTimes, summary, type PoolStats } from './stats.js';
 import { SignalFanout } from './signal-fanout.js';
 
@@ -344,9 +344,11 @@ export class PoolCore implements ScopeResource {
     }
     const cancellable = runs === undefined ? first.cancellable : runs.some((j) => j.cancellable);
     const id = this.#nextBatch++;
-    const msg: PoolDown = { t: 'batch', id, name: first.name, seq, inputs, cancellable, run: runs === undefined ? runFor(first) : 0 };
+    // A thread pool's map batch of numbers goes as a Float64Array, moved (protocol.ts packNumbers).
+    const packed = runs === undefined && gate !== undefined ? packNumbers(inputs) : undefined;
+    const msg: PoolDown = { t: 'batch', id, name: first.name, seq, inputs: packed ?? inputs, cancellable, run: runs === undefined ? runFor(first) : 0 };
     try {
-      member.handle.port.postMessage(msg, first.transfer as Transferable[] | undefined);
+      member.handle.port.postMessage(msg, packed !== undefined ? [packed.buffer as ArrayBuffer] : (first.transfer as Transferable[] | undefined));
     } catch (err) {
       this.#cloneFailed(first, runs, entry.next, inputs, err);
       return;

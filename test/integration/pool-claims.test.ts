@@ -10,6 +10,7 @@
  * - death with claimed tasks: a non-precious pool's worker dies at input 31 with 32-62 claimed; the map rejects
  *   with PoolWorkerDiedError, nothing is left counted, and the pool goes on.
  * The claim word's own races (a CAS against the pool's cut, on two threads) are in test/unit/pool-claims.test.ts.
+ * And a map batch of numbers, which goes packed as a Float64Array both ways: every number exact.
  */
 import { describe, expect, it } from 'vitest';
 import { PoolWorkerDiedError, TaskFailedError } from '../../dist/index.js';
@@ -36,6 +37,28 @@ async function measureTrivial(pool: { map: (xs: number[]) => Promise<unknown[]> 
   // Several maps: the first batches run cold code, and the measured time decays over batches.
   for (let k = 0; k < 4; k++) await pool.map(Array.from({ length: 4096 }, (_, i) => i));
 }
+
+describe('numbers in a map batch (packed as a Float64Array, protocol.ts packNumbers)', () => {
+  it('every number comes back exactly (-0, NaN, infinities, fractions, beyond int32), and a mix of numbers and other values as well', { timeout: 30_000 }, async () => {
+    const sup = await startSupervisor();
+    await sup.scope(async (scope) => {
+      const pool = scope.pool<unknown, unknown>({ entry: fixture('task-claims.mjs'), maxWorkers: 2 });
+      const odd = [-0, 0, NaN, Infinity, -Infinity, 0.1, -1.5e300, 2 ** 53, -(2 ** 31) - 1, Number.MIN_VALUE];
+      const inputs = Array.from({ length: 5000 }, (_, i) => (i < odd.length ? odd[i] : i * 1.25 - 3000));
+      for (let rep = 0; rep < 2; rep++) {
+        // Twice: unmeasured (small first batches, sent as they are), then measured (whole segments, packed).
+        const out = await pool.map(inputs, { name: 'same' });
+        expect(out.length).toBe(inputs.length);
+        for (let i = 0; i < inputs.length; i++) if (!Object.is(out[i], inputs[i])) expect(out[i], `output ${i}`).toBe(inputs[i]);
+      }
+      // Numbers in, a string out for 7 (the results go unpacked); a string among the inputs (the inputs go unpacked).
+      const nums = Array.from({ length: 1000 }, (_, i) => i);
+      expect(await pool.map(nums, { name: 'same' })).toEqual(nums.map((i) => (i === 7 ? 'seven' : i)));
+      const mixed: unknown[] = nums.map((i) => (i === 500 ? 'str' : i));
+      expect(await pool.map(mixed, { name: 'same' })).toEqual(nums.map((i) => (i === 500 ? 'a string' : i === 7 ? 'seven' : i)));
+    });
+  });
+});
 
 describe('run claims (thread pools)', () => {
   it('an idle worker steals every unclaimed task behind a blocked one, never a claimed one; claimed ones count as queued', { timeout: 30_000 }, async () => {
