@@ -11,9 +11,10 @@
  * its own word; the tasks of a map batch a run at a time, by a CAS on the batch's claim word (runs of 1, 2, 4, ...
  * up to the batch's `run`), with a plain store of STARTED in each task's word just before its call. A task the
  * pool cancelled or took back is skipped and reported as such, never started. A map batch stops at its first
- * failed task: the map rejects there, so the rest is skipped (reported as such, never started). A task whose run
- * is aborted while running gets its task.signal aborted (a 'cancel' message); one that ignores it is stopped
- * with the whole worker by the pool.
+ * failed task: the map rejects there, so the rest is skipped (reported as such, never started). A map batch's
+ * inputs may come as a Float64Array (all numbers, protocol.ts packNumbers), and its results go back as one when
+ * they are all numbers. A task whose run is aborted while running gets its task.signal aborted (a 'cancel'
+ * message); one that ignores it is stopped with the whole worker by the pool.
  */
 import type { Transferable } from 'node:worker_threads';
 import { TaskCloneError, invalidOption } from '../errors.js';
