@@ -7,17 +7,22 @@
  * throws only before it takes any batch, when the task module does not load or exports no task function: the pool
  * reads a `failed` exit as that (pool.ts #workerStopped).
  *
- * Before calling a task it claims the task's gate word (thread pools, gate.ts): a task the pool cancelled or took
- * back is skipped and reported as such, never started. A task whose run is aborted while running gets its
- * task.signal aborted (a 'cancel' message); one that ignores it is stopped with the whole worker by the pool.
+ * Before calling a task it claims it in the gate (thread pools, gate.ts): a task of a batch of run()s by a CAS on
+ * its own word; the tasks of a map batch a run at a time, by a CAS on the batch's claim word (runs of 1, 2, 4, ...
+ * up to the batch's `run`), with a plain store of STARTED in each task's word just before its call. A task the
+ * pool cancelled or took back is skipped and reported as such, never started. A map batch stops at its first
+ * failed task: the map rejects there, so the rest is skipped (reported as such, never started). A map batch's
+ * inputs may come as a Float64Array (all numbers, protocol.ts packNumbers), and its results go back as one when
+ * they are all numbers. A task whose run is aborted while running gets its task.signal aborted (a 'cancel'
+ * message); one that ignores it is stopped with the whole worker by the pool.
  */
 import type { Transferable } from 'node:worker_threads';
 import { TaskCloneError, invalidOption } from '../errors.js';
 import { reviveError, serializeError, type SerializedError } from '../shared/protocol.js';
 import { defineWorker } from '../worker/context.js';
-import { gateStart } from './gate.js';
+import { GATE_SIZE, G_STARTED, gateClaim, gateStart } from './gate.js';
 import { transferOf } from './move.js';
-import type { PoolDown, PoolUp, PoolWorkerData } from './protocol.js';
+import { packNumbers, type PoolDown, type PoolUp, type PoolWorkerData } from './protocol.js';
 import type { TaskContext, TaskFunction } from './task.js';
 
 type BatchMsg = Extract<PoolDown, { t: 'batch' }>;
@@ -37,6 +42,11 @@ interface BatchRun {
   t0: number;
   /** The thenable the current task returned, while step() hands over to finish(). */
   pending: PromiseLike<unknown> | undefined;
+  /** Map batch: tasks [0, claimed) are claimed (gate.ts), and the length of the next run to claim. */
+  claimed: number;
+  k: number;
+  /** Map batch: a task failed; the rest is skipped. */
+  stop: boolean;
 }
 
 export default defineWorker<PoolWorkerData>(async (ctx) => {
@@ -98,15 +108,22 @@ export default defineWorker<PoolWorkerData>(async (ctx) => {
       const e = serializeError(err);
       const skipped: number[] = [];
       const errors: [number, SerializedError][] = [];
-      for (let i = 0; i < b.inputs.length; i++) {
-        if (gate !== undefined && !gateStart(gate, b.seq + i)) skipped.push(i);
-        else errors.push([i, e]);
+      if (b.run > 0) {
+        // A map batch fails at its first task (if the pool did not cut it first); the rest never starts.
+        const first = gate === undefined || gateClaim(gate, b.seq, 0, 1) === 1;
+        if (first) errors.push([0, e]);
+        for (let i = first ? 1 : 0; i < b.inputs.length; i++) skipped.push(i);
+      } else {
+        for (let i = 0; i < b.inputs.length; i++) {
+          if (gate !== undefined && !gateStart(gate, b.seq + i)) skipped.push(i);
+          else errors.push([i, e]);
+        }
       }
       post({ t: 'done', id: b.id, from: 0, results: new Array(b.inputs.length), errors, skipped, micros: 0, ran: 0 }, []);
       return undefined;
     }
-    const r: BatchRun = { b, fn, shared, results: [], errors: undefined, skipped: undefined, transfer: [], from: 0, ran: 0, t0: performance.now(), pending: undefined };
-    const i = step(r, 0);
+    const r: BatchRun = { b, fn, shared, results: [], errors: undefined, skipped: undefined, transfer: [], from: 0, ran: 0, t0: performance.now(), pending: undefined, claimed: 0, k: 1, stop: false };
+    const i = b.run > 0 ? stepMap(r, 0) : step(r, 0);
     return i === b.inputs.length ? undefined : finish(r, i);
   };
 
@@ -122,7 +139,7 @@ export default defineWorker<PoolWorkerData>(async (ctx) => {
         failed(r, i, err);
       }
       ended(r, i);
-      i = step(r, i + 1);
+      i = r.b.run > 0 ? stepMap(r, i + 1) : step(r, i + 1);
       if (i === n) return;
     }
   };
@@ -168,6 +185,112 @@ export default defineWorker<PoolWorkerData>(async (ctx) => {
     return n;
   };
 
+  /** Batches are answered whole (a precious pool): stepMap's tight loop. */
+  const plain = !d.answerEach;
+
+  /**
+   * step() for a map batch: claims its tasks a run at a time (gate.ts), stores STARTED in each task's word just
+   * before calling it, and stops at the first failed task (the rest is skipped). Same contract as step().
+   */
+  const stepMap = (r: BatchRun, i: number): number => {
+    const b = r.b;
+    const inputs = b.inputs;
+    const n = inputs.length;
+    const fn = r.fn;
+    const base = b.seq % GATE_SIZE;
+    while (!r.stop) {
+      if (i === r.claimed) {
+        if (i === n) break;
+        if (gate === undefined) r.claimed = n;
+        else {
+          r.claimed = gateClaim(gate, b.seq, i, r.k);
+          if (r.k < b.run) r.k = Math.min(b.run, 2 * r.k);
+          if (r.claimed === i) break; // the pool cut the batch here: the rest never starts on this worker
+        }
+      }
+      const end = r.claimed;
+      if (plain && !b.cancellable) {
+        // The common case, in one tight loop: one answer per batch, no task.signal of its own.
+        const results = r.results;
+        const shared = r.shared;
+        const from = i;
+        let w = base + i;
+        for (; i < end; i++, w++) {
+          if (gate !== undefined) gate[w < GATE_SIZE ? w : w - GATE_SIZE] = G_STARTED; // a plain store: claimed already
+          let out: unknown;
+          try {
+            out = fn(inputs[i], shared);
+            if (out !== null && typeof out === 'object') {
+              if (typeof (out as PromiseLike<unknown>).then === 'function') {
+                r.ran += i + 1 - from;
+                r.pending = out as PromiseLike<unknown>;
+                return i;
+              }
+              const moved = transferOf(out);
+              if (moved !== undefined) r.transfer.push(...moved);
+            }
+          } catch (err) {
+            r.ran += i + 1 - from;
+            failed(r, i, err);
+            i++;
+            break;
+          }
+          results.push(out);
+        }
+        if (!r.stop) r.ran += i - from;
+        continue;
+      }
+      for (; i < end; i++) {
+        if (gate !== undefined) {
+          const w = base + i;
+          gate[w < GATE_SIZE ? w : w - GATE_SIZE] = G_STARTED; // a plain store: the task is claimed already
+        }
+        r.ran++;
+        let context = r.shared;
+        if (b.cancellable) {
+          const c = new AbortController();
+          live.set(b.seq + i, c);
+          context = { signal: AbortSignal.any([ctx.signal, c.signal]), data: context.data, name: context.name };
+        }
+        try {
+          const out = fn(inputs[i], context);
+          if (out !== null && typeof out === 'object' && typeof (out as PromiseLike<unknown>).then === 'function') {
+            r.pending = out as PromiseLike<unknown>;
+            return i;
+          }
+          settled(r, out);
+        } catch (err) {
+          failed(r, i, err);
+        }
+        ended(r, i);
+        if (r.stop) {
+          i++;
+          break;
+        }
+      }
+    }
+    if (i < n) {
+      // Skipped: after a failed task, or cut by the pool. One answer for all of them in a non-precious pool too.
+      const skipped = (r.skipped ??= []);
+      for (let t = i; t < n; t++) {
+        r.results.push(undefined);
+        skipped.push(t);
+      }
+      if (d.answerEach) {
+        post({ t: 'done', id: b.id, from: r.from, results: r.results, errors: r.errors, skipped, micros: 0, ran: 0 }, r.transfer);
+        return n;
+      }
+    }
+    if (!d.answerEach) {
+      const micros = Math.round((performance.now() - r.t0) * 1000);
+      // Results that are all numbers go as a Float64Array, moved (protocol.ts packNumbers).
+      const packed = gate === undefined ? undefined : packNumbers(r.results);
+      if (packed !== undefined) post({ t: 'done', id: b.id, from: r.from, results: packed, errors: r.errors, skipped: r.skipped, micros, ran: r.ran }, [packed.buffer as ArrayBuffer]);
+      else post({ t: 'done', id: b.id, from: r.from, results: r.results, errors: r.errors, skipped: r.skipped, micros, ran: r.ran }, r.transfer);
+    }
+    return n;
+  };
+
   const settled = (r: BatchRun, out: unknown): void => {
     r.results.push(out);
     const moved = transferOf(out);
@@ -177,6 +300,7 @@ export default defineWorker<PoolWorkerData>(async (ctx) => {
   const failed = (r: BatchRun, i: number, err: unknown): void => {
     r.results.push(undefined);
     (r.errors ??= []).push([i, serializeError(err)]);
+    if (r.b.run > 0) r.stop = true; // a map rejects at its first failed input: the rest of its batch is not run
   };
 
   /** Task i has ended (or was skipped): it is no longer abortable, and a non-precious pool gets its answer now. */

@@ -17,7 +17,9 @@
  * share batches.
  *
  * Aborts (a run's or map's signal, a timeout, the map failing): a task not started is cancelled through the gate
- * and never starts (thread pools; a process pool never sends a cancellable task ahead). A started task gets its
+ * and never starts (thread pools; a process pool never sends a cancellable task ahead). A map batch is claimed by
+ * its worker a run at a time and cut by the pool from a task to its end (gate.ts): a map that can be aborted is
+ * claimed one task at a time (runFor), one that cannot keeps what its workers claimed when it fails (a run each). A started task gets its
  * task.signal aborted and is abandoned: its worker gets no new work until it ends, and is stopped (and replaced on
  * demand) if it has not ended abortGraceMs later. A stop the pool asked for is not a precious death.
  *
@@ -38,7 +40,8 @@
  * 2. After close nothing is dispatched and every pending call has been rejected.
  * 3. map's results are in input order; it rejects at the first failed input (TaskFailedError with its index).
  * 4. A batch is counted in flight only once its post succeeded (a post that throws changes no counter).
- * 5. No task starts after its call settled by an abort, where the gate can prevent it (gate.ts invariant 2).
+ * 5. No task starts after its call settled by an abort, where the gate can prevent it (gate.ts invariant 2): a
+ *    cancellable map's batches have runs of 1, so a claimed task is one being called.
  */
 import type { Transferable } from 'node:worker_threads';
 import { PoolQueueFullError, PoolWorkerDiedError, ScopeClosedError, TaskCloneError, TaskFailedError, TaskTimeoutError, invalidOption } from '../errors.js';
@@ -48,9 +51,9 @@ import type { WorkerExit } from '../shared/exit.js';
 import type { ScopeNode, ScopeResource } from '../scope/node.js';
 import { reviveError, serializeError } from '../shared/protocol.js';
 import { Deque } from './deque.js';
-import { GATE_SIZE, G_CANCELLED, G_QUEUED, gateCancel, gateQueue, gateState, newGate } from './gate.js';
+import { GATE_SIZE, G_CANCELLED, G_QUEUED, MAX_RUN, RUN_MICROS, gateCancel, gateCut, gateFrontier, gateLimit, gateOpen, gateQueue, gateState, newGate } from './gate.js';
 import { validateMapOptions, validateRunOptions, type ResolvedPoolOptions } from './options.js';
-import type { BatchDone, PoolDown, PoolWorkerData } from './protocol.js';
+import { packNumbers, type BatchDone, type PoolDown, type PoolWorkerData } from './protocol.js';
 import { PoolTimes, summary, type PoolStats } from './stats.js';
 import { SignalFanout } from './signal-fanout.js';
 
@@ -75,6 +78,16 @@ const FIRST_BATCH = 16;
 export const MIN_SHARE_MICROS = 500;
 /** Weight of history in the measured time per input (per answered batch). */
 const DECAY = 0.9;
+
+/**
+ * A map batch's run length (gate.ts): the tasks its worker may claim at once. 1 for tasks that can be aborted one
+ * by one (their own task.signal) and for an unmeasured task function; else RUN_MICROS of measured work, at most
+ * MAX_RUN tasks.
+ */
+function runFor(call: Call): number {
+  if (call.cancellable || call.sumRan === 0) return 1;
+  return Math.max(1, Math.min(MAX_RUN, Math.floor(RUN_MICROS / Math.max(call.sumMicros / call.sumRan, 0.01))));
+}
 
 /** Inputs per batch for TARGET_BATCH_MICROS at the measured time per input (decayed sums, sumRan > 0). */
 function batchFor(sumMicros: number, sumRan: number): number {
@@ -224,7 +237,7 @@ export class PoolCore implements ScopeResource {
     const learned = kind === 'map' ? this.#learned.get(name) : undefined;
     return new Promise((resolve, reject) => {
       const call: Call = {
-        kind, name, inputs, count, unanswered: kind === 'map' ? unansweredOf(inputs) : undefined, results: new Array(count), resolve, reject, concurrency, signal, timeoutMs, transfer,
+        kind, name, inputs, count, unanswered: kind === 'map' ? unansweredOf(inputs) : undefined, results: count === 1 ? new Array(1) : [], resolve, reject, concurrency, signal, timeoutMs, transfer,
         cancellable: signal !== undefined || timeoutMs !== undefined, submittedAt: performance.now(),
         queued: count, inFlight: 0, answered: 0, batch: kind === 'run' ? 1 : learned === undefined ? FIRST_BATCH : batchFor(learned.sumMicros, learned.sumRan),
         sumMicros: learned?.sumMicros ?? 0, sumRan: learned?.sumRan ?? 0,
@@ -235,6 +248,9 @@ export class PoolCore implements ScopeResource {
       this.#queueSize++;
       if (signal !== undefined) this.#signals.join(signal, call);
       this.#dispatch();
+      // The results array once the first batches are out (no answer can come before): a large array took ~0.7 ms
+      // to allocate (measured, 100,000 entries), time the workers would otherwise wait for their first batch.
+      if (count > 1) call.results = new Array(count);
       // Back-pressure: a call that could not go to a worker at once and finds maxQueue waiting is refused.
       if (!call.settled && call.queued === count && this.#queueSize > this.#o.maxQueue) this.#settle(call, false, new PoolQueueFullError(this.#o.name, this.#o.maxQueue));
     });
@@ -322,12 +338,17 @@ export class PoolCore implements ScopeResource {
     }
     const seq = member.nextSeq;
     const gate = member.gate;
-    if (gate !== undefined) gateQueue(gate, seq, count);
+    if (gate !== undefined) {
+      if (runs === undefined) gateOpen(gate, seq, count);
+      else gateQueue(gate, seq, count);
+    }
     const cancellable = runs === undefined ? first.cancellable : runs.some((j) => j.cancellable);
     const id = this.#nextBatch++;
-    const msg: PoolDown = { t: 'batch', id, name: first.name, seq, inputs, cancellable };
+    // A thread pool's map batch of numbers goes as a Float64Array, moved (protocol.ts packNumbers).
+    const packed = runs === undefined && gate !== undefined ? packNumbers(inputs) : undefined;
+    const msg: PoolDown = { t: 'batch', id, name: first.name, seq, inputs: packed ?? inputs, cancellable, run: runs === undefined ? runFor(first) : 0 };
     try {
-      member.handle.port.postMessage(msg, first.transfer as Transferable[] | undefined);
+      member.handle.port.postMessage(msg, packed !== undefined ? [packed.buffer as ArrayBuffer] : (first.transfer as Transferable[] | undefined));
     } catch (err) {
       this.#cloneFailed(first, runs, entry.next, inputs, err);
       return;
@@ -390,8 +411,9 @@ export class PoolCore implements ScopeResource {
 
   /**
    * Work stealing: with nothing queued, a worker with room takes back half of the unstarted tail of a busy
-   * worker's newest batch — sent ahead, or the one it runs (thread pools: a gate CAS per task, so a task runs on
-   * exactly one of them). Half, so two workers do not hand the same tail back and forth. True if it took any.
+   * worker's newest batch — sent ahead, or the one it runs (thread pools: a gate CAS per task, or for a map batch
+   * one cut of its unclaimed tail, so a task runs on exactly one of them). Half, so two workers do not hand the
+   * same tail back and forth. True if it took any.
    */
   #steal(): boolean {
     const thief = this.#withRoom();
@@ -401,15 +423,24 @@ export class PoolCore implements ScopeResource {
       if (victim === thief || gate === undefined || victim.batches.size === 0) continue;
       let last: Batch | undefined;
       for (const b of victim.batches.values()) last = b;
+      const b = last!;
       let tail = 0;
-      let t = last!.count - 1;
-      for (; t >= 0 && (last!.state[t] !== T_PENDING || gateState(gate, last!.seq + t) === G_QUEUED); t--) {
-        if (last!.state[t] === T_PENDING) tail++;
+      let t = b.count - 1;
+      if (b.call !== undefined) {
+        // A map batch: its unclaimed tasks are [F, L) (gate.ts), less those answered already (skipped).
+        const front = gateFrontier(gate, b.seq);
+        for (t = gateLimit(gate, b.seq) - 1; t >= front; t--) if (b.state[t] === T_PENDING) tail++;
+        t = front - 1;
+      } else {
+        for (; t >= 0 && (b.state[t] !== T_PENDING || gateState(gate, b.seq + t) === G_QUEUED); t--) {
+          if (b.state[t] === T_PENDING) tail++;
+        }
       }
-      // Only work that waits behind a running task (t >= 0: one of this batch started; or an earlier batch runs):
-      // a batch just sent to a worker with room is about to start, and taking it would only double the messages.
+      // Only work that waits behind a running task (t >= 0: one of this batch started, or was claimed; or an
+      // earlier batch runs): a batch just sent to a worker with room is about to start, and taking it would only
+      // double the messages.
       const behind = t >= 0 || victim.batches.size > 1;
-      if (tail > 0 && behind && this.#takeBack(victim, [last!], Math.ceil(tail / 2)) > 0) return true;
+      if (tail > 0 && behind && this.#takeBack(victim, [b], Math.ceil(tail / 2)) > 0) return true;
     }
     return false;
   }
@@ -424,13 +455,22 @@ export class PoolCore implements ScopeResource {
     if (gate === undefined) return 0;
     let n = 0;
     for (const b of batches) {
+      // A map batch: cut once, at the task where `tail` pending tasks from its end begin (gate.ts); what the
+      // worker claimed stays its own.
+      let cut = -1;
+      if (b.call !== undefined) {
+        if (b.call.settled || n >= tail) continue;
+        let from = b.count;
+        for (let left = tail - n; from > 0 && left > 0; ) if (b.state[--from] === T_PENDING) left--;
+        cut = gateCut(gate, b.seq, from);
+      }
       for (let t = b.count - 1; t >= 0; t--) {
         if (b.state[t] !== T_PENDING) continue;
         const call = callAt(b, t);
         if (call.settled) continue;
         if (n >= tail) break;
-        if (!gateCancel(gate, b.seq + t)) {
-          if (tail !== Infinity) break; // started: so has everything before it
+        if (cut >= 0 ? t < cut : !gateCancel(gate, b.seq + t)) {
+          if (tail !== Infinity || cut >= 0) break; // started (or claimed): so has everything before it
           continue;
         }
         b.state[t] = T_STOLEN;
@@ -577,11 +617,15 @@ export class PoolCore implements ScopeResource {
     this.#settle(call, false, reason);
     for (const batch of call.batches) {
       const member = batch.member;
+      // A map batch is cut whole: its tasks from the limit on never start (gate.ts); the claimed ones ran or run.
+      const limit = member.gate !== undefined && batch.call !== undefined ? gateCut(member.gate, batch.seq, 0) : -1;
       for (let t = 0; t < batch.count; t++) {
         if (callAt(batch, t) !== call || batch.state[t] !== T_PENDING) continue;
-        if (member.gate !== undefined) {
+        if (limit >= 0) {
+          if (t >= limit) continue; // never starts; answered as skipped
+        } else if (member.gate !== undefined) {
           if (gateCancel(member.gate, batch.seq + t)) continue; // never starts; answered as skipped
-          if (gateState(member.gate, batch.seq + t) === G_CANCELLED) continue; // cancelled already (a failed map's rest)
+          if (gateState(member.gate, batch.seq + t) === G_CANCELLED) continue; // cancelled already
         }
         (batch.abandoned ??= new Uint8Array(batch.count))[t] = 1;
         member.abandoned++;
@@ -599,7 +643,8 @@ export class PoolCore implements ScopeResource {
     for (const batch of call.batches) {
       const gate = batch.member.gate;
       if (gate === undefined) continue;
-      for (let t = 0; t < batch.count; t++) if (callAt(batch, t) === call && batch.state[t] === T_PENDING) gateCancel(gate, batch.seq + t);
+      if (batch.call !== undefined) gateCut(gate, batch.seq, 0); // a map batch: all it has not claimed
+      else for (let t = 0; t < batch.count; t++) if (callAt(batch, t) === call && batch.state[t] === T_PENDING) gateCancel(gate, batch.seq + t);
     }
   }
 

@@ -30,7 +30,8 @@ export interface Call {
   readonly unanswered: Uint16Array | undefined;
   /** How many inputs. */
   readonly count: number;
-  readonly results: unknown[];
+  /** One entry per input (allocated once the call's first batches are out: pool.ts #submit). */
+  results: unknown[];
   readonly resolve: (v: unknown) => void;
   readonly reject: (e: unknown) => void;
   /** map's `concurrency`: inputs in flight at most. */

@@ -1,13 +1,14 @@
 /**
  * The parts of the pool engine that need no thread (src/pool/): the queue (deque.ts) against a plain array as
- * model, the start gate's compare-and-swap protocol (gate.ts invariants 1 and 2, raced on real threads by
- * test/integration/pool-engine.test.ts), the batch helpers (work.ts) and the stats histograms (stats.ts).
+ * model, the start gate's per-task compare-and-swap protocol (gate.ts invariants 1 and 2, raced on real threads
+ * by test/integration/pool-engine.test.ts; a map batch's run claims: test/unit/pool-claims.test.ts), the batch
+ * helpers (work.ts) and the stats histograms (stats.ts).
  * Batching, fair share and cancellation on real workers: test/integration/pool-engine.test.ts.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Deque } from '../../src/pool/deque.js';
-import { GATE_SIZE, G_CANCELLED, G_QUEUED, G_STARTED, gateCancel, gateQueue, gateStart, gateState, newGate } from '../../src/pool/gate.js';
+import { GATE_SIZE, GATE_WORDS, G_CANCELLED, G_QUEUED, G_STARTED, gateCancel, gateQueue, gateStart, gateState, newGate } from '../../src/pool/gate.js';
 import { PoolTimes, summary } from '../../src/pool/stats.js';
 import { SEGMENT, T_PENDING, answeredInputs, callAt, callsOf, indexAt, rangeOf, segmentsOf, unansweredOf, usable, type Batch, type Call, type Member } from '../../src/pool/work.js';
 
@@ -66,9 +67,9 @@ describe('Deque', () => {
 describe('the start gate (gate.ts)', () => {
   const words = (): Int32Array => new Int32Array(newGate());
 
-  it('has GATE_SIZE words, all free (no task) at first', () => {
+  it('has GATE_WORDS words (task words, then claim words), all free (no task) at first', () => {
     const g = words();
-    expect(g.length).toBe(GATE_SIZE);
+    expect(g.length).toBe(GATE_WORDS);
     expect(g.every((w) => w !== G_QUEUED && w !== G_STARTED && w !== G_CANCELLED)).toBe(true);
   });
 
@@ -82,7 +83,7 @@ describe('the start gate (gate.ts)', () => {
       const g = words();
       gateQueue(g, seq, count);
       const queued = new Set(Array.from({ length: count }, (_, i) => (seq + i) % GATE_SIZE));
-      for (let i = 0; i < GATE_SIZE; i++) expect(g[i], `word ${i} after gateQueue(${seq}, ${count})`).toBe(queued.has(i) ? G_QUEUED : 0);
+      for (let i = 0; i < GATE_WORDS; i++) if (g[i] !== (queued.has(i) ? G_QUEUED : 0)) expect(g[i], `word ${i} after gateQueue(${seq}, ${count})`).toBe(queued.has(i) ? G_QUEUED : 0);
     }
   });
 
