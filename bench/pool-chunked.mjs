@@ -9,10 +9,13 @@
 // Fairness: like with like, every variant takes the same 100,000 inputs and ends with the same 100,000 outputs in
 // order; slicing the inputs and assembling the outputs are inside the timing for the chunked baselines as ours
 // does both inside map(). 2 threads everywhere (minThreads = maxThreads = 2; ours maxWorkers: 2), every other
-// option at its default. Each chunked baseline gets its best chunk size: a calibration step in this same run
-// interleaves the candidate sizes (100, 1,000, 5,000, and 25,000 = 2 chunks per thread) and keeps, per
-// baseline, the size with the best median; the main measurement then interleaves ours with both winners. Every
-// pool is created and warmed up before anything is measured and lives for the whole figure.
+// option at its default. Each chunked baseline gets its best setup: a calibration step in this same run
+// interleaves the candidate sizes (100, 1,000, 5,000, and 25,000 = 2 chunks per thread), each in two
+// representations — a plain array, and a Float64Array packed from the inputs and sent in the run()'s
+// transferList (its outputs come back as a Float64Array, one block of memory to clone), what ours does for a
+// batch of numbers — and keeps, per baseline, the setup with the best median; the main measurement then
+// interleaves ours with both winners. Every pool is created and warmed up before anything is measured and lives
+// for the whole figure.
 // Target: ours >= 1x the best hand-chunked piscina and >= 1x the best hand-chunked tinypool (ratio of medians).
 import { Piscina } from 'piscina';
 import { Tinypool } from 'tinypool';
@@ -25,10 +28,21 @@ export const target = 'trivial map >= 1x the best hand-chunked piscina and >= 1x
 
 const THREADS = 2;
 
-/** One run() per chunk of `size` inputs, all at once; the outputs copied back into one array in input order. */
-async function chunked(pool, inputs, size) {
+/**
+ * One run() per chunk of `size` inputs, all at once; the outputs copied back into one array in input order.
+ * `f64`: each chunk is packed into a Float64Array (inside the timing, as ours packs) and transferred.
+ */
+async function chunked(pool, inputs, size, f64 = false) {
   const parts = [];
-  for (let i = 0; i < inputs.length; i += size) parts.push(pool.run(inputs.slice(i, i + size)));
+  for (let i = 0; i < inputs.length; i += size) {
+    if (!f64) {
+      parts.push(pool.run(inputs.slice(i, i + size)));
+      continue;
+    }
+    const chunk = new Float64Array(Math.min(size, inputs.length - i));
+    for (let j = 0; j < chunk.length; j++) chunk[j] = inputs[i + j];
+    parts.push(pool.run(chunk, { transferList: [chunk.buffer] }));
+  }
   const outs = await Promise.all(parts);
   const out = new Array(inputs.length);
   let k = 0;
@@ -62,22 +76,34 @@ export async function run({ quick }) {
       // 1. Calibration: every candidate chunk size of both baselines, interleaved.
       const calibVariants = {};
       for (const [id, pool] of Object.entries(baselinePools)) {
-        for (const size of sizes) calibVariants[`${id}@${size}`] = () => timeIt(`${id} chunks of ${size}`, () => chunked(pool, inputs, size), verify(n));
+        for (const size of sizes) {
+          calibVariants[`${id}@${size}`] = () => timeIt(`${id} chunks of ${size}`, () => chunked(pool, inputs, size), verify(n));
+          calibVariants[`${id}@f64:${size}`] = () => timeIt(`${id} Float64Array chunks of ${size}`, () => chunked(pool, inputs, size, true), verify(n));
+        }
       }
       const calib = await interleave(calibVariants, { warmup: 1, reps: quick ? 1 : 2 * Object.keys(calibVariants).length });
 
-      // 2. Ours against the best chunk size of each baseline.
+      // 2. Ours against the best setup of each baseline (the bound), and against its best plain-array setup
+      //    (reported: the figure as it was measured before the Float64Array setups were added).
       const best = {};
+      const bestPlain = {};
+      const setups = sizes.flatMap((size) => [{ size, f64: false }, { size, f64: true }]);
+      const key = (id, { size, f64 }) => `${id}@${f64 ? 'f64:' : ''}${size}`;
+      const fastest = (id, list) => list.reduce((a, b) => (median(calib[key(id, b)]) < median(calib[key(id, a)]) ? b : a));
       for (const id of Object.keys(baselinePools)) {
-        best[id] = sizes.reduce((a, b) => (median(calib[`${id}@${b}`]) < median(calib[`${id}@${a}`]) ? b : a));
+        best[id] = fastest(id, setups);
+        bestPlain[id] = fastest(id, setups.filter((x) => !x.f64));
       }
+      const run = (id, setup) => () => timeIt(`${id} chunked`, () => chunked(baselinePools[id], inputs, setup.size, setup.f64), verify(n));
       const main = await interleave(
         {
           ours: () => timeIt('ours map', () => ours.map(inputs), verify(n)),
-          piscina: () => timeIt('piscina chunked', () => chunked(piscina.chunk, inputs, best.piscina), verify(n)),
-          tinypool: () => timeIt('tinypool chunked', () => chunked(tinypool.chunk, inputs, best.tinypool), verify(n)),
+          piscina: run('piscina', best.piscina),
+          tinypool: run('tinypool', best.tinypool),
+          piscinaPlain: run('piscina', bestPlain.piscina),
+          tinypoolPlain: run('tinypool', bestPlain.tinypool),
         },
-        { warmup: 1, reps: quick ? 2 : 24 }, // 4 x the 6 orders of 3 variants (a repetition takes ~30 ms)
+        { warmup: 1, reps: quick ? 2 : 20 }, // 2 x the 10 orders of 5 variants (a repetition takes ~10-30 ms)
       );
 
       // 3. The defaults (one run() per input), report only: ~4-8 s a repetition each, so a small warm-up and
@@ -87,7 +113,7 @@ export async function run({ quick }) {
         return timeIt(`${id} default`, () => runEach(pool, list), verify(list.length));
       };
       const defaults = await interleave({ piscina: one('piscina', piscina.one), tinypool: one('tinypool', tinypool.one) }, { warmup: 1, reps: quick ? 1 : 2 });
-      return { calib: { samples: calib, best }, main, defaults };
+      return { calib: { samples: calib, best, bestPlain }, main, defaults };
     }));
   } finally {
     await supervisor.shutdown();
@@ -98,20 +124,22 @@ export async function run({ quick }) {
   const hi = { better: 'higher' };
   const t = 'tasks/s';
   const N = n.toLocaleString('en-US');
-  const chunkLabel = (size) => `${size.toLocaleString('en-US')} inputs a chunk, ${Math.ceil(n / size).toLocaleString('en-US')} run()s`;
+  const chunkLabel = ({ size, f64 }) => `${size.toLocaleString('en-US')} inputs a chunk${f64 ? ' as Float64Arrays' : ''}, ${Math.ceil(n / size).toLocaleString('en-US')} run()s`;
   const ours = {
     map: series(`map, ${N} trivial tasks`, t, main.ours.map(perSecond), hi),
   };
   const baselines = {
-    piscinaChunked: series(`piscina chunked by hand (best: ${chunkLabel(calib.best.piscina)})`, t, main.piscina.map(perSecond), { ...hi, extra: { chunk: calib.best.piscina } }),
-    tinypoolChunked: series(`tinypool chunked by hand (best: ${chunkLabel(calib.best.tinypool)})`, t, main.tinypool.map(perSecond), { ...hi, extra: { chunk: calib.best.tinypool } }),
+    piscinaChunked: series(`piscina chunked by hand (best: ${chunkLabel(calib.best.piscina)})`, t, main.piscina.map(perSecond), { ...hi, extra: { chunk: calib.best.piscina.size, float64: calib.best.piscina.f64 } }),
+    tinypoolChunked: series(`tinypool chunked by hand (best: ${chunkLabel(calib.best.tinypool)})`, t, main.tinypool.map(perSecond), { ...hi, extra: { chunk: calib.best.tinypool.size, float64: calib.best.tinypool.f64 } }),
+    piscinaPlain: series(`piscina chunked by hand, plain arrays only (best: ${chunkLabel(calib.bestPlain.piscina)})`, t, main.piscinaPlain.map(perSecond), hi),
+    tinypoolPlain: series(`tinypool chunked by hand, plain arrays only (best: ${chunkLabel(calib.bestPlain.tinypool)})`, t, main.tinypoolPlain.map(perSecond), hi),
     piscinaDefault: series(`piscina default: Promise.all of ${N} run()s`, t, defaults.piscina.map(perSecond), hi),
     tinypoolDefault: series(`tinypool default: Promise.all of ${N} run()s`, t, defaults.tinypool.map(perSecond), hi),
   };
   const calibNote = (id) =>
-    `${id} calibration (median tasks/s by chunk size, ${calib.samples[`${id}@${sizes[0]}`].length} repetitions each): ${sizes
-      .map((s) => `${s.toLocaleString('en-US')}: ${fmt(perSecond(median(calib.samples[`${id}@${s}`])))}`)
-      .join(', ')}; used ${calib.best[id].toLocaleString('en-US')}.`;
+    `${id} calibration (median tasks/s by chunk size, plain array / Float64Array, ${calib.samples[`${id}@${sizes[0]}`].length} repetitions each): ${sizes
+      .map((s) => `${s.toLocaleString('en-US')}: ${fmt(perSecond(median(calib.samples[`${id}@${s}`])))} / ${fmt(perSecond(median(calib.samples[`${id}@f64:${s}`])))}`)
+      .join(', ')}; used ${chunkLabel(calib.best[id])}.`;
   return result({
     unit: t,
     ours,
@@ -119,6 +147,8 @@ export async function run({ quick }) {
     checks: [
       check('map / best hand-chunked piscina', ratioOf(ours.map, baselines.piscinaChunked), 'x', '>=', 1),
       check('map / best hand-chunked tinypool', ratioOf(ours.map, baselines.tinypoolChunked), 'x', '>=', 1),
+      check('map / best plain-array hand-chunked piscina', ratioOf(ours.map, baselines.piscinaPlain), 'x'),
+      check('map / best plain-array hand-chunked tinypool', ratioOf(ours.map, baselines.tinypoolPlain), 'x'),
       check('map / piscina default', ratioOf(ours.map, baselines.piscinaDefault), 'x'),
       check('map / tinypool default', ratioOf(ours.map, baselines.tinypoolDefault), 'x'),
       check('piscina chunked / piscina default', ratioOf(baselines.piscinaChunked, baselines.piscinaDefault), 'x'),
@@ -127,7 +157,7 @@ export async function run({ quick }) {
     notes: [
       calibNote('piscina'),
       calibNote('tinypool'),
-      'Chunked baselines: slicing the inputs and copying the outputs back into one array (input order) are timed, as map() does both; chunk task: bench/fixtures/pool-inc-chunk.mjs.',
+      'Chunked baselines: slicing (or packing) the inputs and copying the outputs back into one array (input order) are timed, as map() does both; chunk task: bench/fixtures/pool-inc-chunk.mjs.',
       `piscina and tinypool: minThreads = maxThreads = ${THREADS}, every other option at its default; ours: maxWorkers: ${THREADS}. The defaults (one run() per input) ran ${defaults.piscina.length} repetition(s) each, after a warm-up of ${warmInputs.length.toLocaleString('en-US')} inputs.`,
     ],
   });
