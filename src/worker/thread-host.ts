@@ -23,9 +23,11 @@
  * outcome message, the 'exit' listeners, the isolate's teardown, ~1-3 ms of CPU) only competes with the threads
  * that act on that death: the registrant's slow path and the supervisor thread, on 2 cores here. So the thread
  * lowers its own scheduling priority (nice 19, Linux: its OS thread id) right after the interrupt delivery.
- * Measured with the precious-death figure's 'main throws' alternating old and new builds at load ~2: p50 1.3-1.8
- * ms before, 0.47-0.52 ms after. A thread lowers only itself, never raises, and only on this path: a failed
- * non-precious worker's exit (which restarts wait for) keeps its priority.
+ * Measured with the precious-death figure's 'main throws' deaths, old and new builds alternating (40 deaths a
+ * run, load 2-5): p50 0.76-2.4 ms before, 0.47-0.74 ms after; in the full runs of 2026-12-03 (load ~1-2) 0.616 →
+ * 0.566 ms for a throw, 0.581 → 0.463 ms for a synchronous throw (docs/benchmarks.md). A thread lowers only
+ * itself, never raises, and only on this path: a failed non-precious worker's exit (which restarts wait for)
+ * keeps its priority.
  */
 import { MessageChannel, parentPort, threadId, workerData, type MessagePort } from 'node:worker_threads';
 import { constants as osConstants, setPriority } from 'node:os';
