@@ -145,6 +145,32 @@ export default defineWorker<PoolWorkerData>(async (ctx) => {
   };
 
   /**
+   * Calls task i of r's batch (`seq`: its sequence number) with its context, a task.signal of its own in a
+   * cancellable batch. True when it returned a thenable (left in r.pending, its end still to do); otherwise it has
+   * settled or failed, and the caller ends it.
+   */
+  const callTask = (r: BatchRun, seq: number, i: number): boolean => {
+    r.ran++;
+    let context = r.shared;
+    if (r.b.cancellable) {
+      const c = new AbortController();
+      live.set(seq, c);
+      context = { signal: AbortSignal.any([ctx.signal, c.signal]), data: context.data, name: context.name };
+    }
+    try {
+      const out = r.fn(r.b.inputs[i], context);
+      if (out !== null && typeof out === 'object' && typeof (out as PromiseLike<unknown>).then === 'function') {
+        r.pending = out as PromiseLike<unknown>;
+        return true;
+      }
+      settled(r, out);
+    } catch (err) {
+      failed(r, i, err);
+    }
+    return false;
+  };
+
+  /**
    * Runs the tasks of a batch from `i` on, synchronously, and returns the index of the first one whose task
    * function returned a thenable (left in r.pending, its end still to do), or the batch's length once every task
    * has ended and the batch is answered. Every task pushes exactly one entry to r.results (undefined for one
@@ -160,25 +186,7 @@ export default defineWorker<PoolWorkerData>(async (ctx) => {
       if (cancelled !== undefined || (gate !== undefined && !gateStart(gate, seq))) {
         r.results.push(undefined);
         (r.skipped ??= []).push(i);
-      } else {
-        r.ran++;
-        let context = r.shared;
-        if (b.cancellable) {
-          const c = new AbortController();
-          live.set(seq, c);
-          context = { signal: AbortSignal.any([ctx.signal, c.signal]), data: context.data, name: context.name };
-        }
-        try {
-          const out = r.fn(b.inputs[i], context);
-          if (out !== null && typeof out === 'object' && typeof (out as PromiseLike<unknown>).then === 'function') {
-            r.pending = out as PromiseLike<unknown>;
-            return i;
-          }
-          settled(r, out);
-        } catch (err) {
-          failed(r, i, err);
-        }
-      }
+      } else if (callTask(r, seq, i)) return i;
       ended(r, i);
     }
     if (!d.answerEach) post({ t: 'done', id: b.id, from: r.from, results: r.results, errors: r.errors, skipped: r.skipped, micros: Math.round((performance.now() - r.t0) * 1000), ran: r.ran }, r.transfer);
@@ -245,23 +253,7 @@ export default defineWorker<PoolWorkerData>(async (ctx) => {
           const w = base + i;
           gate[w < GATE_SIZE ? w : w - GATE_SIZE] = G_STARTED; // a plain store: the task is claimed already
         }
-        r.ran++;
-        let context = r.shared;
-        if (b.cancellable) {
-          const c = new AbortController();
-          live.set(b.seq + i, c);
-          context = { signal: AbortSignal.any([ctx.signal, c.signal]), data: context.data, name: context.name };
-        }
-        try {
-          const out = fn(inputs[i], context);
-          if (out !== null && typeof out === 'object' && typeof (out as PromiseLike<unknown>).then === 'function') {
-            r.pending = out as PromiseLike<unknown>;
-            return i;
-          }
-          settled(r, out);
-        } catch (err) {
-          failed(r, i, err);
-        }
+        if (callTask(r, b.seq + i, i)) return i;
         ended(r, i);
         if (r.stop) {
           i++;
