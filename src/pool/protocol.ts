@@ -75,7 +75,13 @@ export const PACK_MIN = 256;
  */
 export function packNumbers(list: readonly unknown[]): Float64Array | undefined {
   const n = list.length;
-  if (n < PACK_MIN) return undefined;
-  for (let i = 0; i < n; i++) if (typeof list[i] !== 'number') return undefined;
-  return new Float64Array(list as readonly number[]);
+  if (n < PACK_MIN || typeof list[0] !== 'number') return undefined;
+  // One pass: check and copy together (this runs on every map batch, both ways).
+  const out = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const v = list[i];
+    if (typeof v !== 'number') return undefined;
+    out[i] = v;
+  }
+  return out;
 }
