@@ -13,7 +13,10 @@
  * pool cancelled or took back is skipped and reported as such, never started. A map batch stops at its first
  * failed task: the map rejects there, so the rest is skipped (reported as such, never started). A map batch's
  * inputs may come as a Float64Array (all numbers, protocol.ts packNumbers), and its results go back as one when
- * they are all numbers. A task whose run is aborted while running gets its task.signal aborted (a 'cancel'
+ * they are all numbers; or as a view of the map's shared buffer (`inPlace`), where each number result is written
+ * over its own input (read already, and no other worker ever holds that task) and the answer is a count — until the
+ * first result that is not a number, a thenable or a failure, from which on the batch's results go in an array
+ * (spill() moves there the ones written so far). A task whose run is aborted while running gets its task.signal aborted (a 'cancel'
  * message); one that ignores it is stopped with the whole worker by the pool.
  */
 import type { Transferable } from 'node:worker_threads';
@@ -47,6 +50,11 @@ interface BatchRun {
   k: number;
   /** Map batch: a task failed; the rest is skipped. */
   stop: boolean;
+  /**
+   * A batch sent in place whose results so far are all numbers, each written where its input was: `results` is
+   * empty. At the first other result (or a thenable, or a failure) spill() moves them to `results`, for good.
+   */
+  inPlace: boolean;
 }
 
 export default defineWorker<PoolWorkerData>(async (ctx) => {
@@ -122,7 +130,7 @@ export default defineWorker<PoolWorkerData>(async (ctx) => {
       post({ t: 'done', id: b.id, from: 0, results: new Array(b.inputs.length), errors, skipped, micros: 0, ran: 0 }, []);
       return undefined;
     }
-    const r: BatchRun = { b, fn, shared, results: [], errors: undefined, skipped: undefined, transfer: [], from: 0, ran: 0, t0: performance.now(), pending: undefined, claimed: 0, k: 1, stop: false };
+    const r: BatchRun = { b, fn, shared, results: [], errors: undefined, skipped: undefined, transfer: [], from: 0, ran: 0, t0: performance.now(), pending: undefined, claimed: 0, k: 1, stop: false, inPlace: b.inPlace && plain && !b.cancellable };
     const i = b.run > 0 ? stepMap(r, 0) : step(r, 0);
     return i === b.inputs.length ? undefined : finish(r, i);
   };
@@ -196,6 +204,13 @@ export default defineWorker<PoolWorkerData>(async (ctx) => {
   /** Batches are answered whole (a precious pool): stepMap's tight loop. */
   const plain = !d.answerEach;
 
+  /** r's results so far, written in place (tasks [r.from, i)), into r.results: from task i on they go there. */
+  const spill = (r: BatchRun, i: number): void => {
+    const place = r.b.inputs as Float64Array;
+    for (let t = r.from; t < i; t++) r.results.push(place[t]);
+    r.inPlace = false;
+  };
+
   /**
    * step() for a map batch: claims its tasks a run at a time (gate.ts), stores STARTED in each task's word just
    * before calling it, and stops at the first failed task (the rest is skipped). Same contract as step().
@@ -223,11 +238,21 @@ export default defineWorker<PoolWorkerData>(async (ctx) => {
         const shared = r.shared;
         const from = i;
         let w = base + i;
+        // In place: a number result goes where its input was (read already; the slot is this task's alone).
+        let place = r.inPlace ? (inputs as Float64Array) : undefined;
         for (; i < end; i++, w++) {
           if (gate !== undefined) gate[w < GATE_SIZE ? w : w - GATE_SIZE] = G_STARTED; // a plain store: claimed already
           let out: unknown;
           try {
             out = fn(inputs[i], shared);
+            if (place !== undefined) {
+              if (typeof out === 'number') {
+                place[i] = out;
+                continue;
+              }
+              spill(r, i);
+              place = undefined;
+            }
             if (out !== null && typeof out === 'object') {
               if (typeof (out as PromiseLike<unknown>).then === 'function') {
                 r.ran += i + 1 - from;
@@ -238,6 +263,7 @@ export default defineWorker<PoolWorkerData>(async (ctx) => {
               if (moved !== undefined) r.transfer.push(...moved);
             }
           } catch (err) {
+            if (place !== undefined) spill(r, i);
             r.ran += i + 1 - from;
             failed(r, i, err);
             i++;
@@ -265,7 +291,7 @@ export default defineWorker<PoolWorkerData>(async (ctx) => {
       // Skipped: after a failed task, or cut by the pool. One answer for all of them in a non-precious pool too.
       const skipped = (r.skipped ??= []);
       for (let t = i; t < n; t++) {
-        r.results.push(undefined);
+        if (!r.inPlace) r.results.push(undefined);
         skipped.push(t);
       }
       if (d.answerEach) {
@@ -275,9 +301,10 @@ export default defineWorker<PoolWorkerData>(async (ctx) => {
     }
     if (!d.answerEach) {
       const micros = Math.round((performance.now() - r.t0) * 1000);
-      // Results that are all numbers go as a Float64Array, moved (protocol.ts packNumbers).
-      const packed = gate === undefined ? undefined : packNumbers(r.results);
-      if (packed !== undefined) post({ t: 'done', id: b.id, from: r.from, results: packed, errors: r.errors, skipped: r.skipped, micros, ran: r.ran }, [packed.buffer as ArrayBuffer]);
+      // Results that are all numbers go as a Float64Array, moved (protocol.ts packNumbers); in place, none go.
+      const packed = gate === undefined || r.inPlace ? undefined : packNumbers(r.results);
+      if (r.inPlace) post({ t: 'done', id: b.id, from: r.from, results: [], inPlace: n - r.from, errors: r.errors, skipped: r.skipped, micros, ran: r.ran }, []);
+      else if (packed !== undefined) post({ t: 'done', id: b.id, from: r.from, results: packed, errors: r.errors, skipped: r.skipped, micros, ran: r.ran }, [packed.buffer as ArrayBuffer]);
       else post({ t: 'done', id: b.id, from: r.from, results: r.results, errors: r.errors, skipped: r.skipped, micros, ran: r.ran }, r.transfer);
     }
     return n;

@@ -13,8 +13,15 @@
  * a worker idles. Batch sizes adapt (a map per task function, carried from one map to the next; run()s
  * pool-wide): each batch aims at TARGET_BATCH_MICROS of worker time and at most a fair share of what is queued —
  * but a map's batch is not split below MIN_SHARE_MICROS of measured time for fairness, so 100,000 trivial tasks
- * take a few dozen messages while 1 ms tasks go one or two at a time. Queued run()s of the same task function
- * share batches.
+ * take a few messages while 1 ms tasks go one or two at a time. Queued run()s of the same task function share
+ * batches.
+ *
+ * Shared maps (work.ts Call.shared): a precious thread pool's map whose inputs are all numbers (PACK_MIN or more,
+ * an array) is copied once into a Float64Array on a SharedArrayBuffer. Its batches are views of that buffer (up to
+ * MAX_SHARED_BATCH inputs: no copy, no large array on either side), each worker writes a number result where its
+ * input was, and its answer is a count; the pool reads the results from the buffer. Everything else about a batch
+ * (gate, claims, steals, aborts, deaths) is as for any map batch: a task's slot holds its input until it is called,
+ * so a task taken back or retried is sent its input.
  *
  * Aborts (a run's or map's signal, a timeout, the map failing): a task not started is cancelled through the gate
  * and never starts (thread pools; a process pool never sends a cancellable task ahead). A map batch is claimed by
@@ -69,6 +76,12 @@ export const TARGET_BATCH_MICROS = 2000;
  * call's inputs, so a full batch of a map is posted as its segment, without a slice (work.ts rangeOf).
  */
 export const MAX_BATCH = SEGMENT;
+/**
+ * Upper bound on inputs per batch of a shared map (work.ts Call.shared): a view of its buffer, so neither side
+ * copies a segment or builds a large array for it, and fewer messages win (measured: a 100,000 trivial map took
+ * 2.4 ms in batches of up to 4,096, 1.9 ms of up to 16,384). The gate holds two of them per worker.
+ */
+export const MAX_SHARED_BATCH = 4 * SEGMENT;
 /** The first batches of a map, before any timing of its task function is known. */
 const FIRST_BATCH = 16;
 /**
@@ -90,8 +103,8 @@ function runFor(call: Call): number {
 }
 
 /** Inputs per batch for TARGET_BATCH_MICROS at the measured time per input (decayed sums, sumRan > 0). */
-function batchFor(sumMicros: number, sumRan: number): number {
-  return Math.max(1, Math.min(MAX_BATCH, Math.floor(TARGET_BATCH_MICROS / Math.max(sumMicros / sumRan, 0.01))));
+function batchFor(sumMicros: number, sumRan: number, max: number): number {
+  return Math.max(1, Math.min(max, Math.floor(TARGET_BATCH_MICROS / Math.max(sumMicros / sumRan, 0.01))));
 }
 
 const POOL_WORKER_URL = new URL('./pool-worker.js', import.meta.url);
@@ -212,34 +225,38 @@ export class PoolCore implements ScopeResource {
   map(inputs: Iterable<unknown>, options: unknown): Promise<unknown[]> {
     let o;
     let segments: unknown[][];
+    let shared: Float64Array | undefined;
     try {
       o = validateMapOptions(options, this.#o.timeoutMs);
       if (inputs === null || typeof (inputs as { [Symbol.iterator]?: unknown })?.[Symbol.iterator] !== 'function') {
         throw invalidOption('inputs', 'an iterable', inputs);
       }
-      segments = segmentsOf(inputs); // a copy: the caller may change theirs
+      // A copy either way: the caller may change theirs. Numbers, in a precious thread pool (whose workers answer
+      // a batch whole), go in one shared buffer (work.ts Call.shared).
+      shared = this.#lookahead && this.#o.precious && Array.isArray(inputs) ? packNumbers(inputs, true) : undefined;
+      segments = shared !== undefined ? [] : segmentsOf(inputs);
     } catch (err) {
       return Promise.reject(err);
     }
     if (this.#closed) return Promise.reject(this.#closedReason());
     if (o.signal?.aborted) return Promise.reject(o.signal.reason);
-    if (segments.length === 0) return Promise.resolve([]);
-    return this.#submit('map', segments, o.concurrency, o.name, o.signal, o.timeoutMs, undefined) as Promise<unknown[]>;
+    if (segments.length === 0 && shared === undefined) return Promise.resolve([]);
+    return this.#submit('map', segments, o.concurrency, o.name, o.signal, o.timeoutMs, undefined, undefined, shared) as Promise<unknown[]>;
   }
 
-  /** `inputs` in segments (work.ts segmentsOf): the call keeps them. */
-  #submit(kind: 'run' | 'map', inputs: unknown[][], concurrency: number, name: string | undefined, signal: AbortSignal | undefined, timeoutMs: number | undefined, transfer: readonly Transferable[] | undefined, ended?: () => void): Promise<unknown> {
+  /** `inputs` in segments (work.ts segmentsOf), or a map's `shared` buffer instead: the call keeps them. */
+  #submit(kind: 'run' | 'map', inputs: unknown[][], concurrency: number, name: string | undefined, signal: AbortSignal | undefined, timeoutMs: number | undefined, transfer: readonly Transferable[] | undefined, ended?: () => void, shared?: Float64Array): Promise<unknown> {
     if (this.#closed) {
       ended?.();
       return Promise.reject(this.#closedReason());
     }
-    const count = (inputs.length - 1) * SEGMENT + inputs[inputs.length - 1]!.length;
+    const count = shared !== undefined ? shared.length : (inputs.length - 1) * SEGMENT + inputs[inputs.length - 1]!.length;
     const learned = kind === 'map' ? this.#learned.get(name) : undefined;
     return new Promise((resolve, reject) => {
       const call: Call = {
-        kind, name, inputs, count, unanswered: kind === 'map' ? unansweredOf(inputs) : undefined, results: count === 1 ? new Array(1) : [], resolve, reject, concurrency, signal, timeoutMs, transfer,
+        kind, name, inputs, shared, count, unanswered: kind === 'map' && shared === undefined ? unansweredOf(inputs) : undefined, results: count === 1 ? new Array(1) : [], resolve, reject, concurrency, signal, timeoutMs, transfer,
         cancellable: signal !== undefined || timeoutMs !== undefined, submittedAt: performance.now(),
-        queued: count, inFlight: 0, answered: 0, batch: kind === 'run' ? 1 : learned === undefined ? FIRST_BATCH : batchFor(learned.sumMicros, learned.sumRan),
+        queued: count, inFlight: 0, answered: 0, batch: kind === 'run' ? 1 : learned === undefined ? FIRST_BATCH : batchFor(learned.sumMicros, learned.sumRan, shared !== undefined ? MAX_SHARED_BATCH : MAX_BATCH),
         sumMicros: learned?.sumMicros ?? 0, sumRan: learned?.sumRan ?? 0,
         settled: false, parked: undefined, batches: new Set(), ended,
       };
@@ -296,7 +313,7 @@ export class PoolCore implements ScopeResource {
   #withRoom(): Member | undefined {
     let best: Member | undefined;
     for (const m of this.#members) {
-      if (usable(m) && m.batches.size < this.#o.concurrentTasksPerWorker && m.outstanding + MAX_BATCH <= GATE_SIZE && (best === undefined || m.batches.size < best.batches.size)) best = m;
+      if (usable(m) && m.batches.size < this.#o.concurrentTasksPerWorker && m.outstanding + MAX_SHARED_BATCH <= GATE_SIZE && (best === undefined || m.batches.size < best.batches.size)) best = m;
     }
     return best;
   }
@@ -305,7 +322,7 @@ export class PoolCore implements ScopeResource {
     let best: Member | undefined;
     const limit = this.#o.concurrentTasksPerWorker + LOOKAHEAD_BATCHES;
     for (const m of this.#members) {
-      if (usable(m) && m.batches.size < limit && m.outstanding + MAX_BATCH <= GATE_SIZE && (best === undefined || m.batches.size < best.batches.size)) best = m;
+      if (usable(m) && m.batches.size < limit && m.outstanding + MAX_SHARED_BATCH <= GATE_SIZE && (best === undefined || m.batches.size < best.batches.size)) best = m;
     }
     return best;
   }
@@ -322,7 +339,8 @@ export class PoolCore implements ScopeResource {
       // Not cut below MIN_SHARE_MICROS of measured time for the fair share (unmeasured: the share as it is).
       const share = first.sumRan > 0 ? Math.max(fair, Math.floor(MIN_SHARE_MICROS / Math.max(first.sumMicros / first.sumRan, 0.01))) : fair;
       count = single ? 1 : Math.max(1, Math.min(first.batch, share, entry.end - entry.next, first.concurrency - first.inFlight));
-      inputs = rangeOf(first, entry.next, count);
+      // A shared map's batch is a view of its buffer (shared, not copied); else its inputs as an array.
+      inputs = first.shared !== undefined ? (first.shared.subarray(entry.next, entry.next + count) as unknown as readonly unknown[]) : rangeOf(first, entry.next, count);
     } else {
       const list: unknown[] = (inputs = []);
       const limit = single ? 1 : Math.max(1, Math.min(this.#runBatchSize(), fair));
@@ -344,9 +362,10 @@ export class PoolCore implements ScopeResource {
     }
     const cancellable = runs === undefined ? first.cancellable : runs.some((j) => j.cancellable);
     const id = this.#nextBatch++;
-    // A thread pool's map batch of numbers goes as a Float64Array, moved (protocol.ts packNumbers).
-    const packed = runs === undefined && gate !== undefined ? packNumbers(inputs) : undefined;
-    const msg: PoolDown = { t: 'batch', id, name: first.name, seq, inputs: packed ?? inputs, cancellable, run: runs === undefined ? runFor(first) : 0 };
+    // Any other thread pool's map batch of numbers goes as a Float64Array, moved (protocol.ts packNumbers).
+    const inPlace = runs === undefined && first.shared !== undefined;
+    const packed = runs === undefined && gate !== undefined && !inPlace ? packNumbers(inputs) : undefined;
+    const msg: PoolDown = { t: 'batch', id, name: first.name, seq, inputs: packed ?? inputs, inPlace, cancellable, run: runs === undefined ? runFor(first) : 0 };
     try {
       member.handle.port.postMessage(msg, packed !== undefined ? [packed.buffer as ArrayBuffer] : (first.transfer as Transferable[] | undefined));
     } catch (err) {
@@ -406,7 +425,7 @@ export class PoolCore implements ScopeResource {
   }
 
   #runBatchSize(): number {
-    return this.#runSumRan === 0 ? 1 : batchFor(this.#runSumMicros, this.#runSumRan);
+    return this.#runSumRan === 0 ? 1 : batchFor(this.#runSumMicros, this.#runSumRan, MAX_BATCH);
   }
 
   /**
@@ -494,13 +513,14 @@ export class PoolCore implements ScopeResource {
   #answered(member: Member, m: BatchDone): void {
     const batch = member.batches.get(m.id);
     if (batch === undefined) return;
-    if (batch.call !== undefined && m.errors === undefined && m.skipped === undefined && m.from === 0 && m.results.length === batch.count && batch.answered === 0 && batch.stolen === 0 && batch.abandoned === undefined) {
+    const answers = m.inPlace ?? m.results.length;
+    if (batch.call !== undefined && m.errors === undefined && m.skipped === undefined && m.from === 0 && answers === batch.count && batch.answered === 0 && batch.stolen === 0 && batch.abandoned === undefined) {
       this.#answeredWhole(member, batch, batch.call, m);
       return;
     }
     const errors = m.errors === undefined ? undefined : new Map(m.errors);
     const skipped = m.skipped === undefined ? undefined : new Set(m.skipped);
-    const end = m.from + m.results.length;
+    const end = m.from + answers;
     let callOfBatch: Call | undefined; // the map call this batch ran for, if any (for its batch size)
     for (let t = m.from; t < end; t++) {
       const st = batch.state[t];
@@ -533,7 +553,7 @@ export class PoolCore implements ScopeResource {
         this.#settle(call, false, call.kind === 'run' ? error : new TaskFailedError(this.#o.name, indexAt(batch, t), error));
         continue;
       }
-      call.results[indexAt(batch, t)] = m.results[t - m.from];
+      call.results[indexAt(batch, t)] = m.inPlace !== undefined ? call.shared![indexAt(batch, t)] : m.results[t - m.from];
       answeredInputs(call, indexAt(batch, t), 1);
       if (++call.answered === call.count) this.#settle(call, true, call.results);
       else if (call.parked !== undefined && call.inFlight < call.concurrency) this.#unpark(call);
@@ -555,9 +575,14 @@ export class PoolCore implements ScopeResource {
     this.#done += n;
     if (!call.settled) {
       const results = call.results;
-      const src = m.results;
       const start = batch.start;
-      for (let t = 0; t < n; t++) results[start + t] = src[t];
+      if (m.inPlace !== undefined) {
+        const src = call.shared!; // results where their inputs were
+        for (let t = start; t < start + n; t++) results[t] = src[t];
+      } else {
+        const src = m.results;
+        for (let t = 0; t < n; t++) results[start + t] = src[t];
+      }
       answeredInputs(call, start, n);
       call.answered += n;
       if (call.answered === call.count) this.#settle(call, true, results);
@@ -577,7 +602,7 @@ export class PoolCore implements ScopeResource {
         const c = callOfBatch;
         c.sumMicros = c.sumMicros * DECAY + m.micros;
         c.sumRan = c.sumRan * DECAY + m.ran;
-        c.batch = batchFor(c.sumMicros, c.sumRan);
+        c.batch = batchFor(c.sumMicros, c.sumRan, c.shared !== undefined ? MAX_SHARED_BATCH : MAX_BATCH);
         const learned = this.#learned.get(c.name);
         if (learned === undefined) this.#learned.set(c.name, { sumMicros: c.sumMicros, sumRan: c.sumRan });
         else {
@@ -660,6 +685,7 @@ export class PoolCore implements ScopeResource {
     }
     call.parked = undefined;
     call.inputs.fill(undefined); // never read again: what is queued of it is dropped, nothing is sent again
+    call.shared = undefined;
     if (!ok && call.kind === 'map') this.#cancelRest(call);
     if (ok) call.resolve(value);
     else call.reject(value);

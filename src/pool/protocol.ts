@@ -18,6 +18,11 @@ export type PoolDown =
       /** The tasks may be aborted while running (they get their own task.signal). */
       cancellable: boolean;
       /**
+       * The inputs are a view of the map's shared buffer (pool.ts map, packNumbers shared): the worker writes each number it
+       * gets back from a task into the slot of the input it came from, and answers with `inPlace`.
+       */
+      inPlace: boolean;
+      /**
        * 0: a batch of run()s (a gate CAS per task). A map batch: the longest run of tasks the worker claims at
        * once (>= 1, gate.ts); it stops the batch at its first failed task (the map rejects there).
        */
@@ -35,6 +40,11 @@ export interface BatchDone {
    * they are all numbers (packNumbers).
    */
   results: unknown[] | Float64Array;
+  /**
+   * A batch sent `inPlace`: the results of inputs [from, from + inPlace) are in the shared buffer, each where its
+   * input was (skipped ones excepted), and `results` is empty. Undefined: the results are in `results`.
+   */
+  inPlace?: number;
   /** [index in batch, error] for the inputs whose task threw or rejected, or whose result cannot be cloned. */
   errors: [number, SerializedError][] | undefined;
   /**
@@ -68,16 +78,16 @@ export type PoolUp = BatchDone;
 export const PACK_MIN = 256;
 
 /**
- * `list` as a Float64Array when it holds PACK_MIN or more values and all are numbers, else undefined. A map's batch
+ * `list` as a Float64Array (on a SharedArrayBuffer with `shared`) when it holds PACK_MIN or more values and all are numbers, else undefined. A map's batch
  * of numbers (inputs one way, results the other) then goes as one buffer moved to the other side instead of a
  * structured clone of each value (measured: V8 clones a number array ~20-30 ns a value; a Float64Array is a
  * buffer moved). Exact for every number: -0, NaN and the infinities are float64 values.
  */
-export function packNumbers(list: readonly unknown[]): Float64Array | undefined {
+export function packNumbers(list: readonly unknown[], shared = false): Float64Array | undefined {
   const n = list.length;
   if (n < PACK_MIN || typeof list[0] !== 'number') return undefined;
   // One pass: check and copy together (this runs on every map batch, both ways).
-  const out = new Float64Array(n);
+  const out = shared ? new Float64Array(new SharedArrayBuffer(n * Float64Array.BYTES_PER_ELEMENT)) : new Float64Array(n);
   for (let i = 0; i < n; i++) {
     const v = list[i];
     if (typeof v !== 'number') return undefined;

@@ -12,7 +12,8 @@
  * allocates it in V8's large-object space (measured ~0.6 ms for 100,000 numbers against ~0.1 ms as segments),
  * and a batch that is a whole segment goes out as that segment, without a slice. A segment is let go as soon as
  * all its inputs are answered: a map's inputs held to its end survived every young-generation GC meanwhile
- * (measured: the main thread's scavenges took ~4x as long).
+ * (measured: the main thread's scavenges took ~4x as long). A shared map (Call.shared) holds no segments: its
+ * inputs are one shared Float64Array, its batches views of it.
  */
 import type { Transferable } from 'node:worker_threads';
 import type { WorkerHandle } from '../handle.js';
@@ -26,7 +27,14 @@ export interface Call {
    * input is read again after that (answeredInputs).
    */
   readonly inputs: (readonly unknown[] | undefined)[];
-  /** map: per segment, its inputs not answered yet (answeredInputs); undefined for a run. */
+  /**
+   * A thread pool's map of numbers (precious pools): all its inputs in one Float64Array on a SharedArrayBuffer,
+   * copied at the call instead of `inputs` (which is then empty). Batches are views of it, and each worker writes
+   * a number result into the slot of its input (pool-worker.ts): a task's slot holds its input until the task
+   * has been called, so a task retried or taken back is sent its input. Dropped when the call settles.
+   */
+  shared: Float64Array | undefined;
+  /** map: per segment, its inputs not answered yet (answeredInputs); undefined for a run or a shared map. */
   readonly unanswered: Uint16Array | undefined;
   /** How many inputs. */
   readonly count: number;
