@@ -77,17 +77,19 @@ export type PoolUp = BatchDone;
 /** Lists shorter than this go as they are: packing costs an ArrayBuffer and a transfer. */
 export const PACK_MIN = 256;
 
+const newFloat64Array = (n: number): Float64Array => new Float64Array(n);
+
 /**
- * `list` as a Float64Array (on a SharedArrayBuffer with `shared`) when it holds PACK_MIN or more values and all are numbers, else undefined. A map's batch
+ * `list` as a Float64Array (of n values, from `alloc`) when it holds PACK_MIN or more values and all are numbers, else undefined. A map's batch
  * of numbers (inputs one way, results the other) then goes as one buffer moved to the other side instead of a
  * structured clone of each value (measured: V8 clones a number array ~20-30 ns a value; a Float64Array is a
  * buffer moved). Exact for every number: -0, NaN and the infinities are float64 values.
  */
-export function packNumbers(list: readonly unknown[], shared = false): Float64Array | undefined {
+export function packNumbers(list: readonly unknown[], alloc: (n: number) => Float64Array = newFloat64Array): Float64Array | undefined {
   const n = list.length;
   if (n < PACK_MIN || typeof list[0] !== 'number') return undefined;
   // One pass: check and copy together (this runs on every map batch, both ways).
-  const out = shared ? new Float64Array(new SharedArrayBuffer(n * Float64Array.BYTES_PER_ELEMENT)) : new Float64Array(n);
+  const out = alloc(n);
   for (let i = 0; i < n; i++) {
     const v = list[i];
     if (typeof v !== 'number') return undefined;

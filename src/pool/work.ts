@@ -31,7 +31,8 @@ export interface Call {
    * A thread pool's map of numbers (precious pools): all its inputs in one Float64Array on a SharedArrayBuffer,
    * copied at the call instead of `inputs` (which is then empty). Batches are views of it, and each worker writes
    * a number result into the slot of its input (pool-worker.ts): a task's slot holds its input until the task
-   * has been called, so a task retried or taken back is sent its input. Dropped when the call settles.
+   * has been called, so a task retried or taken back is sent its input. Kept until the call has ended (settled,
+   * none of its tasks queued or in flight: no worker writes there any more), then the pool's spare (pool.ts).
    */
   shared: Float64Array | undefined;
   /** map: per segment, its inputs not answered yet (answeredInputs); undefined for a run or a shared map. */

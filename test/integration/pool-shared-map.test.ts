@@ -6,7 +6,9 @@
  *   MAX_SHARED_BATCH), and the ones that are not numbers, or come from a thenable, or fail, part-way through a
  *   batch written in place so far (the worker spills what it wrote, then goes on with an array);
  * - a task taken back from a worker (a steal) is sent its input, never another task's result: the slot of a task
- *   holds its input until the task has been called, and only the worker that claimed it writes there.
+ *   holds its input until the task has been called, and only the worker that claimed it writes there;
+ * - a map's buffer goes to the next map (the pool's spare) only once no worker holds a task of it: a failed map's
+ *   task still running on another worker writes its result into its own buffer, never into the next map's inputs.
  * Orders are decided through shared memory (test/fixtures/task-claims.mjs `numbers` counts starts and holds),
  * never by time.
  */
@@ -84,6 +86,40 @@ describe('a shared map of numbers (results written in place)', () => {
       expect(out).toEqual(inputs.map(f));
       for (let i = 0; i < N; i++) if (i !== 31) expect(Atomics.load(i32, 1 + i), `starts of input ${i}`).toBe(1);
       expect(Atomics.load(i32, 4097)).toBe(1);
+      expect(pool.stats).toMatchObject({ queued: 0, running: 0 });
+    });
+  });
+
+  it('a failed map whose task still runs keeps its buffer: the next map gets its own, and the late result lands in the old one', { timeout: 60_000 }, async () => {
+    const sup = await startSupervisor();
+    const sab = new SharedArrayBuffer(16384 * 4);
+    const i32 = new Int32Array(sab);
+    const release = (k: number): void => {
+      Atomics.store(i32, 8192 + k, 1);
+      Atomics.notify(i32, 8192 + k);
+    };
+    await sup.scope(async (scope) => {
+      const pool = scope.pool<number, unknown>({ entry: fixture('task-claims.mjs'), maxWorkers: 2, data: { sab } });
+      await measureTrivial(pool);
+      // Map A, 40,000 inputs in fair shares of 10,000: worker X blocks at input 5 (in its claimed run), worker Y
+      // fails at input 10,005, so A rejects while X still runs its task 5.
+      const a = Array.from({ length: 40_000 }, (_, i) => (i === 5 ? 1_000_000 : i === 10_005 ? -4 : 4096 + i));
+      const failed = pool.map(a, { name: 'numbers' }).catch((e: unknown) => e);
+      await until(() => Atomics.load(i32, 4096) === 1, 'input 5 of A to block');
+      const err = (await failed) as TaskFailedError;
+      expect(err).toBeInstanceOf(TaskFailedError);
+      expect(err.index).toBe(10_005);
+      // Map B, as small as fits in A's buffer: it goes to Y and blocks at its input 0 before reading any other.
+      const b = Array.from({ length: 600 }, (_, i) => (i === 0 ? 1_000_001 : 3000 + i));
+      const mapped = pool.map(b, { name: 'numbers' });
+      await until(() => Atomics.load(i32, 4097) === 1, 'input 0 of B to block');
+      // X's task 5 ends: its result, and those of the rest of its claimed run, are written where A's inputs were.
+      release(0);
+      await until(() => pool.stats.running === 1, "A's last tasks to end");
+      release(1);
+      expect(await mapped).toEqual(b.map(f));
+      // And A's buffer, free now, serves the next map.
+      expect(await pool.map(b.slice(1), { name: 'numbers' })).toEqual(b.slice(1).map(f));
       expect(pool.stats).toMatchObject({ queued: 0, running: 0 });
     });
   });
