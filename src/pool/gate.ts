@@ -29,7 +29,8 @@
  * a worker with an abandoned task takes all it has not claimed. So its tasks are claimed a run at a time, with
  * one CAS on the batch's claim word per run:
  *
- * Claim word of a map batch of n tasks: `F | L << 16` (n <= pool.ts MAX_SHARED_BATCH = 16,384 < 2^16, so L << 16 stays a positive int32), F <= L <= n:
+ * Claim word of a map batch of n tasks: `F | L << 16` (n <= pool.ts MAX_SHARED_BATCH = 32,768 < 2^16; L << 16 may set the word's sign bit,
+ * which nothing reads: L is always read as `>>> 16`), F <= L <= n:
  *   F, the frontier: tasks [0, F) are claimed by the worker (it will call them; nobody else can take them).
  *     Only the worker raises it (gateClaim: F → min(F + k, L), one CAS for a run of k tasks).
  *   L, the limit: tasks [L, n) are cancelled (never start on this worker). Only the pool lowers it (gateCut:
@@ -66,7 +67,7 @@
 
 /**
  * Task words (and claim words) per worker: more than any worker may have outstanding (pool.ts gives a worker a batch
- * only while it has at most GATE_SIZE - MAX_SHARED_BATCH outstanding: a worker holds up to four full batches).
+ * only while it has at most GATE_SIZE - MAX_SHARED_BATCH outstanding: a worker holds up to two full batches).
  * 512 KiB a worker, allocated once when it is registered.
  */
 export const GATE_SIZE = 65536;

@@ -10,6 +10,7 @@
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { GATE_SIZE, GATE_WORDS, G_CANCELLED, G_QUEUED, G_STARTED, gateClaim, gateCut, gateFrontier, gateLimit, gateOpen, gateState, newGate } from '../../src/pool/gate.js';
+import { MAX_SHARED_BATCH } from '../../src/pool/pool.js';
 
 const words = (): Int32Array => new Int32Array(newGate());
 
@@ -23,6 +24,22 @@ describe('run claims (gate.ts)', () => {
     // Nothing else moved: the wrapped fill stops at the task words (the claim words follow them).
     const touched = new Set([GATE_SIZE - 2, GATE_SIZE - 1, 0, 1, 2, GATE_SIZE + GATE_SIZE - 2]);
     for (let i = 0; i < GATE_WORDS; i++) if (!touched.has(i)) expect(g[i], `word ${i}`).toBe(0);
+  });
+
+  it("a batch of the largest size (pool.ts MAX_SHARED_BATCH, its limit in the claim word's sign bit) claims, cuts and reads back whole", () => {
+    const g = words();
+    const n = MAX_SHARED_BATCH;
+    expect(n << 16).toBeLessThan(0); // the case: L << 16 sets the sign bit
+    expect(2 * n).toBeLessThanOrEqual(GATE_SIZE); // two full batches fit a worker's gate (pool.ts #withRoom)
+    gateOpen(g, GATE_SIZE - 7, n); // wrapping too
+    expect([gateFrontier(g, GATE_SIZE - 7), gateLimit(g, GATE_SIZE - 7)]).toEqual([0, n]);
+    expect(gateClaim(g, GATE_SIZE - 7, 0, 128)).toBe(128);
+    expect(gateCut(g, GATE_SIZE - 7, n - 1)).toBe(n - 1); // one task cut, at the top
+    expect([gateFrontier(g, GATE_SIZE - 7), gateLimit(g, GATE_SIZE - 7)]).toEqual([128, n - 1]);
+    expect(gateState(g, GATE_SIZE - 7 + n - 1)).toBe(G_CANCELLED);
+    expect(gateState(g, GATE_SIZE - 7 + n - 2)).toBe(G_QUEUED);
+    expect(gateClaim(g, GATE_SIZE - 7, 128, n)).toBe(n - 1); // the rest, up to the limit
+    expect(gateCut(g, GATE_SIZE - 7, 0)).toBe(n - 1); // nothing left to cut
   });
 
   it('claim first: the cut cannot take a claimed task; it cancels from the frontier on, and claiming stops there', () => {
