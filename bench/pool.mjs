@@ -112,7 +112,7 @@ export async function run({ quick }) {
           piscina: () => timeIt('piscina run', () => sequential(piscina.trivial), v(runN)),
           tinypool: () => timeIt('tinypool run', () => sequential(tinypool.trivial), v(runN)),
         },
-        { warmup: 1, reps: quick ? 1 : 24 }, // 4 x the 6 orders of 3 variants
+        { warmup: 1, reps: quick ? 1 : 48 }, // 8 x the 6 orders of 3 variants (24 gave ratios from 0.82x to 1.11x run to run: each repetition is a latency chain)
       );
       return { maps, cpu, runs };
     }));
