@@ -102,15 +102,17 @@ describe('a shared map of numbers (results written in place)', () => {
       const pool = scope.pool<number, unknown>({ entry: fixture('task-claims.mjs'), maxWorkers: 2, data: { sab } });
       await measureTrivial(pool);
       // Map A, 40,000 inputs (in two batches at least: MAX_SHARED_BATCH is 32,768): worker X, given the first
-      // batch, blocks at input 5 (in its claimed run); every input from 1,000 on throws, so the other worker, Y,
-      // fails at the first of them it gets, whatever the batches' sizes, and A rejects while X still runs task 5.
-      const a = Array.from({ length: 40_000 }, (_, i) => (i === 5 ? 1_000_000 : i >= 1000 ? -4 : 4096 + i));
+      // batch, blocks at input 5 (in its claimed run). Every input from 1,000 on blocks, then throws once released:
+      // the other worker, Y, holds at the first of them it gets (its own batch, or a tail it took from X, whatever
+      // the batches' sizes), and is released only once X is blocked, so A rejects while X still runs its task 5.
+      const a = Array.from({ length: 40_000 }, (_, i) => (i === 5 ? 1_000_000 : i >= 1000 ? -5 : 4096 + i));
       const failed = pool.map(a, { name: 'numbers' }).catch((e: unknown) => e);
-      await until(() => Atomics.load(i32, 4096) === 1, 'input 5 of A to block');
+      await until(() => Atomics.load(i32, 4096) === 1 && Atomics.load(i32, 4098) === 1, 'input 5 of A and a failing input to block');
+      release(2);
       const err = (await failed) as TaskFailedError;
       expect(err).toBeInstanceOf(TaskFailedError);
       expect(err.index).toBeGreaterThanOrEqual(1000);
-      expect((err.cause as Error).message).toBe('minus four');
+      expect((err.cause as Error).message).toBe('minus five');
       // Map B, as small as fits in A's buffer: it goes to Y and blocks at its input 0 before reading any other.
       const b = Array.from({ length: 600 }, (_, i) => (i === 0 ? 1_000_001 : 3000 + i));
       const mapped = pool.map(b, { name: 'numbers' });
