@@ -23,6 +23,17 @@ async function measureTrivial(pool: { map: (xs: number[], o: { name: string }) =
   for (let k = 0; k < 4; k++) await pool.map(Array.from({ length: 4096 }, (_, i) => 5000 + i), { name: 'numbers' });
 }
 
+/** The fixture's shared words (task-claims.mjs `numbers`): start counts, and release(k) lets hold k go. */
+function words(): { sab: SharedArrayBuffer; i32: Int32Array; release: (k: number) => void } {
+  const sab = new SharedArrayBuffer(16384 * 4);
+  const i32 = new Int32Array(sab);
+  const release = (k: number): void => {
+    Atomics.store(i32, 8192 + k, 1);
+    Atomics.notify(i32, 8192 + k);
+  };
+  return { sab, i32, release };
+}
+
 describe('a shared map of numbers (results written in place)', () => {
   it('every result is its own input’s, exact, in batches small and large; a string, a thenable and a failure part-way through a batch', { timeout: 60_000 }, async () => {
     const sup = await startSupervisor();
@@ -59,12 +70,7 @@ describe('a shared map of numbers (results written in place)', () => {
 
   it('an idle worker steals the unclaimed tail of a blocked shared batch: each stolen task gets its input and starts once', { timeout: 60_000 }, async () => {
     const sup = await startSupervisor();
-    const sab = new SharedArrayBuffer(16384 * 4);
-    const i32 = new Int32Array(sab);
-    const release = (k: number): void => {
-      Atomics.store(i32, 8192 + k, 1);
-      Atomics.notify(i32, 8192 + k);
-    };
+    const { sab, i32, release } = words();
     const N = 600; // >= PACK_MIN: shared
     await sup.scope(async (scope) => {
       const pool = scope.pool<number, unknown>({ entry: fixture('task-claims.mjs'), maxWorkers: 2, data: { sab } });
@@ -92,12 +98,7 @@ describe('a shared map of numbers (results written in place)', () => {
 
   it('a failed map whose task still runs keeps its buffer: the next map gets its own, and the late result lands in the old one', { timeout: 60_000 }, async () => {
     const sup = await startSupervisor();
-    const sab = new SharedArrayBuffer(16384 * 4);
-    const i32 = new Int32Array(sab);
-    const release = (k: number): void => {
-      Atomics.store(i32, 8192 + k, 1);
-      Atomics.notify(i32, 8192 + k);
-    };
+    const { sab, i32, release } = words();
     await sup.scope(async (scope) => {
       const pool = scope.pool<number, unknown>({ entry: fixture('task-claims.mjs'), maxWorkers: 2, data: { sab } });
       await measureTrivial(pool);
