@@ -64,6 +64,16 @@ export interface PoolOptions<D = unknown> {
   abortGraceMs?: number;
   /** Default per-task timeout (ms, from when the task is sent to a worker); see `run(x, { timeoutMs })`. @default none */
   timeoutMs?: number;
+  /**
+   * Thread pools: a worker that has just run out of work waits for its next batch in `Atomics.wait`, woken by the
+   * pool through its latch, for up to this long (ms); then it waits in its event loop. A wake-up by
+   * `Atomics.notify` skips the worker's event loop: a `run()` awaited before the next takes about half as long
+   * (docs/benchmarks.md, pool). While it sleeps the worker's event loop does not run, so a timer or I/O callback a
+   * task left behind runs at most this late, once. 0: the worker waits in its event loop only (piscina's
+   * `atomics: 'disabled'`); `Infinity`: in `Atomics.wait` until the next batch (piscina's `'sync'`). Process pools
+   * always wait in their event loop. @default 20
+   */
+  idleWaitMs?: number;
 }
 
 export interface ResolvedPoolOptions {
@@ -84,16 +94,20 @@ export interface ResolvedPoolOptions {
   idleTimeoutMs: number;
   abortGraceMs: number;
   timeoutMs: number | undefined;
+  /** 0 for a process pool. */
+  idleWaitMs: number;
 }
 
 /** Default grace for an aborted task: long enough to notice its signal at the next await, short enough to free the worker soon. */
 export const DEFAULT_ABORT_GRACE_MS = 500;
+/** How long a thread pool worker that ran out of work waits in Atomics.wait before it waits in its event loop (PoolOptions.idleWaitMs). */
+export const DEFAULT_IDLE_WAIT_MS = 20;
 /** Tasks a worker may run at once at most: more is a configuration mistake (use more workers). */
 export const MAX_CONCURRENT_TASKS_PER_WORKER = 1024;
 
 const POOL_KEYS = [
   'entry', 'maxWorkers', 'minWorkers', 'runtime', 'precious', 'resourceLimits', 'name', 'kind', 'labels', 'data', 'env', 'execArgv',
-  'concurrentTasksPerWorker', 'maxQueue', 'idleTimeoutMs', 'abortGraceMs', 'timeoutMs',
+  'concurrentTasksPerWorker', 'maxQueue', 'idleTimeoutMs', 'abortGraceMs', 'timeoutMs', 'idleWaitMs',
 ] as const;
 
 export function validatePoolOptions(options: unknown): ResolvedPoolOptions {
@@ -144,7 +158,14 @@ export function validatePoolOptions(options: unknown): ResolvedPoolOptions {
     idleTimeoutMs: ms(o['idleTimeoutMs'], 'idleTimeoutMs') ?? Infinity,
     abortGraceMs: ms(o['abortGraceMs'], 'abortGraceMs') ?? DEFAULT_ABORT_GRACE_MS,
     timeoutMs: timeout(o['timeoutMs']),
+    idleWaitMs: idleWait(o['idleWaitMs'], spec.runtime),
   };
+}
+
+/** PoolOptions.idleWaitMs, checked for every runtime; a process pool's workers always wait in their event loop (0). */
+function idleWait(v: unknown, runtime: 'thread' | 'process'): number {
+  if (v !== undefined && (typeof v !== 'number' || Number.isNaN(v) || v < 0)) throw invalidOption('idleWaitMs', 'a number of milliseconds >= 0 (0: wait in the event loop; Infinity: in Atomics.wait only)', v);
+  return runtime === 'process' ? 0 : (v ?? DEFAULT_IDLE_WAIT_MS);
 }
 
 function timeout(v: unknown, field = 'timeoutMs'): number | undefined {

@@ -18,8 +18,31 @@
  * first result that is not a number, a thenable or a failure, from which on the batch's results go in an array
  * (spill() moves there the ones written so far). A task whose run is aborted while running gets its task.signal aborted (a 'cancel'
  * message); one that ignores it is stopped with the whole worker by the pool.
+ *
+ * Idle wait (thread pools, PoolOptions.idleWaitMs > 0). A worker that has just run out of work (no batch running
+ * or waiting in its FIFO) waits for its next batch in Atomics.wait on its own latch (ctx.latch, which no task sees)
+ * for up to idleWaitMs, and reads what the pool posted with receiveMessageOnPort; after that it waits in its event
+ * loop as before. The pool sets that latch after each batch it posts (pool.ts #send); a termination request sets
+ * it too (interrupts.ts). Measured on the 2-core machines: a bare thread woken through its event loop answers a
+ * message round trip in ~60 µs, one woken by Atomics.notify in ~15 µs (docs/benchmarks.md, pool). States and who
+ * moves them:
+ * - busy (a batch runs or waits) → idle-queued: pump() leaves the worker with nothing to do and queues idle() with
+ *   setImmediate, so the wait starts from a turn of its own, with no microtask or callback of the batch pending.
+ * - idle-queued → asleep: idle() resets the latch, drains the port, and with nothing received waits on the latch
+ *   (reset, then look, then wait: a batch posted in between has set the latch, so the wait returns at once).
+ * - asleep → busy: woken, it drains the port; each batch runs there (onMessage, as from the event loop). After
+ *   any message it returns to the event loop for a turn (microtasks, timers that came due) and, idle again, is
+ *   idle-queued: a new wait of up to idleWaitMs.
+ * - asleep → in its event loop: idleWaitMs passed since the wait began. Timers or I/O a task left behind run then,
+ *   so at most idleWaitMs late, once; an idle worker costs nothing more (no periodic wake-up: a 20 ms period cost
+ *   2-4% of a core for 2 idle workers here). The next batch comes as a 'message' event (onMessage → pump → busy).
+ * - asleep → stopping: an interrupt (termination requested) woke it; checkForInterrupts() aborts ctx.signal, and
+ *   main returns from the event loop.
+ * - idle-queued → flushing → idle-queued: output a task wrote to process.stdout/stderr still waits for the main
+ *   thread's acknowledgement (a worker thread's stdio is a stream over its port), which arrives through the event
+ *   loop; the worker waits there until that output is out (piscina does the same).
  */
-import type { Transferable } from 'node:worker_threads';
+import { MessagePort, receiveMessageOnPort, type Transferable } from 'node:worker_threads';
 import { TaskCloneError, invalidOption } from '../errors.js';
 import { reviveError, serializeError, type SerializedError } from '../shared/protocol.js';
 import { defineWorker } from '../worker/context.js';
@@ -416,9 +439,10 @@ export default defineWorker<PoolWorkerData>(async (ctx) => {
         });
       }
     }
+    idleSoon();
   };
 
-  ctx.port.on('message', (value) => {
+  const onMessage = (value: unknown): void => {
     const m = value as PoolDown;
     if (m.t === 'batch') {
       fifo.push(m);
@@ -428,8 +452,56 @@ export default defineWorker<PoolWorkerData>(async (ctx) => {
       if (c !== undefined) c.abort(reviveError(m.reason));
       else if (waiting(m.seq)) early.set(m.seq, m.reason); // received, not started: it never will be
       // else it has finished (its answer is on the way): nothing to abort
-
     }
-  });
+  };
+
+  // ---- idle wait (header) ----
+  const port = d.idleWaitMs > 0 && ctx.port instanceof MessagePort ? ctx.port : undefined;
+  let idleQueued = false;
+  const isIdle = (): boolean => running === 0 && head === fifo.length && !ctx.signal.aborted;
+  /** Queues idle() for a turn of its own when the worker has nothing to do (idle-queued). */
+  const idleSoon = (): void => {
+    if (port === undefined || idleQueued || !isIdle()) return;
+    idleQueued = true;
+    setImmediate(idle);
+  };
+  const flushed = (): void => {
+    idleQueued = false;
+    idleSoon();
+  };
+  const idle = (): void => {
+    const out = process.stdout.writableLength > 0 ? process.stdout : process.stderr.writableLength > 0 ? process.stderr : undefined;
+    if (out !== undefined) {
+      out.write('', flushed); // flushing: stays queued until the output is out
+      return;
+    }
+    idleQueued = false;
+    const latch = ctx.latch;
+    const until = performance.now() + d.idleWaitMs; // Infinity: no end
+    while (isIdle()) {
+      latch.reset();
+      let got = false;
+      for (let e = receiveMessageOnPort(port!); e !== undefined; e = receiveMessageOnPort(port!)) {
+        onMessage(e.message);
+        got = true;
+      }
+      if (got) {
+        idleSoon(); // a turn of the event loop after any message, then a new wait (pump() queued it after a batch)
+        return;
+      }
+      const r = latch.waitSync(until === Infinity ? undefined : { timeoutMs: Math.max(0, until - performance.now()) });
+      if (r.interrupted) {
+        try {
+          ctx.checkForInterrupts(); // a termination request aborts ctx.signal here
+        } catch {
+          return;
+        }
+      }
+      if (r.timedOut) return; // waiting in the event loop until the next message (onMessage → pump → idleSoon)
+    }
+  };
+
+  ctx.port.on('message', onMessage);
+  idleSoon();
   if (!ctx.signal.aborted) await new Promise((resolve) => ctx.signal.addEventListener('abort', resolve, { once: true }));
 });

@@ -383,6 +383,8 @@ export class PoolCore implements ScopeResource {
     const msg: PoolDown = { t: 'batch', id, name: first.name, seq, inputs: packed ?? inputs, inPlace, cancellable, run: runs === undefined ? runFor(first) : 0 };
     try {
       member.handle.port.postMessage(msg, packed !== undefined ? [packed.buffer as ArrayBuffer] : (first.transfer as Transferable[] | undefined));
+      // An idle thread worker may be asleep in Atomics.wait on its latch (pool-worker.ts, "Idle wait"): wake it.
+      if (this.#o.idleWaitMs > 0) member.handle.latch.set();
     } catch (err) {
       this.#cloneFailed(first, runs, entry.next, inputs, err);
       return;
@@ -728,7 +730,7 @@ export class PoolCore implements ScopeResource {
   #addWorker(register: (spec: ScopedWorkerSpec) => WorkerHandle | undefined): Member | undefined {
     const o = this.#o;
     const gate = o.runtime === 'thread' ? newGate() : undefined;
-    const data: PoolWorkerData = { entry: o.entry, data: o.data, gate, concurrency: o.concurrentTasksPerWorker, answerEach: !o.precious, pool: o.name };
+    const data: PoolWorkerData = { entry: o.entry, data: o.data, gate, concurrency: o.concurrentTasksPerWorker, answerEach: !o.precious, pool: o.name, idleWaitMs: o.idleWaitMs };
     const spec: ScopedWorkerSpec = {
       entry: POOL_WORKER_URL,
       name: `${o.name}#${++this.#workerSeq}`,

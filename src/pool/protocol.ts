@@ -70,6 +70,8 @@ export interface PoolWorkerData {
   answerEach: boolean;
   /** Name of the pool, for errors. */
   pool: string;
+  /** PoolOptions.idleWaitMs (0: the worker waits in its event loop; always for a process worker). */
+  idleWaitMs: number;
 }
 
 export type PoolUp = BatchDone;
