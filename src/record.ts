@@ -145,15 +145,26 @@ export class WorkerRecord implements ScopeResource {
   /**
    * G2: sets TERM, interrupts the worker (signal, latch, checkForInterrupts), wakes the supervisor. Never throws.
    * A worker that already reported its outcome is exiting and will never wait again: it is not notified (a notify
-   * racing a worker's teardown can crash Node 20; see interrupts.ts releaseWaits).
+   * racing a worker's teardown can crash Node 20; see interrupts.ts releaseWaits), and the supervisor is woken
+   * after the caller's synchronous code, from a microtask. For such a worker TERM in its word is all that counts
+   * (a restart it might be waiting for reads TERM before it starts: restart-policy.ts decideStart), and the wake
+   * only makes the supervisor act sooner; made at once, it is a postMessage that wakes the supervisor thread,
+   * which then competes for a core with the registrant on its way to the throw of a precious death (its scope's
+   * teardown asks the dead worker to stop). Measured with process.exit deaths seen by a busy registrant (30 a run,
+   * three runs): from the death report to the throw 0.29-0.33 ms at the median before, 0.19-0.22 ms after.
    */
   requestTermination(): void {
     const before = requestTermination(this.table.i32, this.#ctrlAt, this.gen);
     if (before === undefined) return;
-    const live = outcomeOf(before) === O_NONE;
-    if (live) deliverInterrupt(this.table.i32, this.table.at(this.slot, INTERRUPT), this.table.at(this.slot, LATCH));
-    this.#wakeSupervisor(this.slot, this.gen);
-    if (live) this.#stopping();
+    const slot = this.slot;
+    const gen = this.gen;
+    if (outcomeOf(before) !== O_NONE) {
+      queueMicrotask(() => this.#wakeSupervisor(slot, gen));
+      return;
+    }
+    deliverInterrupt(this.table.i32, this.table.at(slot, INTERRUPT), this.table.at(slot, LATCH));
+    this.#wakeSupervisor(slot, gen);
+    this.#stopping();
   }
 
   // ScopeResource: flagged workers close with their scope; a precious, non-ephemeral one still live blocks a commit.
