@@ -20,6 +20,24 @@ afterEach(() => {
 });
 const marks = (): string[] => readFileSync(markFile, 'utf8').split('\n').filter(Boolean);
 
+describe('G2 terminate after the outcome', () => {
+  // The worker's outcome is recorded, so the registrant does not interrupt it and wakes the supervisor from a
+  // microtask (record.ts requestTermination); that wake is what stops a thread that never finishes exiting.
+  it('thread: a worker whose outcome is in but whose exit never ends is stopped by force after the grace', { timeout: 10_000 }, async () => {
+    const sup = await startSupervisor({ gracefulTimeoutMs: 100 });
+    const sab = new SharedArrayBuffer(4);
+    const word = new Int32Array(sab);
+    const h = sup.register({ entry: fixture('exit-hang.mjs'), data: { sab } });
+    const w = Atomics.waitAsync(word, 0, 0);
+    if (w.async) await w.value; // its outcome is recorded and its 'exit' listener spins
+    h.terminate();
+    const exit = await h.waitForShutdown();
+    expect(exit.reason).toBe('completed');
+    expect(exit.result).toBe('done');
+    expect(sup.metrics().terminations.forced).toBe(1);
+  });
+});
+
 describe.each(RUNTIMES)('%s runtime', (runtime) => {
   describe('G2 terminate before start', () => {
     it('runs no user code at all: the entry is not even imported; reason never-started', async () => {
