@@ -68,10 +68,10 @@ export interface PoolOptions<D = unknown> {
    * Thread pools: a worker that has just run out of work waits for its next batch in `Atomics.wait`, woken by the
    * pool through its latch, for up to this long (ms); then it waits in its event loop. A wake-up by
    * `Atomics.notify` skips the worker's event loop: a `run()` awaited before the next takes about half as long
-   * (docs/benchmarks.md, pool). While it sleeps the worker's event loop does not run, so a timer or I/O callback a
-   * task left behind runs at most this late, once. 0: the worker waits in its event loop only (piscina's
-   * `atomics: 'disabled'`); `Infinity`: in `Atomics.wait` until the next batch (piscina's `'sync'`). Process pools
-   * always wait in their event loop. @default 20
+   * (docs/benchmarks.md, "The idle wait"). While it sleeps the worker's event loop does not run, so a timer or I/O
+   * callback a task left behind runs at most this late, once. 0: the worker waits in its event loop only
+   * (piscina's `atomics: 'disabled'`); `Infinity`: in `Atomics.wait` until the next batch (piscina's `'sync'`).
+   * Process pools always wait in their event loop. @default 20
    */
   idleWaitMs?: number;
 }

@@ -24,7 +24,7 @@
  * for up to idleWaitMs, and reads what the pool posted with receiveMessageOnPort; after that it waits in its event
  * loop as before. The pool sets that latch after each batch it posts (pool.ts #send); a termination request sets
  * it too (interrupts.ts). Measured on the 2-core machines: a bare thread woken through its event loop answers a
- * message round trip in ~60 µs, one woken by Atomics.notify in ~15 µs (docs/benchmarks.md, pool). States and who
+ * message round trip in ~60 µs, one woken by Atomics.notify in ~15 µs (docs/benchmarks.md, "The idle wait"). States and who
  * moves them:
  * - busy (a batch runs or waits) → idle-queued: pump() leaves the worker with nothing to do and queues idle() with
  *   setImmediate, so the wait starts from a turn of its own, with no microtask or callback of the batch pending.

@@ -44,7 +44,9 @@ describe('idle wait', () => {
       stops.push({ name: s.name, forced: s.forced, reason: s.exit.reason });
     };
     dc.subscribe('bgworkers:worker:stop', onStop);
-    onTestFinished(() => dc.unsubscribe('bgworkers:worker:stop', onStop));
+    onTestFinished(() => {
+      dc.unsubscribe('bgworkers:worker:stop', onStop);
+    });
     const sup = await startSupervisor();
     await sup.scope(async (scope) => {
       const pool = scope.pool({ entry, maxWorkers: 2, idleWaitMs: Infinity, name: 'sleepers' });
