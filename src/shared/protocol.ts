@@ -26,10 +26,10 @@
  * 'exit' event. Nothing else is ordered across ports, so every message carries (slot, gen) and receivers
  * check it against the slot table.
  */
-import { types } from 'node:util';
 import type { MessagePort, ResourceLimits } from 'node:worker_threads';
 import type { WordsRef } from './layout.js';
 import { ErrorClass } from './intrinsics.js';
+import { util } from './builtins.js';
 import type { ExitReason, WorkerExit } from './exit.js';
 
 /** An error flattened for structured clone, keeping what clone drops (custom `code`, own properties). */
@@ -226,7 +226,7 @@ export interface SpareInit {
 
 const MAX_CAUSE_DEPTH = 4;
 
-const isNativeError = types.isNativeError;
+const isNativeError = util().types.isNativeError;
 
 /** An Error of this realm or of another one (a `vm` context's Error is not `instanceof` ours). */
 function isError(value: unknown): value is Error {

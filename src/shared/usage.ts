@@ -3,7 +3,9 @@
  * /proc on Linux (elsewhere: NaN, "not known"). Shared by the worker bootstrap (which learns its own OS thread
  * id, something only the thread itself can see) and the supervisor thread's sampler (which reads the rest).
  */
-import { readFileSync, readlinkSync } from 'node:fs';
+import { fs } from './builtins.js';
+
+const { readFileSync, readlinkSync } = fs();
 
 /** How often usage is sampled (ms): by the supervisor's sampler, and by a process worker reporting its event loop. */
 export const USAGE_SAMPLE_MS = 250;

@@ -19,7 +19,7 @@
  * Parent death: the watchdog reads EOF on the control pipe and SIGKILLs this process at once; an IPC
  * 'disconnect' (seen when the event loop is free) does the same.
  */
-import { writeSync } from 'node:fs';
+import { fs } from '../shared/builtins.js';
 import { Worker } from 'node:worker_threads';
 import { RemoteLatchError } from '../errors.js';
 import { CTRL, INTERRUPT, LATCH, SLOT_INTS } from '../shared/layout.js';
@@ -55,7 +55,7 @@ function signalLine(line: string): void {
   let off = 0;
   while (off < buf.length) {
     try {
-      off += writeSync(FD_SIGNALS, buf, off);
+      off += fs().writeSync(FD_SIGNALS, buf, off);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') return; // the supervisor is gone; the watchdog ends us
     }

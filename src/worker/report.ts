@@ -37,12 +37,12 @@
  * (0.3-0.6 ms of CPU before its main).
  */
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
-import { constants as osConstants, setPriority } from 'node:os';
 import type { ThreadWords } from '../shared/layout.js';
 import { deliverInterrupt } from '../shared/latch.js';
 import { serializeError, type DeathReport, type SignedReport } from '../shared/protocol.js';
 import { O_FAILED, O_NONE, STARTING, reasonOf, reportOutcome, type Outcome } from '../shared/slots.js';
 import { isDeath } from '../shared/exit.js';
+import { os } from '../shared/builtins.js';
 
 /** Where a thread worker's outcome goes (reportTo): its slot's control word, the registrant, the host's port. */
 export interface ReportTarget {
@@ -82,7 +82,8 @@ export function reportTo(t: ReportTarget, outcome: Exclude<Outcome, typeof O_NON
 function stepAside(tid: number): void {
   if (tid <= 0) return;
   try {
-    setPriority(tid, osConstants.priority.PRIORITY_LOW);
+    const { setPriority, constants } = os();
+    setPriority(tid, constants.priority.PRIORITY_LOW);
   } catch {
     // Not permitted or not supported here: the thread keeps its priority, which costs only latency.
   }
@@ -93,11 +94,12 @@ let warm = false;
 /**
  * Runs reportTo() once for a precious failure on scratch memory and a scratch channel (see the header): both
  * reports posted (to a port no one reads, closed at once), the outcome CAS, the error's serialisation with its
- * stack formatted and the interrupt delivery. No effect outside its own words and ports; once per thread.
+ * stack formatted, the interrupt delivery, and the loading of node:os for the step aside. No effect outside its own words and ports; once per thread.
  */
 export function warmDeathPath(): void {
   if (warm) return;
   warm = true;
+  os(); // the step aside's module: loaded here, not on the death's path (shared/builtins.ts)
   const scratch = new Int32Array(new SharedArrayBuffer(16));
   scratch[0] = STARTING; // a live slot word of generation 0: the CAS succeeds, as in a real death
   const { port1, port2 } = new MessageChannel();

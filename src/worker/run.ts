@@ -7,7 +7,6 @@
  * terminated before it started runs no user code at all.
  */
 import type { Logger } from 'pino';
-import { createRequire } from 'node:module';
 import type { WorkerChannel } from '../channel.js';
 import { TerminationRequestedError, invalidOption } from '../errors.js';
 import type { Latch } from '../shared/latch.js';
@@ -15,6 +14,7 @@ import { checkForInterrupts } from '../scope/interrupts.js';
 import { setThreadLogger } from '../shared/thread-logger.js';
 import type { SignalListener } from '../shared/relay.js';
 import { isWorkerDefinition, type WorkerContext } from './context.js';
+import { nodeModule } from '../shared/builtins.js';
 
 /** What the sequence needs to know about the worker it runs. */
 export interface WorkerIdentity {
@@ -104,6 +104,6 @@ export async function runWorker(host: WorkerHost): Promise<void> {
  * pino is loaded on first use of ctx.logger only, to keep it off the start-up path.
  */
 function createLogger(host: WorkerHost): Logger {
-  const pino = createRequire(import.meta.url)('pino') as typeof import('pino');
+  const pino = nodeModule().createRequire(import.meta.url)('pino') as typeof import('pino');
   return pino.pino({ level: host.identity.logLevel, base: null, timestamp: false }, { write: (line: string) => host.log(line) });
 }

@@ -9,7 +9,7 @@
  * - EOF or an error on the pipe: its write end lived only in the registrant process, so that process is gone
  *   (even SIGKILL closes it). SIGKILL ourselves at once: no user code runs after the parent died (G10).
  */
-import { writeSync } from 'node:fs';
+import { fs } from '../shared/builtins.js';
 import { Socket } from 'node:net';
 import { workerData } from 'node:worker_threads';
 import { CMD_LATCH, CMD_TERMINATE } from '../shared/protocol.js';
@@ -30,7 +30,7 @@ const i32 = new Int32Array(w.words);
 const pipe = new Socket({ fd: w.fd, readable: true, writable: false });
 
 function parentGone(why: string): void {
-  writeSync(2, `bgworkers: process worker ${process.pid}: registrant process gone (${why}); exiting\n`);
+  fs().writeSync(2, `bgworkers: process worker ${process.pid}: registrant process gone (${why}); exiting\n`);
   process.kill(process.pid, 'SIGKILL');
 }
 
