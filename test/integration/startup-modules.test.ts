@@ -27,7 +27,7 @@ describe('start-up modules', () => {
     const bare = new Set(await bareList());
     const sup = await startSupervisor();
     const h = sup.register({ entry: fixture('module-list.mjs') });
-    const ours = await new Promise<string[]>((resolve) => h.port.once('message', resolve as (v: unknown) => void));
+    const ours = await new Promise<string[]>((resolve) => h.port.on('message', (list) => resolve(list as string[])));
     h.terminate();
     expect((await h.waitForShutdown()).reason).toBe('terminated');
     expect(ours.length).toBeGreaterThan(50); // a real list (Node's bootstrap alone loads many)
