@@ -94,7 +94,8 @@ let warm = false;
 /**
  * Runs reportTo() once for a precious failure on scratch memory and a scratch channel (see the header): both
  * reports posted (to a port no one reads, closed at once), the outcome CAS, the error's serialisation with its
- * stack formatted, the interrupt delivery, and the loading of node:os for the step aside. No effect outside its own words and ports; once per thread.
+ * stack formatted, the interrupt delivery, and the loading of node:os for the step aside. No effect outside its
+ * own words and ports; once per thread.
  */
 export function warmDeathPath(): void {
   if (warm) return;
