@@ -34,6 +34,8 @@ import { USAGE_SAMPLE_MS } from '../shared/usage.js';
 import { Atomics, exitProcess } from '../shared/intrinsics.js';
 import { RELAYABLE, SignalListeners, type SignalListener } from '../shared/relay.js';
 
+const { writeSync } = fs();
+
 /** The local words; the generation is always 0 here (one run per process). */
 const local = new Int32Array(new SharedArrayBuffer(SLOT_INTS * 4));
 local[CTRL] = pack(RUNNING, 0);
@@ -55,7 +57,7 @@ function signalLine(line: string): void {
   let off = 0;
   while (off < buf.length) {
     try {
-      off += fs().writeSync(FD_SIGNALS, buf, off);
+      off += writeSync(FD_SIGNALS, buf, off);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') return; // the supervisor is gone; the watchdog ends us
     }

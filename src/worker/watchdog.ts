@@ -17,6 +17,8 @@ import { deliverInterrupt, setLatchWord } from '../shared/latch.js';
 import { TERM } from '../shared/slots.js';
 import { Atomics } from '../shared/intrinsics.js';
 
+const { writeSync } = fs();
+
 export interface WatchdogInit {
   words: SharedArrayBuffer;
   fd: number;
@@ -30,7 +32,7 @@ const i32 = new Int32Array(w.words);
 const pipe = new Socket({ fd: w.fd, readable: true, writable: false });
 
 function parentGone(why: string): void {
-  fs().writeSync(2, `bgworkers: process worker ${process.pid}: registrant process gone (${why}); exiting\n`);
+  writeSync(2, `bgworkers: process worker ${process.pid}: registrant process gone (${why}); exiting\n`);
   process.kill(process.pid, 'SIGKILL');
 }
 
