@@ -3,8 +3,9 @@
 // Ours: the registrant resets its latch (myLatch()), sets the worker's (handle.latch) and waits for its own; the
 // worker (fixtures/pong.mjs) waits for its latch, resets it, calls checkForInterrupts() and sets the registrant's
 // (ctx.registrantLatch) — both sides with waitSync(), both with waitSync({ timeoutMs }) (users pass timeouts: a
-// deadline and a clock read per wait), or both with wait(). The same with a process worker (every set is relayed
-// by the supervisor thread and a pipe), against a fork() IPC echo (bound 0.8x).
+// deadline and a clock read per wait), or both with wait(). The same with a process worker (the registrant writes
+// each set into the child's control pipe; the child's answer comes up its signal pipe, through the supervisor
+// thread), against a fork() IPC echo (bound 0.8x).
 // Baselines, each a bare worker on raw shared memory or messages (fixtures/raw-pong.mjs, echo.mjs). The bounds
 // are against the hand-written latch (raw-protocol.mjs): exactly the API's protocol — a flag word reset by its
 // owner and set by the other side, a sleeper count, the same checks, spins and sleeps as src/shared/latch.ts —

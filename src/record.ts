@@ -12,6 +12,7 @@ import { WorkerStartupError } from './errors.js';
 import type { WorkerChannel } from './channel.js';
 import { CTRL, INTERRUPT, LATCH, PID, THREAD_ID, type SlotTable } from './shared/layout.js';
 import { SharedLatch, deliverInterrupt } from './shared/latch.js';
+import { LineLatch } from './shared/control-line.js';
 import { FREE, O_NONE, PENDING, RUNNING, STARTING, genOf, outcomeOf, requestTermination, stateOf, termRequested } from './shared/slots.js';
 import type { ScopeNode, ScopeResource } from './scope/node.js';
 import type { WorkerExit } from './shared/exit.js';
@@ -97,7 +98,8 @@ export class WorkerRecord implements ScopeResource {
     this.#ctrlAt = init.table.at(init.slot, CTRL);
     this.#wakeSupervisor = init.wakeSupervisor;
     this.#stopping = init.stopping;
-    this.latch = new SharedLatch(init.table.i32, init.table.at(init.slot, LATCH), { alive: () => this.#current(), interrupted: init.interrupted });
+    const hooks = { alive: () => this.#current(), interrupted: init.interrupted };
+    this.latch = init.runtime === 'process' ? new LineLatch(init.table, init.slot, init.gen, hooks) : new SharedLatch(init.table.i32, init.table.at(init.slot, LATCH), hooks);
   }
 
   /** The control word, or undefined once this record's run is over (stopped, or the slot was reused). */

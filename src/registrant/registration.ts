@@ -16,7 +16,7 @@ import { defaultName, validateSpec, type ResolvedSupervisorOptions, type ScopedW
 import { WorkerRecord } from '../record.js';
 import { interruptPending } from '../scope/interrupts.js';
 import type { ScopeNode } from '../scope/node.js';
-import { CPU_MS, CTRL, ELU, INTERRUPT, LATCH, OS_TID, PID, STARTED_AT, THREAD_ID, type SlotTable } from '../shared/layout.js';
+import { CPU_MS, CTRL, ELU, INTERRUPT, LATCH, OS_TID, PID, RELAY_FD, STARTED_AT, THREAD_ID, type SlotTable } from '../shared/layout.js';
 import type { RegisterRequest } from '../shared/protocol.js';
 import { FREE, PENDING, claim, transition } from '../shared/slots.js';
 
@@ -81,6 +81,7 @@ export function tryRegisterWorker(reg: Registration, node: ScopeNode | undefined
   Atomics.store(i32, table.at(slot, INTERRUPT), 0);
   Atomics.store(i32, table.at(slot, THREAD_ID), 0);
   Atomics.store(i32, table.at(slot, PID), 0);
+  Atomics.store(i32, table.at(slot, RELAY_FD), 0);
   table.f64[table.atF64(slot, STARTED_AT)] = 0;
   table.f64[table.atF64(slot, OS_TID)] = 0;
   table.f64[table.atF64(slot, ELU)] = NaN;

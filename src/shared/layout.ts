@@ -23,6 +23,8 @@
  * | INTERRUPT        | the worker thread's interrupt counter                  | anyone delivering an interrupt (Atomics.add); the registrant at claim (0) |
  * | THREAD_ID        | worker's threadId, 0 until known                       | the worker, before its commit; registrant at claim (0) |
  * | PID              | process runtime: the child's pid, 0 until known        | the supervisor; registrant at claim (0)           |
+| RELAY_FD         | process runtime: fd + 1 of the child's control pipe, 0 none (control-line.ts) | the supervisor (open, retire); registrant at claim (0) |
+| RELAY_USERS      | process runtime: threads writing to that pipe now      | the writers, by Atomics.add/sub (balanced: never reset) |
  * | STARTED_AT (f64) | ms since epoch when the entry started loading, 0 before| the worker, before its commit; registrant at claim (0) |
  * | OS_TID (f64)     | thread runtime: the worker's OS thread id, 0 unknown   | the worker, before its commit; registrant at claim (0) |
  * | ELU (f64)        | event-loop utilisation since the run started, NaN unknown | the supervisor's sampler; registrant at claim (NaN) |
@@ -57,13 +59,15 @@ export const H_SLOT_COUNT = 1;
  */
 export const SLEEPERS_OFFSET = 1;
 
-export const SLOT_INTS = 6;
+export const SLOT_INTS = 8;
 export const CTRL = 0;
 export const LATCH = 1;
 export const LATCH_SLEEPERS = LATCH + SLEEPERS_OFFSET;
 export const INTERRUPT = 3;
 export const THREAD_ID = 4;
 export const PID = 5;
+export const RELAY_FD = 6;
+export const RELAY_USERS = 7;
 
 export const SLOT_F64S = 4;
 export const STARTED_AT = 0;

@@ -16,6 +16,7 @@
  * supervisor ──(IPC, advanced serialization)──► child      ProcessDown: assign, commit and run answers, port messages
  * child ──(IPC)──► supervisor                               ProcessUp: commit request, run request, outcome, port messages
  * supervisor ──(control pipe, child fd 4)──► child's watchdog thread    one byte each: CMD_TERMINATE, CMD_LATCH
+ * registrant ──(the same pipe, written directly: control-line.ts)──►     CMD_LATCH, from handle.latch.set()
  * child ──(signal pipe, child fd 5, written synchronously)──► supervisor lines: registrant latch set, crash
  * ```
  *

@@ -53,7 +53,13 @@ const sendAndFlush = (m: Up): Promise<void> =>
 
 /** One line on the signal pipe, synchronously (usable in the 'exit' hook). Retries a full non-blocking pipe. */
 function signalLine(line: string): void {
-  const buf = Buffer.from(`${line}\n`);
+  writeLine(Buffer.from(`${line}\n`));
+}
+
+/** The registrant-latch line, made once: it is written on every ctx.registrantLatch.set(). */
+const REGISTRANT_LATCH_LINE = Buffer.from(`${SIG_REGISTRANT_LATCH}\n`);
+
+function writeLine(buf: Buffer): void {
   let off = 0;
   while (off < buf.length) {
     try {
@@ -66,7 +72,7 @@ function signalLine(line: string): void {
 
 /** ctx.registrantLatch of a process worker: set() is relayed; there is nothing local to reset or wait on. */
 const registrantLatch: Latch = {
-  set: () => signalLine(SIG_REGISTRANT_LATCH),
+  set: () => writeLine(REGISTRANT_LATCH_LINE),
   reset: () => {},
   get isSet(): boolean {
     return false;

@@ -10,7 +10,7 @@
  *   (even SIGKILL closes it). SIGKILL ourselves at once: no user code runs after the parent died (G10).
  */
 import { fs } from '../shared/builtins.js';
-import { Socket } from 'node:net';
+import { Socket, type SocketConstructorOpts } from 'node:net';
 import { workerData } from 'node:worker_threads';
 import { CMD_LATCH, CMD_TERMINATE } from '../shared/protocol.js';
 import { deliverInterrupt, setLatchWord } from '../shared/latch.js';
@@ -29,15 +29,18 @@ export interface WatchdogInit {
 
 const w = workerData as WatchdogInit;
 const i32 = new Int32Array(w.words);
-const pipe = new Socket({ fd: w.fd, readable: true, writable: false });
 
 function parentGone(why: string): void {
   writeSync(2, `bgworkers: process worker ${process.pid}: registrant process gone (${why}); exiting\n`);
   process.kill(process.pid, 'SIGKILL');
 }
 
-pipe.on('data', (chunk: Buffer) => {
-  for (const byte of chunk) {
+/** Commands arrive a byte or a few at a time: one small buffer, read into directly (no stream buffering). */
+const commands = Buffer.alloc(256);
+
+function onCommands(n: number, buf: Buffer): void {
+  for (let k = 0; k < n; k++) {
+    const byte = buf[k];
     if (byte === CMD_TERMINATE) {
       Atomics.or(i32, w.ctrlAt, TERM);
       deliverInterrupt(i32, w.interruptAt, w.latchAt);
@@ -45,6 +48,9 @@ pipe.on('data', (chunk: Buffer) => {
       setLatchWord(i32, w.latchAt);
     }
   }
-});
+}
+
+// `onread` (Node >= 12) is in Socket's constructor options, though not in @types/node's SocketConstructorOpts.
+const pipe = new Socket({ fd: w.fd, readable: true, writable: false, onread: { buffer: commands, callback: onCommands } } as SocketConstructorOpts);
 pipe.on('end', () => parentGone('control pipe closed'));
 pipe.on('error', (err) => parentGone(err.message));

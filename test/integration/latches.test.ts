@@ -59,6 +59,19 @@ describe.each(RUNTIMES)('%s runtime', (runtime) => {
       expect(sup.metrics().terminations).toEqual({ graceful: 1, forced: 0 });
     });
 
+    it('a set made before the worker starts is kept for it (a process worker: relayed once the child is forked)', async () => {
+      // register() returns before the supervisor thread has even forked the child, so this set finds no line into
+      // the child's pipe and goes through the slot's latch word. The worker waits for one set only: a set lost
+      // on the way leaves it waiting, and the registrant's wait below times out.
+      const sup = await startSupervisor();
+      const me = myLatch();
+      me.reset();
+      const h = sup.register({ runtime, entry: fixture('latch-pong.mjs'), data: { rounds: 1, sync: true } });
+      h.latch.set();
+      expect(me.waitSync({ timeoutMs: 8000 }).latchSet).toBe(true);
+      expect((await h.waitForShutdown()).reason).toBe('completed');
+    });
+
     it("a stopped worker's latch is inert", async () => {
       const sup = await startSupervisor();
       const h = sup.register({ runtime, entry: fixture('echo.mjs') });

@@ -2,6 +2,7 @@
  * What is particular to process workers: pid, environment and arguments, death by signal, and a precious worker
  * SIGKILLed from outside surfacing synchronously in a busy registrant (G4).
  */
+import { readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { PreciousWorkerDiedError, checkForInterrupts } from '../../dist/index.js';
 import { fixture, startSupervisor } from '../helpers.js';
@@ -32,6 +33,27 @@ describe('process workers', () => {
     } finally {
       delete process.env['BGW_PROC_ENV'];
     }
+  });
+
+  it("leaves no file descriptor open once its children are gone, though the registrant set their latches until they stopped", async () => {
+    // Each child's control pipe is also the registrant's direct line for handle.latch.set() (control-line.ts);
+    // the supervisor retires the line and then closes the pipe. The sets go on while the children exit.
+    const openFds = (): number => readdirSync('/proc/self/fd').length;
+    const sup = await startSupervisor();
+    const warm = sup.register({ runtime: 'process', entry: fixture('latch-pong.mjs'), data: { rounds: 1, sync: true } });
+    warm.latch.set();
+    await warm.waitForShutdown();
+    const before = openFds();
+    const handles = Array.from({ length: 4 }, () => sup.register({ runtime: 'process', entry: fixture('latch-pong.mjs'), data: { rounds: 3, sync: true } }));
+    const stopped = Promise.all(handles.map((h) => h.waitForShutdown()));
+    let done = false;
+    void stopped.then(() => (done = true));
+    while (!done) {
+      for (const h of handles) h.latch.set();
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    for (const exit of await stopped) expect(exit.reason).toBe('completed');
+    expect(openFds()).toBe(before);
   });
 
   it('env and execArgv are refused for thread workers, and validated', async () => {

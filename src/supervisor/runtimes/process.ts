@@ -9,9 +9,12 @@
  *   reported to the registrant as a thread worker would (control port, then its interrupt word and latch).
  * - crash line on the signal pipe (process.exit in user code, uncaught exception): recorded as CRASHED at once,
  *   so a busy registrant sees a precious crash before the child is reaped.
- * - handle.latch.set(): this thread sleeps on the slot's latch word (counted as a sleeper, so set() notifies),
- *   consumes the set and sends CMD_LATCH down the control pipe. `handle.latch.isSet` is therefore true only until
- *   the set is relayed; the worker's own `ctx.latch` holds it.
+ * - handle.latch.set(): the registrant writes CMD_LATCH into the control pipe itself, through the line this opens
+ *   after the fork (control-line.ts: the pipe's fd in the slot, retired before the fd can close). Sets of the slot's
+ *   latch word (a termination request's, or any before the line opens) are relayed: this thread sleeps on the
+ *   word (counted as a sleeper, so set() notifies), consumes the set and sends CMD_LATCH down the pipe.
+ *   `handle.latch.isSet` is therefore false, or true only until the set is relayed; the worker's own `ctx.latch`
+ *   holds it.
  * - ctx.registrantLatch.set(): a line on the signal pipe; this sets the registrant's latch word.
  * - handle.port ↔ ctx.port: messages relayed between the MessagePort and IPC.
  * - termination: CMD_TERMINATE down the control pipe (the child's watchdog thread interrupts its main thread)
@@ -22,10 +25,10 @@
  * something else than its bootstrap); `resourceLimits.maxOldGenerationSizeMb` becomes --max-old-space-size.
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { CTRL, LATCH, LATCH_SLEEPERS, PID, STARTED_AT } from '../../shared/layout.js';
+import { CTRL, LATCH, LATCH_SLEEPERS, PID, RELAY_FD, RELAY_USERS, STARTED_AT } from '../../shared/layout.js';
+import { attachLine, retireLine } from '../../shared/control-line.js';
 import { deliverInterrupt, setLatchWord } from '../../shared/latch.js';
 import { processCpuMs, reportedElu } from '../../shared/usage.js';
 import {
@@ -50,6 +53,34 @@ import { inheritedExecArgv } from '../../shared/exec-argv.js';
 const BOOTSTRAP_PATH = fileURLToPath(new URL('../../worker/process-bootstrap.js', import.meta.url));
 
 function ignorePipeError(): void {}
+
+const SIG_REGISTRANT_LATCH_BYTE = SIG_REGISTRANT_LATCH.charCodeAt(0);
+const SIG_CRASH_BYTE = SIG_CRASH.charCodeAt(0);
+const NEWLINE = 0x0a;
+
+/**
+ * Calls `line(buf, start, end)` for each complete line on the signal pipe, the newline excluded. Bytes, not text: the
+ * registrant-latch line (one byte) is every round trip of a latch ping-pong, and readline's decoding and events
+ * cost it more than the rest of its way through this thread.
+ */
+function onLines(input: Readable, line: (buf: Buffer, start: number, end: number) => void): void {
+  let partial: Buffer | undefined;
+  input.on('data', (chunk: Buffer) => {
+    let buf = chunk;
+    if (partial !== undefined) {
+      buf = Buffer.concat([partial, chunk]);
+      partial = undefined;
+    }
+    let start = 0;
+    for (;;) {
+      const nl = buf.indexOf(NEWLINE, start);
+      if (nl < 0) break;
+      line(buf, start, nl);
+      start = nl + 1;
+    }
+    if (start < buf.length) partial = buf.subarray(start);
+  });
+}
 
 /** Shutdown signals process workers ignore (set once by the supervisor thread from handleSignals). */
 let childIgnored: NodeJS.Signals[] = [];
@@ -80,6 +111,7 @@ export function startProcess(info: StartInfo, events: RunnerEvents): Runner {
   // and an unheard stream 'error' would take the whole supervisor thread down.
   control.on('error', ignorePipeError);
   signals.on('error', ignorePipeError);
+  attachLine(control, i32, table.at(req.slot, RELAY_FD), table.at(req.slot, RELAY_USERS));
   let gone = false;
   /** The child's last event-loop report (usage-sampler.ts reads it through usage()). */
   let elu: { active: number; idle: number; at: number } | undefined;
@@ -140,13 +172,14 @@ export function startProcess(info: StartInfo, events: RunnerEvents): Runner {
   });
   userPort.on('message', (value: unknown) => send({ t: 'port', value }));
 
-  createInterface({ input: signals }).on('line', (line) => {
-    if (line === SIG_REGISTRANT_LATCH) {
+  onLines(signals, (line, start, end) => {
+    if (end - start === 1 && line[start] === SIG_REGISTRANT_LATCH_BYTE) {
       setLatchWord(registrant.i32, registrant.latch);
-    } else if (line.startsWith(SIG_CRASH)) {
-      const space = line.indexOf(' ');
-      const code = Number(line.slice(1, space < 0 ? undefined : space));
-      const json = space < 0 ? '' : line.slice(space + 1);
+    } else if (line[start] === SIG_CRASH_BYTE) {
+      const text = line.toString('utf8', start, end);
+      const space = text.indexOf(' ');
+      const code = Number(text.slice(1, space < 0 ? undefined : space));
+      const json = space < 0 ? '' : text.slice(space + 1);
       const error = json ? (JSON.parse(json) as SerializedError) : undefined;
       if (error) events.error(error);
       decide(O_CRASHED, code, error);
@@ -188,6 +221,7 @@ export function startProcess(info: StartInfo, events: RunnerEvents): Runner {
     if (gone) return;
     gone = true;
     Atomics.notify(i32, latchAt); // ends relayLatch's pending wait
+    retireLine(i32, table.at(req.slot, RELAY_FD), table.at(req.slot, RELAY_USERS)); // no more sets to a gone child
     userPort.close();
     control.destroy();
     signals.destroy();
