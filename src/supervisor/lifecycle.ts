@@ -42,7 +42,8 @@ import type { Runner } from './runner.js';
 import { clearRealTimer, type Timer } from './clock.js';
 import { NO_RESTARTS, type RestartHistory } from './restart-policy.js';
 import { assertTransition, type TransitionTable } from '../shared/transitions.js';
-import { O_COMPLETED, O_CRASHED, O_FAILED, O_NONE, O_TERMINATED, PENDING, outcomeOf, stateOf, termRequested } from '../shared/slots.js';
+import { O_COMPLETED, O_CRASHED, O_FAILED, O_NONE, O_TERMINATED, PENDING, outcomeOf, reasonOf, stateOf, termRequested } from '../shared/slots.js';
+import type { ExitReason } from '../shared/exit.js';
 
 export type Phase = 'spawning' | 'running' | 'restart-wait' | 'done';
 
@@ -59,6 +60,8 @@ export interface RunReports {
   error?: SerializedError;
   /** The runtime's own error: a Worker's 'error' event (uncaught exception, out of memory), a crash line. */
   threadError?: SerializedError;
+  /** The outcome the worker reported and its exit code (a thread worker's `process.exit(7)`: crashed, 7). */
+  reported?: { reason: Exclude<ExitReason, 'never-started'>; code: number };
 }
 
 export class Run {
@@ -106,7 +109,14 @@ export class Run {
  */
 export function classify(ctrl: number, exitCode: number | null, signal: string | null, reports: RunReports): SerializedExit {
   const term = termRequested(ctrl);
-  const base = { code: exitCode, signal };
+  const outcome = outcomeOf(ctrl);
+  // The code is the one the worker reported with the outcome the word holds, when it reported it: a thread that
+  // reported its outcome and was then stopped by force (a precious death steps aside at the lowest priority, and
+  // on a busy machine its grace can run out before it exits) has Node's code for a terminated thread, 1. Not for
+  // a process killed by a signal: its exit says so.
+  const reported = reports.reported;
+  const code = signal === null && outcome !== O_NONE && reported !== undefined && reported.reason === reasonOf(outcome) ? reported.code : exitCode;
+  const base = { code, signal };
   const how = signal !== null ? `by signal ${signal}` : `with code ${exitCode}`;
   if (stateOf(ctrl) === PENDING) {
     // No user code ran, so no exit code or signal means anything: the same exit whether or not a thread or
@@ -114,7 +124,7 @@ export function classify(ctrl: number, exitCode: number | null, signal: string |
     if (term) return { reason: 'never-started', code: null, signal: null };
     return { reason: 'crashed', ...base, error: reports.threadError ?? lostThread('exited before its entry started loading') };
   }
-  switch (outcomeOf(ctrl)) {
+  switch (outcome) {
     case O_COMPLETED:
       return { reason: 'completed', ...base, result: reports.result };
     case O_FAILED:

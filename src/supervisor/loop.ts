@@ -151,6 +151,7 @@ export class SupervisorLoop {
       const { table } = this.#d;
       this.#d.post({ t: 'started', slot, gen, threadId: run.runner!.threadId, pid: run.runner!.pid, startedAt: table.f64[table.atF64(slot, STARTED_AT)]! });
     } else if (m.t === 'outcome') {
+      run.reports.reported = { reason: m.reason, code: m.code };
       if (m.result !== undefined) run.reports.result = m.result;
       if (m.error !== undefined) run.reports.error = m.error;
     } else {

@@ -34,6 +34,22 @@ describe('G2 terminate after the outcome', () => {
     const exit = await h.waitForShutdown();
     expect(exit.reason).toBe('completed');
     expect(exit.result).toBe('done');
+    expect(exit.code).toBe(0); // the code of the outcome it reported, not Node's 1 for a thread stopped by force
+    expect(sup.metrics().terminations.forced).toBe(1);
+  });
+
+  it("thread: a worker that called process.exit(7) and was stopped by force while exiting is crashed with its own code", { timeout: 10_000 }, async () => {
+    // What the fuzz suite found (seed -2079594157): a precious worker's process.exit steps aside at the lowest
+    // priority after its report, a scope's end asked it to stop, and its grace ran out before the thread was gone.
+    const sup = await startSupervisor({ gracefulTimeoutMs: 100 });
+    const sab = new SharedArrayBuffer(4);
+    const word = new Int32Array(sab);
+    const h = sup.register({ entry: fixture('exit-hang.mjs'), data: { sab, exitCode: 7 } });
+    const w = Atomics.waitAsync(word, 0, 0);
+    if (w.async) await w.value;
+    h.terminate();
+    const exit = await h.waitForShutdown();
+    expect(exit).toMatchObject({ reason: 'crashed', code: 7, signal: null });
     expect(sup.metrics().terminations.forced).toBe(1);
   });
 });

@@ -14,6 +14,21 @@ const err = (message: string): SerializedError => ({ name: 'Error', message, sta
 const mainError = err('main threw');
 const threadError = err('uncaught in thread');
 
+describe('classify: the exit code', () => {
+  it("is the one the worker reported with the outcome the word holds, not the stopped thread's (1 when forced)", () => {
+    const reported = { reason: 'crashed', code: 7 } as const;
+    expect(classify(word(RUNNING, O_CRASHED, true), 1, null, { reported }).code).toBe(7);
+    expect(classify(word(RUNNING, O_COMPLETED, true), 1, null, { reported: { reason: 'completed', code: 0 }, result: 1 }).code).toBe(0);
+  });
+
+  it("is the thread's or process's own when the report is for another outcome, there is none, or a signal killed it", () => {
+    // A failure the termination CAS turned into `terminated`: the report is not the word's outcome.
+    expect(classify(word(RUNNING, O_TERMINATED, true), 1, null, { reported: { reason: 'failed', code: 1 } }).code).toBe(1);
+    expect(classify(word(RUNNING, O_CRASHED), 3, null, {}).code).toBe(3);
+    expect(classify(word(RUNNING, O_COMPLETED, true), null, 'SIGKILL', { reported: { reason: 'completed', code: 0 }, result: 1 })).toMatchObject({ code: null, signal: 'SIGKILL' });
+  });
+});
+
 describe('classify: one reason per stop (G8)', () => {
   it('completed: main returned; the result is delivered', () => {
     const exit = classify(word(RUNNING, O_COMPLETED), 0, null, { result: { n: 1 } });
