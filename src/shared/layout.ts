@@ -23,8 +23,8 @@
  * | INTERRUPT        | the worker thread's interrupt counter                  | anyone delivering an interrupt (Atomics.add); the registrant at claim (0) |
  * | THREAD_ID        | worker's threadId, 0 until known                       | the worker, before its commit; registrant at claim (0) |
  * | PID              | process runtime: the child's pid, 0 until known        | the supervisor; registrant at claim (0)           |
-| RELAY_FD         | process runtime: fd + 1 of the child's control pipe, 0 none (control-line.ts) | the supervisor (open, retire); registrant at claim (0) |
-| RELAY_USERS      | process runtime: threads writing to that pipe now      | the writers, by Atomics.add/sub (balanced: never reset) |
+ * | RELAY_FD         | process runtime: fd + 1 of the child's control pipe, 0 none (control-line.ts) | the supervisor (open, retire); registrant at claim (0) |
+ * | RELAY_USERS      | process runtime: threads writing to that pipe now      | the writers, by Atomics.add/sub (balanced: never reset) |
  * | STARTED_AT (f64) | ms since epoch when the entry started loading, 0 before| the worker, before its commit; registrant at claim (0) |
  * | OS_TID (f64)     | thread runtime: the worker's OS thread id, 0 unknown   | the worker, before its commit; registrant at claim (0) |
  * | ELU (f64)        | event-loop utilisation since the run started, NaN unknown | the supervisor's sampler; registrant at claim (NaN) |
