@@ -28,7 +28,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { CTRL, LATCH, LATCH_SLEEPERS, PID, RELAY_FD, RELAY_USERS, STARTED_AT } from '../../shared/layout.js';
-import { attachLine, retireLine } from '../../shared/control-line.js';
+import { attachLine } from '../../shared/control-line.js';
 import { deliverInterrupt, setLatchWord } from '../../shared/latch.js';
 import { processCpuMs, reportedElu } from '../../shared/usage.js';
 import {
@@ -221,9 +221,8 @@ export function startProcess(info: StartInfo, events: RunnerEvents): Runner {
     if (gone) return;
     gone = true;
     Atomics.notify(i32, latchAt); // ends relayLatch's pending wait
-    retireLine(i32, table.at(req.slot, RELAY_FD), table.at(req.slot, RELAY_USERS)); // no more sets to a gone child
     userPort.close();
-    control.destroy();
+    control.destroy(); // retires the registrant's line first (attachLine wraps the handle's close)
     signals.destroy();
     events.exit(code, signal);
   }
